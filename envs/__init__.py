@@ -1,0 +1,25 @@
+"""echelon-gym environments: scenarios, the batched transition, and Gymnasium front ends.
+
+Importing this package registers the ids ``echelon/Serial-v0``, ``echelon/OWMR-v0``,
+``echelon/Network-v0`` and ``echelon/NetworkLarge-v0`` (string entry points, so nothing heavy is
+imported until an env is made).
+"""
+
+from gymnasium.envs.registration import register, registry
+
+ENV_IDS = {
+    "echelon/Serial-v0": ("serial", 200),
+    "echelon/OWMR-v0": ("owmr", 200),
+    "echelon/Network-v0": ("network", 100),
+    "echelon/NetworkLarge-v0": ("network-large", 100),
+}
+
+for _env_id, (_scenario, _steps) in ENV_IDS.items():
+    if _env_id not in registry:
+        register(
+            id=_env_id,
+            entry_point="envs.single:EchelonEnv",
+            vector_entry_point="envs.vector:EchelonVectorEnv",
+            max_episode_steps=_steps,
+            kwargs={"scenario": _scenario},
+        )

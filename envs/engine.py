@@ -1,0 +1,117 @@
+"""Glue shared by the single and the vector env: per-replica noise streams, warm-up, reward, info.
+
+Each replica owns a seeded generator and draws its noise in blocks of ``block_length(params)`` periods;
+the single env is a batch of one using exactly the same code, so replica i of a vector env seeded with
+``seed + i`` reproduces a single env seeded with ``seed + i`` step for step.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from envs.dynamics import StepOutcome, transition
+from envs.noise import Noise, sample_noise
+from envs.params import EnvParams
+from envs.state import State, initial_state
+
+_BLOCK_ELEMENTS = 1 << 16
+
+
+def block_length(params: EnvParams) -> int:
+    """Periods of noise drawn at once per replica (depends on the scenario only, never on the batch)."""
+    streams = params.num_products * params.num_regions * params.num_speeds
+    return int(np.clip(_BLOCK_ELEMENTS // max(streams, 1), 1, 32))
+
+
+class NoiseStreams:
+    """Noise for a batch of replicas, each from its own generator, buffered in blocks."""
+
+    def __init__(self, params: EnvParams, batch_size: int) -> None:
+        self.params = params
+        self.block = block_length(params)
+        n, p, r, s = params.num_nodes, params.num_products, params.num_regions, params.num_speeds
+        t, b = self.block, batch_size
+        self._demand = np.zeros((b, t, p, r, s), dtype=np.float32)
+        self._cutoff = np.zeros((b, t, p, r, s), dtype=np.float32)
+        self._spill = np.zeros((b, t, p, r, s), dtype=np.float32)
+        self._lead = np.zeros((b, t, n, p), dtype=np.int8 if params.num_ages < 127 else np.int32)
+        self._cursor = np.full(b, t, dtype=np.int64)  # t: buffer exhausted
+        self._index = np.arange(b)
+
+    def discard(self, rows: np.ndarray) -> None:
+        """Forget buffered noise of replicas ``rows`` (on reset)."""
+        self._cursor[rows] = self.block
+
+    def next(self, rngs: list[np.random.Generator], periods: np.ndarray, rows: np.ndarray | None = None) -> Noise:
+        """Noise of the current period for each replica in ``rows`` (default: all), leading axis batch."""
+        rows = self._index if rows is None else rows
+        for k in np.flatnonzero(self._cursor[rows] >= self.block):
+            i = rows[k]
+            block = sample_noise(rngs[i], self.params, int(periods[k]), self.block)
+            self._demand[i] = block.demand
+            self._cutoff[i] = block.cutoff_uniform
+            self._spill[i] = block.spill_uniform
+            self._lead[i] = block.lead_time
+            self._cursor[i] = 0
+        at = (rows, self._cursor[rows])
+        self._cursor[rows] += 1
+        return Noise(
+            self._demand[at].astype(np.float64),
+            self._cutoff[at].astype(np.float64),
+            self._spill[at].astype(np.float64),
+            self._lead[at].astype(np.float64),
+        )
+
+
+def start_state(
+    params: EnvParams,
+    noise: NoiseStreams,
+    rngs: list[np.random.Generator],
+    warmup: int,
+    rows: np.ndarray | None = None,
+) -> State:
+    """Episode start for replicas ``rows`` (default all): the initial state, then ``warmup`` periods
+    ordering each node's mean throughput so pipelines are filled. The warm-up is not part of the episode."""
+    rows = np.arange(len(rngs)) if rows is None else np.asarray(rows)
+    noise.discard(rows)
+    state = initial_state(params, len(rows))
+    order = np.broadcast_to(np.rint(params.node_flow), state.on_hand.shape)
+    for _ in range(warmup):
+        state, _ = transition(state, order, noise.next(rngs, state.period, rows), params)
+    return state
+
+
+def reward(outcome: StepOutcome, params: EnvParams) -> np.ndarray:
+    """Negative total cost, scaled by the cost of losing one period's mean demand."""
+    return -outcome.total_cost / params.cost_scale
+
+
+def batch_info(outcome: StepOutcome, params: EnvParams) -> dict:
+    """Cost breakdown, fill rate and lost units by speed, capacity use by node: arrays of shape (B,)."""
+    scenario = params.scenario
+    nodes = params.node_names
+    finite_storage = np.isfinite(params.storage_capacity)
+    finite_inbound = np.isfinite(params.inbound_capacity)
+    storage = np.where(finite_storage, outcome.storage_used / np.where(finite_storage, params.storage_capacity, 1), 0)
+    inbound = np.where(finite_inbound, outcome.received / np.where(finite_inbound, params.inbound_capacity, 1), 0)
+    fill = np.where(outcome.requested > 0, outcome.served / np.maximum(outcome.requested, 1e-12), 1.0)
+    return {
+        "cost": {
+            "total": outcome.total_cost,
+            "holding": outcome.holding_cost,
+            "purchase": outcome.purchase_cost,
+            "transport": outcome.transport_cost,
+            "shipping": outcome.shipping_cost,
+            "overflow": outcome.overflow_cost,
+            **{f"penalty_{s.name}": outcome.penalty_cost[:, i] for i, s in enumerate(scenario.speeds)},
+        },
+        "fill_rate": {s.name: fill[:, i] for i, s in enumerate(scenario.speeds)},
+        "lost": {s.name: outcome.lost[:, i] for i, s in enumerate(scenario.speeds)},
+        "storage_use": {name: storage[:, i] for i, name in enumerate(nodes)},
+        "inbound_use": {name: inbound[:, i] for i, name in enumerate(nodes)},
+    }
+
+
+def unbatch_info(info: dict, index: int = 0) -> dict:
+    """One replica's info as plain floats."""
+    return {k: unbatch_info(v, index) if isinstance(v, dict) else float(v[index]) for k, v in info.items()}

@@ -1,0 +1,83 @@
+"""Observations: a normalized float32 vector built from the state, and its layout.
+
+Blocks, in order (N stocking nodes, P products, R regions, A pipeline ages):
+
+==============================  ==========  ====================================================
+block                           size        value
+==============================  ==========  ====================================================
+on_hand                         N x P       on hand / max order-up-to level
+dock                            N x P       waiting at the dock / max order-up-to level
+pipeline                        N x A x P   in transit by age (periods since shipped) / max order
+backlog                         P x R       backordered orders / mean demand
+recent_demand                   P x R       last period's orders / mean demand
+forecast                        P x R       next period's mean demand / mean demand
+season                          2           sin and cos of the seasonal phase
+storage_use                     N           volume on hand / storage capacity (0 if none)
+inbound_use                     N           units received last period / inbound cap (0 if none)
+==============================  ==========  ====================================================
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from gymnasium import spaces
+
+from envs.params import EnvParams
+from envs.state import State
+
+
+def observation_layout(params: EnvParams) -> dict[str, tuple[int, ...]]:
+    """Block name -> shape, in observation order."""
+    n, p, r, a = params.num_nodes, params.num_products, params.num_regions, params.num_ages
+    return {
+        "on_hand": (n, p),
+        "dock": (n, p),
+        "pipeline": (n, a, p),
+        "backlog": (p, r),
+        "recent_demand": (p, r),
+        "forecast": (p, r),
+        "season": (2,),
+        "storage_use": (n,),
+        "inbound_use": (n,),
+    }
+
+
+def observation_space(params: EnvParams) -> spaces.Box:
+    size = sum(int(np.prod(shape)) for shape in observation_layout(params).values())
+    low = np.zeros(size, dtype=np.float32)
+    offset = sum(int(np.prod(s)) for k, s in observation_layout(params).items() if k in {"on_hand", "dock", "pipeline", "backlog", "recent_demand", "forecast"})
+    low[offset : offset + 2] = -1.0
+    return spaces.Box(low=low, high=np.full(size, np.inf, dtype=np.float32), dtype=np.float32)
+
+
+def observe(state: State, params: EnvParams) -> np.ndarray:
+    """Observation batch (B, size) float32 for the state at the start of a period."""
+    b = state.batch_size
+    phase = 2.0 * np.pi * (state.period % len(params.seasonality)) / len(params.seasonality)
+    forecast = params.mean_demand(state.period).sum(-1)  # (B, P, R)
+    storage = np.einsum("bnp,p->bn", state.on_hand, params.volume)
+    finite_storage = np.isfinite(params.storage_capacity)
+    finite_inbound = np.isfinite(params.inbound_capacity)
+    blocks = (
+        state.on_hand / params.max_level,
+        state.dock / params.max_level,
+        state.pipeline / params.max_order[:, None, :],
+        state.backlog.sum(-1) / params.demand_scale,
+        state.last_demand / params.demand_scale,
+        forecast / params.demand_scale,
+        np.stack([np.sin(phase), np.cos(phase)], 1),
+        np.where(finite_storage, storage / np.where(finite_storage, params.storage_capacity, 1.0), 0.0),
+        np.where(finite_inbound, state.received / np.where(finite_inbound, params.inbound_capacity, 1.0), 0.0),
+    )
+    return np.concatenate([x.reshape(b, -1) for x in blocks], axis=1).astype(np.float32)
+
+
+def split_observation(observation: np.ndarray, params: EnvParams) -> dict[str, np.ndarray]:
+    """Inverse of the layout: block name -> array (B, *shape) (for policies and tests)."""
+    observation = np.atleast_2d(observation)
+    out, offset = {}, 0
+    for name, shape in observation_layout(params).items():
+        size = int(np.prod(shape))
+        out[name] = observation[:, offset : offset + size].reshape((-1,) + shape)
+        offset += size
+    return out

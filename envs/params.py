@@ -1,0 +1,236 @@
+"""Compile a :class:`Scenario` into flat arrays: the static parameters of the transition.
+
+This is the only place the scenario's object graph is read by the simulator; the dynamics see arrays
+only (like gymnax's frozen ``EnvParams``). Shapes use N stocking nodes (suppliers first), P products,
+R regions, S speeds (fastest first) and A pipeline ages (the longest lead time).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from envs.fulfillment import get_fulfillment_policy
+from envs.scenario.errors import ScenarioError
+from envs.scenario.types import Scenario
+from envs.trace import load_trace
+
+DISTRIBUTION_CODES = {"poisson": 0, "negative_binomial": 1, "normal": 2}
+
+
+@dataclass(frozen=True)
+class FulfillmentArc:
+    """One (speed, late, region, node) option in the order the greedy serving loop visits it."""
+
+    speed: int
+    late: bool
+    region: int
+    node: int
+    shipping_cost: float
+
+
+@dataclass(frozen=True, eq=False)
+class EnvParams:
+    """Static arrays of one scenario; see module docstring for the axes."""
+
+    scenario: Scenario
+    supplier_index: np.ndarray  # (N,) index of the stocking supplier, -1 when supplied by a vendor
+    child_of: np.ndarray  # (N, N) child_of[n, u] = 1 if u supplies n
+    from_vendor: np.ndarray  # (N,) bool
+    lead_time_cdf: np.ndarray  # (N, A) P(lead time <= a + 1)
+    holding_cost: np.ndarray  # (N, P) per unit and period on hand (and at the dock)
+    pipeline_holding_cost: np.ndarray  # (N, P) per unit and period in transit to the node
+    purchase_cost: np.ndarray  # (N, P) per unit bought from a vendor
+    transport_cost: np.ndarray  # (N, P) per unit shipped in
+    volume: np.ndarray  # (P,)
+    storage_capacity: np.ndarray  # (N,) volume, inf for none
+    overflow_cost: np.ndarray  # (N,)
+    inbound_capacity: np.ndarray  # (N,) units per period, inf for none
+    base_mean: np.ndarray  # (P, R, S) mean demand per period before seasonality and trend
+    seasonality: np.ndarray  # (C,)
+    trend: float
+    distribution: int
+    dispersion: float
+    cv: float
+    region_correlation: float
+    trace: np.ndarray | None  # (T, P, R, S) replayed demand, or None
+    penalty: np.ndarray  # (P, S) per unit lost, or per unit and period backordered
+    cutoff_share: np.ndarray  # (S,)
+    spill_share: np.ndarray  # (S,)
+    arcs: tuple[FulfillmentArc, ...]
+    arc_shipping_cost: np.ndarray  # (arcs,)
+    arc_speed: np.ndarray  # (arcs, S) one-hot speed of each arc
+    arc_groups: tuple[tuple[tuple[tuple[int, int], ...], ...], ...]  # [speed*2+late][region] -> ((arc, node),)
+    backlog_node: np.ndarray  # (R, S) node whose inventory position carries a backlog (-1: none)
+    backorders: bool
+    sequential: bool
+    node_flow: np.ndarray  # (N, P) expected demand per period served through the node
+    max_level: np.ndarray  # (N, P) order-up-to level at action +1
+    max_order: np.ndarray  # (N, P) order quantity at action +1
+    demand_scale: np.ndarray  # (P, R) mean demand per period (all speeds), floored at 1
+    cost_scale: float  # reward = -cost / cost_scale
+
+    @property
+    def num_nodes(self) -> int:
+        return len(self.supplier_index)
+
+    @property
+    def num_products(self) -> int:
+        return len(self.volume)
+
+    @property
+    def num_regions(self) -> int:
+        return self.base_mean.shape[1]
+
+    @property
+    def num_speeds(self) -> int:
+        return self.base_mean.shape[2]
+
+    @property
+    def num_ages(self) -> int:
+        return self.lead_time_cdf.shape[1]
+
+    @property
+    def node_names(self) -> tuple[str, ...]:
+        return tuple(n.name for n in self.scenario.stocking_nodes)
+
+    def mean_demand(self, period: np.ndarray) -> np.ndarray:
+        """Mean demand (..., P, R, S) in the given period(s): base x seasonality x trend."""
+        period = np.asarray(period)
+        factor = self.seasonality[period % len(self.seasonality)] * (1.0 + self.trend) ** period
+        return self.base_mean * factor[..., None, None, None]
+
+
+def _arcs(scenario: Scenario, node_index: dict[str, int]) -> tuple[tuple[FulfillmentArc, ...], tuple]:
+    policy = get_fulfillment_policy(scenario.fulfillment)
+    arcs: list[FulfillmentArc] = []
+    groups = []
+    for s in range(len(scenario.speeds)):
+        for late in (False, True):
+            per_region = []
+            for r in range(len(scenario.regions)):
+                members = []
+                for node_name, cost in policy(scenario, s, late, r):
+                    members.append((len(arcs), node_index[node_name]))
+                    arcs.append(FulfillmentArc(s, late, r, node_index[node_name], float(cost)))
+                per_region.append(tuple(members))
+            groups.append(tuple(per_region))
+    return tuple(arcs), tuple(groups)
+
+
+def compile_scenario(scenario: Scenario) -> EnvParams:
+    """Turn a validated scenario into the arrays the transition uses."""
+    nodes = scenario.stocking_nodes
+    node_index = {n.name: i for i, n in enumerate(nodes)}
+    n_nodes, n_products = len(nodes), len(scenario.products)
+    n_regions, n_speeds = len(scenario.regions), len(scenario.speeds)
+    ages = scenario.max_lead_time
+
+    supplier_index = np.array([node_index.get(n.supplier, -1) for n in nodes], dtype=np.int64)
+    child_of = np.zeros((n_nodes, n_nodes))
+    for n, u in enumerate(supplier_index):
+        if u >= 0:
+            child_of[n, u] = 1.0
+    lead_time_cdf = np.ones((n_nodes, ages))
+    for n, node in enumerate(nodes):
+        pmf = np.zeros(ages)
+        for periods, prob in node.lead_time.pmf.items():
+            pmf[periods - 1] = prob
+        lead_time_cdf[n] = np.minimum(np.cumsum(pmf), 1.0)
+        lead_time_cdf[n, -1] = 1.0
+
+    product_holding = np.array([p.holding_cost for p in scenario.products])
+    factor = np.array([n.holding_cost_factor for n in nodes])
+    holding = factor[:, None] * product_holding[None, :]
+    supplier_factor = np.array([factor[u] if u >= 0 else 0.0 for u in supplier_index])
+    volume = np.array([p.volume for p in scenario.products])
+    unit_cost = np.array([p.unit_cost for p in scenario.products])
+    from_vendor = supplier_index < 0
+
+    region_share = np.array([r.demand_share for r in scenario.regions])
+    speed_share = np.array([s.demand_share for s in scenario.speeds])
+    product_mean = np.array([p.mean_demand for p in scenario.products])
+    base_mean = (
+        product_mean[:, None, None]
+        * (region_share / region_share.sum())[None, :, None]
+        * (speed_share / speed_share.sum())[None, None, :]
+    )
+    penalty = np.array([p.penalty_scale for p in scenario.products])[:, None] * np.array(
+        [s.penalty for s in scenario.speeds]
+    )[None, :]
+
+    arcs, groups = _arcs(scenario, node_index)
+    if not arcs:
+        raise ScenarioError(
+            f"scenario {scenario.name!r}: no region can be served by any node within any speed's promise; "
+            "add region links whose transit fits a promise"
+        )
+    # The node a stream's demand is expected to draw on first (for scales and backlog positions).
+    backlog_node = np.full((n_regions, n_speeds), -1, dtype=np.int64)
+    for s in range(n_speeds):
+        for r in range(n_regions):
+            for late in (0, 1):
+                members = groups[2 * s + late][r]
+                if members and backlog_node[r, s] < 0:
+                    backlog_node[r, s] = members[0][1]
+    node_flow = np.zeros((n_nodes, n_products))
+    for s in range(n_speeds):
+        for r in range(n_regions):
+            target = backlog_node[r, s]
+            if target < 0 and s + 1 < n_speeds:
+                target = backlog_node[r, s + 1]
+            if target >= 0:
+                node_flow[target] += base_mean[:, r, s]
+    for n in reversed(range(n_nodes)):  # suppliers come first, so children are done before parents
+        if supplier_index[n] >= 0:
+            node_flow[supplier_index[n]] += node_flow[n]
+    mean_lead = np.array([n.lead_time.mean for n in nodes])
+    protection = node_flow * (mean_lead[:, None] + 1.0)
+    max_level = np.ceil(2.0 * (protection + 3.0 * np.sqrt(protection))) + 2.0
+    max_order = np.ceil(3.0 * (node_flow + 3.0 * np.sqrt(node_flow))) + 2.0
+
+    trace = load_trace(scenario.demand.trace, scenario) if scenario.demand.trace else None
+    demand_scale = np.maximum(base_mean.sum(axis=2), 1.0)
+    mean_penalty = float((penalty * (speed_share / speed_share.sum())[None, :]).sum(axis=1) @ product_mean)
+    cost_scale = max(mean_penalty, 1e-6)
+
+    return EnvParams(
+        scenario=scenario,
+        supplier_index=supplier_index,
+        child_of=child_of,
+        from_vendor=from_vendor,
+        lead_time_cdf=lead_time_cdf,
+        holding_cost=holding,
+        pipeline_holding_cost=supplier_factor[:, None] * product_holding[None, :],
+        purchase_cost=np.where(from_vendor[:, None], unit_cost[None, :], 0.0),
+        transport_cost=np.array([n.transport_cost for n in nodes])[:, None] * volume[None, :],
+        volume=volume,
+        storage_capacity=np.array([n.storage_capacity for n in nodes], dtype=float),
+        overflow_cost=np.array([n.overflow_cost for n in nodes]),
+        inbound_capacity=np.array([n.inbound_capacity for n in nodes], dtype=float),
+        base_mean=base_mean,
+        seasonality=np.array(scenario.demand.seasonality),
+        trend=float(scenario.demand.trend),
+        distribution=DISTRIBUTION_CODES[scenario.demand.distribution],
+        dispersion=float(scenario.demand.dispersion),
+        cv=float(scenario.demand.cv),
+        region_correlation=float(scenario.demand.region_correlation),
+        trace=trace,
+        penalty=penalty,
+        cutoff_share=np.array([s.cutoff_share for s in scenario.speeds]),
+        spill_share=np.array([s.spill_share for s in scenario.speeds]),
+        arcs=arcs,
+        arc_shipping_cost=np.array([a.shipping_cost for a in arcs]),
+        arc_speed=np.eye(n_speeds)[[a.speed for a in arcs]].reshape(len(arcs), n_speeds),
+        arc_groups=groups,
+        backlog_node=backlog_node,
+        backorders=scenario.backorders,
+        sequential=scenario.lead_time_mode == "sequential",
+        node_flow=node_flow,
+        max_level=max_level,
+        max_order=max_order,
+        demand_scale=demand_scale,
+        cost_scale=cost_scale if math.isfinite(cost_scale) else 1.0,
+    )

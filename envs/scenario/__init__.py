@@ -1,0 +1,28 @@
+"""Scenario model: frozen dataclasses, YAML form, generator and registry of named scenarios."""
+
+from envs.scenario.errors import ScenarioError
+from envs.scenario.generate import network_scenario
+from envs.scenario.io import load_scenario_file, save_scenario_file, scenario_from_dict, scenario_to_dict
+from envs.scenario.registry import get_scenario, register_scenario, resolve_scenario, scenario_names
+from envs.scenario.types import Demand, LeadTime, Node, Product, Region, Scenario, ServiceLink, Speed
+
+__all__ = [
+    "Demand",
+    "LeadTime",
+    "Node",
+    "Product",
+    "Region",
+    "Scenario",
+    "ScenarioError",
+    "ServiceLink",
+    "Speed",
+    "get_scenario",
+    "load_scenario_file",
+    "network_scenario",
+    "register_scenario",
+    "resolve_scenario",
+    "save_scenario_file",
+    "scenario_from_dict",
+    "scenario_names",
+    "scenario_to_dict",
+]

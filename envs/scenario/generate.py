@@ -1,0 +1,160 @@
+"""Seeded generator of layered retail networks (the ``network`` and ``network-large`` scenarios).
+
+Regions sit on a ring; fulfillment centers are spread around it and reach nearby regions in one day,
+farther ones in two or three; same-day sites sit in some regions and are supplied by the nearest
+fulfillment center; one distribution center, fed by an uncertain vendor lead time, supplies every
+fulfillment center. Product catalogs mix fast and slow movers and small and bulky items. Capacities
+are set from the demand each node is expected to carry so that storage binds at fulfillment centers
+and same-day sites, and inbound throughput binds at the distribution center.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from envs.scenario.types import Demand, LeadTime, Node, Product, Region, Scenario, ServiceLink, Speed
+
+WEEKLY_PATTERN = (0.92, 0.95, 0.97, 1.0, 1.06, 1.15, 0.95)
+SPEEDS = (
+    Speed("same_day", promise=0, penalty=6.0, demand_share=0.15, cutoff_share=0.3, spill_share=0.6),
+    Speed("one_day", promise=1, penalty=4.0, demand_share=0.35, cutoff_share=0.25, spill_share=0.5),
+    Speed("two_day", promise=2, penalty=3.0, demand_share=0.50, cutoff_share=0.2, spill_share=0.0),
+)
+
+
+def _ring_distance(a: float, b: float, size: int) -> float:
+    d = abs(a - b) % size
+    return min(d, size - d)
+
+
+def _catalog(rng: np.random.Generator, num_products: int) -> tuple[Product, ...]:
+    mean_demand = np.round(np.exp(rng.normal(math.log(8.0), 1.0, num_products)), 2).clip(0.2, 200.0)
+    volume = np.round(np.exp(rng.normal(0.0, 0.8, num_products)), 3).clip(0.05, 20.0)
+    value = np.round(np.exp(rng.normal(math.log(25.0), 0.7, num_products)), 2)
+    # Purchase cost is left at zero: the unmet-demand penalty stands for lost margin plus goodwill (the
+    # textbook lost-sales convention, Zipkin 2008), so policy differences are not swamped by a constant.
+    return tuple(
+        Product(
+            name=f"sku{i:0{len(str(num_products - 1))}d}",
+            mean_demand=float(mean_demand[i]),
+            volume=float(volume[i]),
+            unit_cost=0.0,
+            holding_cost=round(float(value[i]) * 0.004, 4),
+            penalty_scale=round(0.5 + float(value[i]) / 50.0, 3),
+        )
+        for i in range(num_products)
+    )
+
+
+def network_scenario(
+    name: str = "network",
+    num_products: int = 20,
+    num_fulfillment_centers: int = 4,
+    num_same_day_sites: int = 2,
+    num_regions: int = 6,
+    seed: int = 0,
+    storage_tightness: float = 0.75,
+    inbound_tightness: float = 1.15,
+) -> Scenario:
+    """Build a seeded network scenario; the same arguments always give the same scenario.
+
+    ``storage_tightness`` scales storage caps relative to the stock a base-stock policy is expected to
+    hold (below 1 binds); ``inbound_tightness`` scales the distribution center's inbound cap relative to
+    the mean daily flow through it.
+    """
+    rng = np.random.default_rng(seed)
+    products = _catalog(rng, num_products)
+    fc_positions = [f * num_regions / num_fulfillment_centers for f in range(num_fulfillment_centers)]
+    ssd_regions = [round(s * num_regions / max(num_same_day_sites, 1)) % num_regions for s in range(num_same_day_sites)]
+
+    regions_links: list[list[ServiceLink]] = [[] for _ in range(num_regions)]
+    home_share = np.zeros(num_fulfillment_centers)
+    ssd_parent = []
+    for r in range(num_regions):
+        dists = [_ring_distance(p, r, num_regions) for p in fc_positions]
+        home_share[int(np.argmin(dists))] += 1.0
+        for f, d in enumerate(dists):
+            transit = 1 if d < 1 else (2 if d <= num_regions / 4 + 0.5 else 3)
+            regions_links[r].append(ServiceLink(f"fc{f}", transit, round(0.3 + 0.25 * transit, 3)))
+    for s, home in enumerate(ssd_regions):
+        ssd_parent.append(int(np.argmin([_ring_distance(p, home, num_regions) for p in fc_positions])))
+        for r in range(num_regions):
+            d = _ring_distance(home, r, num_regions)
+            if d <= 1:
+                transit = 0 if d < 1 else 1
+                regions_links[r].append(ServiceLink(f"ssd{s}", transit, round(0.45 + 0.25 * transit, 3)))
+
+    region_share = 1.0 + 0.5 * rng.random(num_regions)
+    region_share = np.round(region_share / region_share.sum(), 4)
+    mean = np.array([p.mean_demand for p in products])
+    vol = np.array([p.volume for p in products])
+    # Expected daily flow and a base-stock-like stock estimate per node type, for setting caps.
+    std = np.sqrt(mean + mean**2 / 5.0)
+
+    def expected_stock_volume(fraction: float, protection: float) -> float:
+        mu, sigma = mean * fraction, std * math.sqrt(fraction)
+        return float(np.sum(vol * (1.3 * sigma * math.sqrt(protection) + 0.5 * mu)))
+
+    fc_fraction = home_share / num_regions
+    nodes = [
+        Node("vendor", "vendor"),
+        Node(
+            "dc",
+            "distribution_center",
+            supplier="vendor",
+            lead_time=LeadTime((3, 4, 5, 6), (0.2, 0.45, 0.25, 0.1)),
+            holding_cost_factor=0.6,
+            transport_cost=0.05,
+            inbound_capacity=float(math.ceil(inbound_tightness * mean.sum())),
+        ),
+    ]
+    for f in range(num_fulfillment_centers):
+        nodes.append(
+            Node(
+                f"fc{f}",
+                "fulfillment_center",
+                supplier="dc",
+                lead_time=LeadTime((1, 2), (0.85, 0.15)),
+                holding_cost_factor=1.0,
+                transport_cost=0.08,
+                storage_capacity=round(storage_tightness * expected_stock_volume(fc_fraction[f], 2.2), 1),
+                overflow_cost=0.5,
+            )
+        )
+    ssd_fraction = 1.0 / num_regions * SPEEDS[0].demand_share * 2
+    for s in range(num_same_day_sites):
+        nodes.append(
+            Node(
+                f"ssd{s}",
+                "same_day_site",
+                supplier=f"fc{ssd_parent[s]}",
+                lead_time=LeadTime.fixed(1),
+                holding_cost_factor=1.5,
+                transport_cost=0.1,
+                storage_capacity=round(storage_tightness * expected_stock_volume(ssd_fraction, 2.0), 1),
+                overflow_cost=1.0,
+            )
+        )
+    regions = tuple(
+        Region(f"region{r}", float(region_share[r]), tuple(sorted(regions_links[r], key=lambda x: x.node)))
+        for r in range(num_regions)
+    )
+    seasonality = tuple(round(x / np.mean(WEEKLY_PATTERN), 4) for x in WEEKLY_PATTERN)
+    return Scenario(
+        name=name,
+        nodes=tuple(nodes),
+        products=products,
+        regions=regions,
+        speeds=SPEEDS,
+        demand=Demand("negative_binomial", dispersion=5.0, seasonality=seasonality, region_correlation=0.2),
+        unmet_demand="lost_sales",
+        lead_time_mode="independent",
+        warmup_periods=14,
+        description=(
+            f"Vendor -> 1 distribution center -> {num_fulfillment_centers} fulfillment centers -> "
+            f"{num_same_day_sites} same-day sites; {num_regions} regions, 3 delivery speeds, "
+            f"{num_products} products (generator seed {seed})."
+        ),
+    )

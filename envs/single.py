@@ -1,0 +1,139 @@
+"""The Gymnasium environment: one replica of a multi-echelon replenishment network."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+from gymnasium import spaces
+
+from envs.actions import ACTION_MODES, decode_action
+from envs.dynamics import transition
+from envs.engine import NoiseStreams, batch_info, reward, start_state, unbatch_info
+from envs.observation import observation_space, observe
+from envs.params import EnvParams, compile_scenario
+from envs.scenario import Scenario, resolve_scenario
+
+
+class EchelonEnv(gym.Env):
+    """Periodic-review replenishment of a multi-product, multi-echelon network.
+
+    ## Description
+    Vendors ship to distribution centers, which supply fulfillment centers, which supply same-day sites.
+    Customers in each region order every period at several delivery speeds; a dynamic fulfillment policy
+    serves each order from the cheapest node that can still meet its promise. Each period the agent sets
+    replenishment for every (stocking node, product). Vendor lead times are random; storage (soft) and
+    inbound throughput (hard) are capped per node and shared by all products. The order of events in a
+    period is documented in :mod:`envs.dynamics`.
+
+    ## Action Space
+    ``Box(-1, 1, (N * P,), float32)``, node-major (N stocking nodes in scenario order, P products).
+    With ``action_mode="order_up_to"`` (default) entry x asks for the order-up-to level
+    ``round((x + 1) / 2 * max_level[n, p])``: the order is that level minus the node's inventory position
+    (on hand + dock + in transit - backlog), never negative. With ``action_mode="quantity"`` entry x
+    orders ``round((x + 1) / 2 * max_order[n, p])`` units. A node supplied by another stocking node gets
+    what its supplier has on hand, rationed proportionally among children when short. NaN, infinite,
+    out-of-range or wrongly shaped actions raise ``ValueError``.
+
+    ## Observation Space
+    ``Box(float32)`` of normalized blocks (see :mod:`envs.observation`):
+
+    | block          | size      | value                                                   |
+    |----------------|-----------|---------------------------------------------------------|
+    | on_hand        | N x P     | on hand / max level                                     |
+    | dock           | N x P     | waiting at the dock / max level                         |
+    | pipeline       | N x A x P | in transit by age (periods since shipped) / max order   |
+    | backlog        | P x R     | backordered orders / mean demand                        |
+    | recent_demand  | P x R     | last period's orders / mean demand                      |
+    | forecast       | P x R     | next period's mean demand / mean demand                 |
+    | season         | 2         | sin, cos of the seasonal phase                          |
+    | storage_use    | N         | volume on hand / storage capacity (0 when uncapped)     |
+    | inbound_use    | N         | units received / inbound capacity (0 when uncapped)     |
+
+    Lead times already drawn for goods in transit are not observed (they are uncertain to the planner).
+
+    ## Rewards
+    ``-cost / cost_scale`` per period, where cost = holding + purchase + inbound transport + outbound
+    shipping + unmet-demand penalty (per speed) + storage overflow, and ``cost_scale`` is the penalty of
+    losing one period's mean demand (``EnvParams.cost_scale``). ``info["cost"]`` has the breakdown in
+    currency units.
+
+    ## Starting State
+    Every node holds its mean throughput over its mean lead time plus one; then ``warmup_periods``
+    periods (scenario default) are simulated ordering mean throughput. The warm-up is not part of the
+    episode.
+
+    ## Episode End
+    Never terminates; truncated after ``max_episode_steps`` (set at registration) by ``TimeLimit``.
+
+    ## Info
+    ``cost`` (breakdown), ``fill_rate`` and ``lost`` by speed, ``storage_use`` and ``inbound_use`` by node.
+
+    ## Arguments
+    - ``scenario``: a :class:`~envs.scenario.Scenario`, a registered name or a YAML path.
+    - ``action_mode``: ``"order_up_to"`` (default) or ``"quantity"``.
+    - ``warmup_periods``: overrides the scenario's warm-up length.
+    - ``render_mode``: ``None`` or ``"ansi"``.
+
+    ## Version History
+    - v0: initial release.
+    """
+
+    metadata = {"render_modes": ["ansi"], "render_fps": 4}
+
+    def __init__(
+        self,
+        scenario: Scenario | str | Path = "network",
+        action_mode: str = "order_up_to",
+        warmup_periods: int | None = None,
+        render_mode: str | None = None,
+    ) -> None:
+        if action_mode not in ACTION_MODES:
+            raise ValueError(f"action_mode {action_mode!r} is not one of {ACTION_MODES}")
+        if render_mode is not None and render_mode not in self.metadata["render_modes"]:
+            raise ValueError(f"render_mode {render_mode!r} is not one of {self.metadata['render_modes']}")
+        if warmup_periods is not None and (not isinstance(warmup_periods, int) or warmup_periods < 0):
+            raise ValueError(f"warmup_periods must be a whole number >= 0, got {warmup_periods!r}")
+        self.scenario = resolve_scenario(scenario)
+        self.params: EnvParams = compile_scenario(self.scenario)
+        self.action_mode = action_mode
+        self.render_mode = render_mode
+        self.warmup_periods = self.scenario.warmup_periods if warmup_periods is None else warmup_periods
+        self.observation_space = observation_space(self.params)
+        size = self.params.num_nodes * self.params.num_products
+        self.action_space = spaces.Box(-1.0, 1.0, (size,), dtype=np.float32)
+        self._noise = NoiseStreams(self.params, 1)
+        self._state = None
+        self._last_info: dict = {}
+
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
+        super().reset(seed=seed)
+        self._state = start_state(self.params, self._noise, [self.np_random], self.warmup_periods)
+        self._last_info = {}
+        return observe(self._state, self.params)[0], {}
+
+    def step(self, action):
+        if self._state is None:
+            raise RuntimeError("call reset() before step()")
+        action = np.asarray(action, dtype=np.float64).reshape(1, -1) if np.ndim(action) == 1 else action
+        order = decode_action(action, self._state, self.params, self.action_mode)
+        noise = self._noise.next([self.np_random], self._state.period)
+        self._state, outcome = transition(self._state, order, noise, self.params)
+        info = unbatch_info(batch_info(outcome, self.params))
+        self._last_info = info
+        return observe(self._state, self.params)[0], float(reward(outcome, self.params)[0]), False, False, info
+
+    def render(self) -> str | None:
+        if self.render_mode != "ansi" or self._state is None:
+            return None
+        lines = [f"period {int(self._state.period[0])}"]
+        for n, name in enumerate(self.params.node_names):
+            lines.append(
+                f"{name:>12}: on hand {int(self._state.on_hand[0, n].sum()):>7d}  "
+                f"in transit {int(self._state.pipeline[0, n].sum()):>7d}  dock {int(self._state.dock[0, n].sum()):>5d}"
+            )
+        if self._last_info:
+            lines.append(f"cost {self._last_info['cost']['total']:.2f}")
+        return "\n".join(lines)

@@ -1,0 +1,80 @@
+"""The simulator state: arrays with a leading batch axis, and the initial state."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from envs.params import EnvParams
+
+
+@dataclass(frozen=True)
+class State:
+    """State at the start of a period (before arrivals are received). Quantities are whole units.
+
+    ``pipeline[b, n, a, p]`` holds the units ordered ``a + 1`` periods ago still in transit to node n and
+    ``due`` the periods left until they arrive (0: received at the start of this period); ``last_due`` is
+    the periods left for the latest shipment (used by sequential lead times); ``backlog[b, p, r, s]``
+    the backordered orders per stream; ``received`` the units received at each node last period.
+    """
+
+    on_hand: np.ndarray  # (B, N, P)
+    dock: np.ndarray  # (B, N, P)
+    pipeline: np.ndarray  # (B, N, A, P)
+    due: np.ndarray  # (B, N, A, P)
+    last_due: np.ndarray  # (B, N, P)
+    backlog: np.ndarray  # (B, P, R, S)
+    last_demand: np.ndarray  # (B, P, R)
+    received: np.ndarray  # (B, N)
+    period: np.ndarray  # (B,) the period about to be simulated
+
+    @property
+    def batch_size(self) -> int:
+        return self.on_hand.shape[0]
+
+    def inventory_position(self, params: EnvParams) -> np.ndarray:
+        """On hand + at the dock + in transit - backlog charged to the node, per (B, N, P)."""
+        position = self.on_hand + self.dock + self.pipeline.sum(axis=2)
+        if params.backorders:
+            owed = np.zeros_like(position)
+            for r in range(params.num_regions):
+                for s in range(params.num_speeds):
+                    node = params.backlog_node[r, s]
+                    if node >= 0:
+                        owed[:, node, :] += self.backlog[:, :, r, s]
+            position = position - owed
+        return position
+
+    def take(self, rows: np.ndarray) -> State:
+        """The replicas ``rows`` as a smaller batch."""
+        return State(*(getattr(self, f)[rows] for f in State.__dataclass_fields__))
+
+    def put(self, rows: np.ndarray, other: State) -> State:
+        """A copy with replicas ``rows`` replaced by the batch ``other``."""
+        fields = {}
+        for f in State.__dataclass_fields__:
+            value = getattr(self, f).copy()
+            value[rows] = getattr(other, f)
+            fields[f] = value
+        return State(**fields)
+
+
+def initial_state(params: EnvParams, batch_size: int, period: int = 0) -> State:
+    """Every node holds its mean demand over its mean lead time plus one period; nothing in transit."""
+    n, p, a = params.num_nodes, params.num_products, params.num_ages
+    mean_lead = np.array([node.lead_time.mean for node in params.scenario.stocking_nodes])
+    start = np.rint(params.node_flow * (mean_lead[:, None] + 1.0))
+    zeros = np.zeros((batch_size, n, p))
+    return State(
+        on_hand=np.broadcast_to(start, (batch_size, n, p)).copy(),
+        dock=zeros.copy(),
+        pipeline=np.zeros((batch_size, n, a, p)),
+        due=np.full((batch_size, n, a, p), -1.0),
+        last_due=zeros.copy(),
+        backlog=np.zeros((batch_size, p, params.num_regions, params.num_speeds)),
+        last_demand=np.zeros((batch_size, p, params.num_regions)),
+        received=np.zeros((batch_size, n)),
+        period=np.full(batch_size, period, dtype=np.int64),
+    )
+
