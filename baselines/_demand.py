@@ -39,6 +39,13 @@ def is_frozen_scipy(demand: Any) -> bool:
     return isinstance(getattr(demand, "dist", None), stats.rv_continuous | stats.rv_discrete)
 
 
+def is_scipy_distribution(demand: Any) -> bool:
+    """A frozen scipy distribution, or one needing no shape parameters (e.g. ``rv_discrete(values=...)``)."""
+    if is_frozen_scipy(demand):
+        return True
+    return isinstance(demand, stats.rv_continuous | stats.rv_discrete) and demand.numargs == 0
+
+
 def is_discrete(demand: Any) -> bool:
     """True for integer-valued demand (scipy rv_discrete or a discrete lead-time demand)."""
     flag = getattr(demand, "is_discrete", None)
@@ -46,6 +53,8 @@ def is_discrete(demand: Any) -> bool:
         return flag
     if is_frozen_scipy(demand):
         return isinstance(demand.dist, stats.rv_discrete)
+    if is_scipy_distribution(demand):
+        return isinstance(demand, stats.rv_discrete)
     return hasattr(demand, "pmf") and not hasattr(demand, "pdf")
 
 

@@ -18,7 +18,14 @@ from typing import Any
 import numpy as np
 from scipy import optimize, special, stats
 
-from baselines._demand import TAIL_TOLERANCE, family, integer_grid, is_discrete, is_frozen_scipy, normal_on_hand
+from baselines._demand import (
+    TAIL_TOLERANCE,
+    family,
+    integer_grid,
+    is_discrete,
+    is_scipy_distribution,
+    normal_on_hand,
+)
 
 _PMF_SUM_TOLERANCE = 1e-9
 
@@ -43,7 +50,8 @@ class _LeadTimeDemandBase:
         return float(np.sqrt(self._var))
 
     def __repr__(self) -> str:
-        return f"{type(self).__name__}(mean={self._mean:.6g}, std={self.std():.6g}, lead_time_pmf={self.lead_time_pmf})"
+        name = type(self).__name__
+        return f"{name}(mean={self._mean:.6g}, std={self.std():.6g}, lead_time_pmf={self.lead_time_pmf})"
 
 
 class DiscreteLeadTimeDemand(_LeadTimeDemandBase):
@@ -169,7 +177,7 @@ def lead_time_demand(per_period_demand: Any,
     Returns an object with cdf, ppf, mean, var, std and pmf (discrete) or pdf (normal); see module doc.
     """
     pmf = _validated_lead_time_pmf(lead_time_pmf)
-    if not is_frozen_scipy(per_period_demand):
+    if not is_scipy_distribution(per_period_demand):
         raise ValueError("per_period_demand must be a frozen scipy.stats distribution")
     mu, sigma2 = float(per_period_demand.mean()), float(per_period_demand.var())
     mean_lt = sum(lt * p for lt, p in pmf.items())
@@ -180,7 +188,7 @@ def lead_time_demand(per_period_demand: Any,
     if fam is not None and fam[0] == "normal":
         return NormalLeadTimeDemand(fam[1]["mean"], fam[1]["std"], pmf, mean, var)
     if not is_discrete(per_period_demand):
-        raise ValueError("per_period_demand must be normal or discrete; discretize other continuous demand first")
+        raise ValueError("per_period_demand must be normal or discrete (discretize other continuous demand)")
     if fam is not None and fam[0] == "poisson":
         low, probs = _poisson_mixture(fam[1]["mean"], pmf)
     else:

@@ -1,4 +1,4 @@
-"""Exact optimal average cost of the periodic-review lost-sales system (Zipkin 2008, Operations Research 56(5)).
+"""Exact optimal average cost of the periodic-review lost-sales system (Zipkin 2008, Oper. Res. 56(5)).
 
 Timing (Zipkin's): at the start of each period an order is placed; it arrives L periods later, at the start
 of that period, before demand. The order due this period arrives, demand D is met from on-hand stock, the
@@ -15,10 +15,11 @@ min(TV - V) <= g* <= max(TV - V) are within the tolerance; the midpoint is retur
 
 Truncation: the inventory position after ordering, a + x_1 + ... + x_{L-1} + z, is capped at M, which makes
 the state space {position <= M} finite and closed (demand only lowers the position). The cap restricts
-only the policy, so the result is exact whenever the optimal policy never orders above M; the default M
+only the policy, so the result is exact whenever the optimal policy never orders above M. The default M
 is the 1 - 1e-6 quantile of demand over L + 1 periods, well above the backorder base-stock level
-F_{L+1}^{-1}(p / (p + h)) that bounds the optimal order-up-to position (Morton 1971). Demand itself is not
-truncated: all demand beyond the available stock is lumped exactly into "stock-out".
+F_{L+1}^{-1}(p / (p + h)), which bounds the optimal order-up-to position (Morton 1971); for Poisson(5)
+demand, caps from that level upwards give identical optima. Demand itself is not truncated: all demand
+beyond the available stock is lumped exactly into the stock-out event.
 """
 
 from __future__ import annotations
@@ -54,7 +55,7 @@ def lost_sales_optimum(demand: Any, lead_time: int, holding_cost: float, lost_sa
     if cap < 1:
         raise ValueError(f"max_position must be a positive integer, got {max_position!r}")
     if (cap + 1) ** (lead_time + 1) > MAX_TABLE_ENTRIES:
-        raise ValueError(f"lead_time={lead_time} with position cap {cap} is too large for the exact programme")
+        raise ValueError(f"lead_time={lead_time} with position cap {cap} is too large for the exact DP")
 
     levels = np.arange(cap + 1)
     period_cost = (holding_cost * expected_on_hand(demand, levels)

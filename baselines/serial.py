@@ -59,7 +59,8 @@ def clark_scarf(echelon_holding_costs: Sequence[float], stockout_cost: float,
     demands = list(lead_time_demands)
     if not demands:
         raise ValueError("lead_time_demands must contain at least one stage")
-    holding = cost_vector(echelon_holding_costs, "echelon_holding_costs", len(demands), strictly_positive=False)
+    holding = cost_vector(echelon_holding_costs, "echelon_holding_costs", len(demands),
+                          strictly_positive=False)
     if holding[0] <= 0:
         raise ValueError("echelon_holding_costs[0] (stage 1) must be positive")
     stockout_cost = non_negative_scalar(stockout_cost, "stockout_cost")
@@ -83,8 +84,11 @@ def clark_scarf(echelon_holding_costs: Sequence[float], stockout_cost: float,
         points = points[len(masses) - 1:] + kernel_low
         best = _first_argmin(values)
         if best in (0, len(values) - 1):
-            raise RuntimeError(f"stage {stage + 1}: minimum on the edge of the lattice; demand too spread out")
-        level, cost = (float(points[best]), float(values[best])) if exact else _refine(values, best, points, step)
+            raise RuntimeError(f"stage {stage + 1}: minimum on the lattice edge; demand too spread out")
+        if exact:
+            level, cost = float(points[best]), float(values[best])
+        else:
+            level, cost = _refine(values, best, points, step)
         levels.append(level)
         truncated = np.where(points > points[best], values[best], values)  # g_j(min(S*_j, x))
 

@@ -76,63 +76,77 @@ def _receive(state: State, params: EnvParams, xp: Any):
     arriving = xp.where(arriving_cells, state.pipeline, 0.0).sum(2)
     pipeline = xp.where(arriving_cells, 0.0, state.pipeline)
     candidates = state.dock + arriving
-    total = candidates.sum(-1)
-    fraction = xp.minimum(1.0, xp.asarray(params.inbound_capacity)[None, :] / xp.maximum(total, 1.0))
-    received = xp.floor(candidates * fraction[..., None])
-    return pipeline, candidates - received, state.on_hand + received, received.sum(-1)
+    if params.has_inbound_capacity:
+        total = candidates.sum(-1)
+        fraction = xp.minimum(1.0, xp.asarray(params.inbound_capacity)[None, :] / xp.maximum(total, 1.0))
+        received = xp.floor(candidates * fraction[..., None])
+        dock = candidates - received
+    else:
+        received, dock = candidates, candidates * 0.0
+    return pipeline, dock, state.on_hand + received, received.sum(-1)
 
 
 def _ship(on_hand, order_quantity, params: EnvParams, xp: Any):
+    if not params.has_internal_supply:
+        return order_quantity, on_hand
     child_of = xp.asarray(params.child_of)
-    requested_from = xp.einsum("bnp,nu->bup", order_quantity, child_of)
+    requested_from = xp.matmul(xp.swapaxes(order_quantity, 1, 2), child_of)  # (B, P, N) by supplier
+    requested_from = xp.swapaxes(requested_from, 1, 2)
     fill = xp.where(requested_from > on_hand, on_hand / xp.maximum(requested_from, 1.0), 1.0)
-    supplier = np.maximum(params.supplier_index, 0)
-    child_fill = xp.where(xp.asarray(params.from_vendor)[None, :, None], 1.0, fill[:, supplier, :])
+    child_fill = xp.where(xp.asarray(params.from_vendor)[None, :, None], 1.0, fill[:, params.supplier_or_self, :])
     shipped = xp.floor(order_quantity * child_fill)
-    return shipped, on_hand - xp.einsum("bnp,nu->bup", shipped, child_of)
+    outflow = xp.swapaxes(xp.matmul(xp.swapaxes(shipped, 1, 2), child_of), 1, 2)
+    return shipped, on_hand - outflow
 
 
 def _fulfil(on_hand, state: State, noise: Noise, params: EnvParams, xp: Any):
     """Serve orders speed by speed.
 
-    Returns the end-of-period on-hand (B, N, P), units served per fulfillment arc (list of (B, P)),
-    units requested per speed (list of (B,)), and the unmet orders per speed that neither were served
-    nor spilled to a slower speed (list of (B, P, R)).
+    Returns the end-of-period on-hand (B, N, P), the shipping cost (B,), units requested and served
+    per speed (lists of (B,)), and the unmet orders per speed that were neither served nor spilled to
+    a slower speed (list of (B, R, P)).
     """
-    stock = [on_hand[:, n, :] for n in range(params.num_nodes)]
+    stock = [on_hand[:, n, :] * 1.0 for n in range(params.num_nodes)]
     new = noise.demand
-    late = xp.floor(new * xp.asarray(params.cutoff_share) + noise.cutoff_uniform)
+    late = xp.floor(new * xp.asarray(params.cutoff_share)[:, None] + noise.cutoff_uniform)
     on_time = new - late + state.backlog
-    served_arcs = [None] * len(params.arcs)
-    carry = [None] * params.num_regions  # spilled orders joining the next speed
-    requested, unmet_left = [], []
+    shipped_by_cost = [0.0] * len(params.shipping_costs)
+    carry = None  # orders spilled from the previous speed, (B, R, P)
+    requested, served, unmet_left = [], [], []
     for s in range(params.num_speeds):
+        open_on_time = on_time[:, :, s, :] if carry is None else on_time[:, :, s, :] + carry
+        speed_requested = open_on_time.sum((1, 2))
         remaining = []
-        speed_requested = 0.0
         for r in range(params.num_regions):
-            unmet_region = 0.0
-            for late_class in (0, 1):
-                open_orders = late[:, :, r, s] if late_class else on_time[:, :, r, s]
-                if not late_class and carry[r] is not None:
-                    open_orders = open_orders + carry[r]
-                speed_requested = speed_requested + open_orders.sum(-1)
-                for arc, n in params.arc_groups[2 * s + late_class][r]:
-                    take = xp.minimum(open_orders, stock[n])
+            open_orders = open_on_time[:, r, :]
+            for n, cost in params.arc_groups[2 * s][r]:
+                take = xp.minimum(open_orders, stock[n])
+                stock[n] = stock[n] - take
+                open_orders = open_orders - take
+                shipped_by_cost[cost] = shipped_by_cost[cost] + take
+            if params.cutoff_share[s] > 0:
+                open_late = late[:, r, s, :]
+                speed_requested = speed_requested + open_late.sum(-1)
+                for n, cost in params.arc_groups[2 * s + 1][r]:
+                    take = xp.minimum(open_late, stock[n])
                     stock[n] = stock[n] - take
-                    open_orders = open_orders - take
-                    served_arcs[arc] = take
-                unmet_region = unmet_region + open_orders
-            remaining.append(unmet_region)
-        unmet = xp.stack(remaining, 2)  # (B, P, R)
+                    open_late = open_late - take
+                    shipped_by_cost[cost] = shipped_by_cost[cost] + take
+                open_orders = open_orders + open_late
+            remaining.append(open_orders)
+        unmet = xp.stack(remaining, 1)  # (B, R, P)
+        served.append(speed_requested - unmet.sum((1, 2)))
+        carry = None
         if s + 1 < params.num_speeds and params.spill_share[s] > 0:
-            spilled = xp.floor(unmet * params.spill_share[s] + noise.spill_uniform[:, :, :, s])
-            carry = [spilled[:, :, r] for r in range(params.num_regions)]
-            unmet = unmet - spilled
-        else:
-            carry = [None] * params.num_regions
+            carry = xp.floor(unmet * params.spill_share[s] + noise.spill_uniform[:, :, s, :])
+            unmet = unmet - carry
         requested.append(speed_requested)
         unmet_left.append(unmet)
-    return xp.stack(stock, 1), served_arcs, requested, unmet_left
+    shipping_cost = 0.0
+    for cost, units in zip(params.shipping_costs, shipped_by_cost):
+        if not isinstance(units, float):
+            shipping_cost = shipping_cost + cost * units.sum(-1)
+    return xp.stack(stock, 1), shipping_cost, requested, served, unmet_left
 
 
 def transition(
@@ -142,7 +156,7 @@ def transition(
     pipeline, dock, on_hand, received = _receive(state, params, xp)
     shipped, on_hand = _ship(on_hand, order_quantity, params, xp)
 
-    due_new = xp.asarray(noise.lead_time, dtype=pipeline.dtype) - 1.0
+    due_new = noise.lead_time - 1.0
     last_due = xp.maximum(state.last_due - 1.0, 0.0)
     if params.sequential:
         due_new = xp.maximum(due_new, last_due)
@@ -150,34 +164,33 @@ def transition(
     pipeline = xp.concatenate([shipped[:, :, None, :], pipeline[:, :, :-1, :]], 2)
     due = xp.concatenate([due_new[:, :, None, :], state.due[:, :, :-1, :] - 1.0], 2)
 
-    on_hand, served_arcs, requested, unmet_left = _fulfil(on_hand, state, noise, params, xp)
-
-    served = xp.stack(served_arcs, 1)  # (B, arcs, P)
-    served_speed = xp.einsum("bap,as->bs", served, xp.asarray(params.arc_speed))
-    unmet = xp.stack(unmet_left, 3)  # (B, P, R, S)
-    penalty_cost = xp.einsum("bprs,ps->bs", unmet, xp.asarray(params.penalty))
+    before = on_hand
+    on_hand, shipping_cost, requested, served, unmet_left = _fulfil(on_hand, state, noise, params, xp)
+    unmet = xp.stack(unmet_left, 2)  # (B, R, S, P)
+    penalty_cost = (unmet.sum(1) * xp.asarray(params.penalty)).sum(-1)  # (B, S)
+    served_speed = xp.stack(served, 1)
     if params.backorders:
         new_backlog, lost_units = unmet, served_speed * 0.0
     else:
-        new_backlog, lost_units = state.backlog, unmet.sum((1, 2))
+        new_backlog, lost_units = state.backlog, unmet.sum((1, 3))
 
-    storage_used = xp.einsum("bnp,p->bn", on_hand, xp.asarray(params.volume))
+    holding = xp.asarray(params.holding_cost)
+    storage_used = xp.matmul(on_hand, xp.asarray(params.volume))
     overflow = xp.maximum(storage_used - xp.asarray(params.storage_capacity)[None, :], 0.0)
     outcome = StepOutcome(
-        holding_cost=(on_hand * xp.asarray(params.holding_cost)).sum((1, 2))
-        + (dock * xp.asarray(params.holding_cost)).sum((1, 2))
+        holding_cost=((on_hand + dock) * holding).sum((1, 2))
         + (pipeline.sum(2) * xp.asarray(params.pipeline_holding_cost)).sum((1, 2)),
         purchase_cost=(shipped * xp.asarray(params.purchase_cost)).sum((1, 2)),
         transport_cost=(shipped * xp.asarray(params.transport_cost)).sum((1, 2)),
-        shipping_cost=xp.einsum("bap,a->b", served, xp.asarray(params.arc_shipping_cost)),
+        shipping_cost=shipping_cost + served_speed.sum(-1) * 0.0,
         penalty_cost=penalty_cost,
-        overflow_cost=(overflow * xp.asarray(params.overflow_cost)[None, :]).sum(-1),
+        overflow_cost=xp.matmul(overflow, xp.asarray(params.overflow_cost)),
         requested=xp.stack(requested, 1),
-        new_orders=noise.demand.sum((1, 2)),
+        new_orders=noise.demand.sum((1, 3)),
         served=served_speed,
         lost=lost_units,
         purchased=(shipped * xp.asarray(params.from_vendor, dtype=shipped.dtype)[None, :, None]).sum(1),
-        served_units=served.sum(1),
+        served_units=(before - on_hand).sum(1),
         shipped=shipped,
         storage_used=storage_used,
         received=received,
@@ -189,7 +202,7 @@ def transition(
         due=due,
         last_due=last_due,
         backlog=new_backlog,
-        last_demand=noise.demand.sum(-1),
+        last_demand=noise.demand.sum(2),
         received=received,
         period=state.period + 1,
     )

@@ -10,33 +10,32 @@ from __future__ import annotations
 import numpy as np
 
 from envs.dynamics import StepOutcome, transition
-from envs.noise import Noise, sample_noise
+from envs.noise import Noise, Uniforms, draw_uniforms, realize, uniform_fields
 from envs.params import EnvParams
 from envs.state import State, initial_state
 
-_BLOCK_ELEMENTS = 1 << 16
+_BLOCK_ELEMENTS = 1 << 13
 
 
 def block_length(params: EnvParams) -> int:
-    """Periods of noise drawn at once per replica (depends on the scenario only, never on the batch)."""
+    """Periods of uniforms drawn at once per replica (depends on the scenario only, never on the batch)."""
     streams = params.num_products * params.num_regions * params.num_speeds
-    return int(np.clip(_BLOCK_ELEMENTS // max(streams, 1), 1, 32))
+    return int(np.clip(_BLOCK_ELEMENTS // max(streams, 1), 2, 32))
 
 
 class NoiseStreams:
-    """Noise for a batch of replicas, each from its own generator, buffered in blocks."""
+    """Noise for a batch of replicas, each drawing uniforms from its own generator in blocks."""
 
     def __init__(self, params: EnvParams, batch_size: int) -> None:
         self.params = params
         self.block = block_length(params)
-        n, p, r, s = params.num_nodes, params.num_products, params.num_regions, params.num_speeds
-        t, b = self.block, batch_size
-        self._demand = np.zeros((b, t, p, r, s), dtype=np.float32)
-        self._cutoff = np.zeros((b, t, p, r, s), dtype=np.float32)
-        self._spill = np.zeros((b, t, p, r, s), dtype=np.float32)
-        self._lead = np.zeros((b, t, n, p), dtype=np.int8 if params.num_ages < 127 else np.int32)
-        self._cursor = np.full(b, t, dtype=np.int64)  # t: buffer exhausted
-        self._index = np.arange(b)
+        template = draw_uniforms(np.random.default_rng(0), params, self.block)
+        self._buffers = {
+            name: np.zeros((batch_size,) + getattr(template, name).shape, getattr(template, name).dtype)
+            for name in uniform_fields()
+        }
+        self._cursor = np.full(batch_size, self.block, dtype=np.int64)  # block: buffer exhausted
+        self._index = np.arange(batch_size)
 
     def discard(self, rows: np.ndarray) -> None:
         """Forget buffered noise of replicas ``rows`` (on reset)."""
@@ -45,22 +44,15 @@ class NoiseStreams:
     def next(self, rngs: list[np.random.Generator], periods: np.ndarray, rows: np.ndarray | None = None) -> Noise:
         """Noise of the current period for each replica in ``rows`` (default: all), leading axis batch."""
         rows = self._index if rows is None else rows
-        for k in np.flatnonzero(self._cursor[rows] >= self.block):
-            i = rows[k]
-            block = sample_noise(rngs[i], self.params, int(periods[k]), self.block)
-            self._demand[i] = block.demand
-            self._cutoff[i] = block.cutoff_uniform
-            self._spill[i] = block.spill_uniform
-            self._lead[i] = block.lead_time
+        for i in rows[self._cursor[rows] >= self.block]:
+            block = draw_uniforms(rngs[i], self.params, self.block)
+            for name, buffer in self._buffers.items():
+                buffer[i] = getattr(block, name)
             self._cursor[i] = 0
         at = (rows, self._cursor[rows])
         self._cursor[rows] += 1
-        return Noise(
-            self._demand[at].astype(np.float64),
-            self._cutoff[at].astype(np.float64),
-            self._spill[at].astype(np.float64),
-            self._lead[at].astype(np.float64),
-        )
+        uniforms = Uniforms(**{name: buffer[at] for name, buffer in self._buffers.items()})
+        return realize(uniforms, np.asarray(periods), self.params)
 
 
 def start_state(

@@ -1,64 +1,82 @@
 """Exogenous randomness: the one place where random numbers are drawn.
 
-``sample_noise`` turns a seeded ``numpy.random.Generator`` into a block of noise for consecutive
-periods; the transition consumes one period of it and never draws anything itself. The draw order
-within a block is fixed (demand, common shock, cut-off and spill uniforms, lead-time uniforms), so a
-generator in the same state always yields the same block.
+A replica's generator only ever draws uniforms (:func:`draw_uniforms`, fixed order and shapes per
+block of periods); :func:`realize` turns a batch of uniforms into the noise the transition consumes
+(demand by inverse cdf, lead times by inverse cdf), deterministically. Regions are coupled through a
+mixture copula: each stream's demand uniform is, with probability ``sqrt(region_correlation)``, the
+product's common uniform of that period, so the rank correlation between two streams of a product is
+``region_correlation`` while every marginal stays exact.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 import numpy as np
-from scipy.special import ndtr, ndtri
 
 from envs.params import EnvParams
 
 
 @dataclass(frozen=True)
+class Uniforms:
+    """Raw uniforms for one period per leading index (time in a block, or batch)."""
+
+    demand: np.ndarray  # (..., R, S, P)
+    mix: np.ndarray  # (..., R, S, P) chooses common vs own uniform
+    common: np.ndarray  # (..., P) the product's common uniform
+    cutoff: np.ndarray  # (..., R, S, P)
+    spill: np.ndarray  # (..., R, S, P)
+    lead_time: np.ndarray  # (..., N, P)
+
+
+@dataclass(frozen=True)
 class Noise:
-    """Noise with one leading axis (time in a block, or batch when handed to the transition)."""
+    """What the transition consumes, leading axis batch."""
 
-    demand: np.ndarray  # (..., P, R, S) whole units
-    cutoff_uniform: np.ndarray  # (..., P, R, S) for rounding the after-cut-off share
-    spill_uniform: np.ndarray  # (..., P, R, S) for rounding the spill-down share
-    lead_time: np.ndarray  # (..., N, P) lead time of the order placed this period, in periods
-
-    def take(self, index) -> Noise:
-        """Index every field along the leading axis (or axes)."""
-        return Noise(self.demand[index], self.cutoff_uniform[index], self.spill_uniform[index], self.lead_time[index])
+    demand: np.ndarray  # (B, R, S, P) whole units
+    cutoff_uniform: np.ndarray  # (B, R, S, P) rounds the after-cut-off share
+    spill_uniform: np.ndarray  # (B, R, S, P) rounds the spill-down share
+    lead_time: np.ndarray  # (B, N, P) periods until the order placed this period arrives
 
 
-def _demand(rng: np.random.Generator, params: EnvParams, periods: np.ndarray) -> np.ndarray:
+def draw_uniforms(rng: np.random.Generator, params: EnvParams, length: int) -> Uniforms:
+    """Uniforms for ``length`` consecutive periods, drawn in a fixed order."""
+    stream = (length, params.num_regions, params.num_speeds, params.num_products)
+    return Uniforms(
+        demand=rng.random(stream),
+        mix=rng.random(stream, dtype=np.float32),
+        common=rng.random((length, params.num_products)),
+        cutoff=rng.random(stream, dtype=np.float32),
+        spill=rng.random(stream, dtype=np.float32),
+        lead_time=rng.random((length, params.num_nodes, params.num_products), dtype=np.float32),
+    )
+
+
+def realize(uniforms: Uniforms, periods: np.ndarray, params: EnvParams) -> Noise:
+    """Noise for a batch of replicas in periods ``periods`` (B,) from their uniforms (B, ...)."""
     if params.trace is not None:
-        return params.trace[periods % len(params.trace)].astype(float)
-    mean = params.mean_demand(periods)
-    if params.region_correlation > 0:
-        c2 = params.region_correlation**2
-        shock = rng.gamma(1.0 / c2, c2, size=(len(periods), params.num_products, 1, 1))
-        mean = mean * shock
-    if params.distribution == 0:
-        return rng.poisson(mean).astype(float)
-    if params.distribution == 1:
-        k = params.dispersion
-        return rng.negative_binomial(k, k / (k + mean)).astype(float)
-    # Normal with sd = cv x mean, truncated at 0 (inverse-cdf sampling above the truncation point), rounded.
-    sd = params.cv * mean
-    safe_sd = np.where(sd > 0, sd, 1.0)
-    low = ndtr(-mean / safe_sd)
-    u = low + (1.0 - low) * rng.random(mean.shape)
-    draw = mean + safe_sd * ndtri(np.clip(u, 1e-300, 1.0 - 1e-16))
-    return np.where(sd > 0, np.rint(np.maximum(draw, 0.0)), np.rint(mean))
+        demand = params.trace[periods % len(params.trace)]
+    else:
+        u = uniforms.demand
+        if params.region_correlation > 0:
+            use_common = uniforms.mix < np.sqrt(params.region_correlation)
+            u = np.where(use_common, uniforms.common[:, None, None, :], u)
+        demand = params.quantile(u, periods)
+    lead_u = uniforms.lead_time.astype(np.float64)
+    lead_time = 1.0 + (lead_u[..., None] >= params.lead_time_cdf[None, :, None, :-1]).sum(-1)
+    return Noise(
+        demand=demand,
+        cutoff_uniform=uniforms.cutoff.astype(np.float64),
+        spill_uniform=uniforms.spill.astype(np.float64),
+        lead_time=lead_time,
+    )
 
 
 def sample_noise(rng: np.random.Generator, params: EnvParams, start_period: int, length: int) -> Noise:
-    """Noise for periods ``start_period, ..., start_period + length - 1`` (leading axis: time)."""
+    """Noise for ``length`` consecutive periods of one replica (leading axis: time)."""
     periods = np.arange(start_period, start_period + length)
-    demand = _demand(rng, params, periods)
-    shape = demand.shape
-    cutoff_uniform = rng.random(shape)
-    spill_uniform = rng.random(shape)
-    u = rng.random((length, params.num_nodes, params.num_products))
-    lead_time = 1 + (u[..., None] >= params.lead_time_cdf[None, :, None, :]).sum(axis=-1)
-    return Noise(demand, cutoff_uniform, spill_uniform, np.minimum(lead_time, params.num_ages))
+    return realize(draw_uniforms(rng, params, length), periods, params)
+
+
+def uniform_fields() -> tuple[str, ...]:
+    return tuple(f.name for f in fields(Uniforms))

@@ -8,9 +8,9 @@ block                           size        value
 on_hand                         N x P       on hand / max order-up-to level
 dock                            N x P       waiting at the dock / max order-up-to level
 pipeline                        N x A x P   in transit by age (periods since shipped) / max order
-backlog                         P x R       backordered orders / mean demand
-recent_demand                   P x R       last period's orders / mean demand
-forecast                        P x R       next period's mean demand / mean demand
+backlog                         R x P       backordered orders / mean demand
+recent_demand                   R x P       last period's orders / mean demand
+forecast                        R x P       next period's mean demand / mean demand
 season                          2           sin and cos of the seasonal phase
 storage_use                     N           volume on hand / storage capacity (0 if none)
 inbound_use                     N           units received last period / inbound cap (0 if none)
@@ -33,9 +33,9 @@ def observation_layout(params: EnvParams) -> dict[str, tuple[int, ...]]:
         "on_hand": (n, p),
         "dock": (n, p),
         "pipeline": (n, a, p),
-        "backlog": (p, r),
-        "recent_demand": (p, r),
-        "forecast": (p, r),
+        "backlog": (r, p),
+        "recent_demand": (r, p),
+        "forecast": (r, p),
         "season": (2,),
         "storage_use": (n,),
         "inbound_use": (n,),
@@ -43,26 +43,27 @@ def observation_layout(params: EnvParams) -> dict[str, tuple[int, ...]]:
 
 
 def observation_space(params: EnvParams) -> spaces.Box:
-    size = sum(int(np.prod(shape)) for shape in observation_layout(params).values())
-    low = np.zeros(size, dtype=np.float32)
-    offset = sum(int(np.prod(s)) for k, s in observation_layout(params).items() if k in {"on_hand", "dock", "pipeline", "backlog", "recent_demand", "forecast"})
-    low[offset : offset + 2] = -1.0
-    return spaces.Box(low=low, high=np.full(size, np.inf, dtype=np.float32), dtype=np.float32)
+    low = np.concatenate(
+        [np.full(int(np.prod(shape)), -1.0 if name == "season" else 0.0) for name, shape in observation_layout(params).items()]
+    ).astype(np.float32)
+    size = len(low)
+    # Unbounded above (stock can grow without limit); float32 max rather than inf keeps checkers quiet.
+    return spaces.Box(low=low, high=np.full(size, np.finfo(np.float32).max, dtype=np.float32), dtype=np.float32)
 
 
 def observe(state: State, params: EnvParams) -> np.ndarray:
     """Observation batch (B, size) float32 for the state at the start of a period."""
     b = state.batch_size
     phase = 2.0 * np.pi * (state.period % len(params.seasonality)) / len(params.seasonality)
-    forecast = params.mean_demand(state.period).sum(-1)  # (B, P, R)
-    storage = np.einsum("bnp,p->bn", state.on_hand, params.volume)
+    forecast = params.demand_factor(state.period)[:, None, None] * params.base_mean.sum(1)[None]  # (B, R, P)
+    storage = state.on_hand @ params.volume
     finite_storage = np.isfinite(params.storage_capacity)
     finite_inbound = np.isfinite(params.inbound_capacity)
     blocks = (
         state.on_hand / params.max_level,
         state.dock / params.max_level,
         state.pipeline / params.max_order[:, None, :],
-        state.backlog.sum(-1) / params.demand_scale,
+        state.backlog.sum(2) / params.demand_scale,
         state.last_demand / params.demand_scale,
         forecast / params.demand_scale,
         np.stack([np.sin(phase), np.cos(phase)], 1),

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from envs.demand_table import DemandTable, build_demand_table, marginal
 from envs.fulfillment import get_fulfillment_policy
 from envs.scenario.errors import ScenarioError
 from envs.scenario.types import Scenario
@@ -48,28 +49,31 @@ class EnvParams:
     storage_capacity: np.ndarray  # (N,) volume, inf for none
     overflow_cost: np.ndarray  # (N,)
     inbound_capacity: np.ndarray  # (N,) units per period, inf for none
-    base_mean: np.ndarray  # (P, R, S) mean demand per period before seasonality and trend
+    base_mean: np.ndarray  # (R, S, P) mean demand per period before seasonality and trend
     seasonality: np.ndarray  # (C,)
     trend: float
     distribution: int
     dispersion: float
     cv: float
     region_correlation: float
-    trace: np.ndarray | None  # (T, P, R, S) replayed demand, or None
-    penalty: np.ndarray  # (P, S) per unit lost, or per unit and period backordered
+    trace: np.ndarray | None  # (T, R, S, P) replayed demand, or None
+    demand_table: DemandTable | None  # inverse-cdf tables per (phase, stream); None with a trend or trace
+    penalty: np.ndarray  # (S, P) per unit lost, or per unit and period backordered
     cutoff_share: np.ndarray  # (S,)
     spill_share: np.ndarray  # (S,)
     arcs: tuple[FulfillmentArc, ...]
-    arc_shipping_cost: np.ndarray  # (arcs,)
-    arc_speed: np.ndarray  # (arcs, S) one-hot speed of each arc
-    arc_groups: tuple[tuple[tuple[tuple[int, int], ...], ...], ...]  # [speed*2+late][region] -> ((arc, node),)
+    arc_groups: tuple[tuple[tuple[tuple[int, int], ...], ...], ...]  # [2*speed+late][region] -> ((node, cost id),)
+    shipping_costs: tuple[float, ...]  # distinct shipping costs (cost id -> cost)
+    supplier_or_self: np.ndarray  # (N,) supplier index, or the node itself when supplied by a vendor
+    has_inbound_capacity: bool
+    has_internal_supply: bool
     backlog_node: np.ndarray  # (R, S) node whose inventory position carries a backlog (-1: none)
     backorders: bool
     sequential: bool
     node_flow: np.ndarray  # (N, P) expected demand per period served through the node
     max_level: np.ndarray  # (N, P) order-up-to level at action +1
     max_order: np.ndarray  # (N, P) order quantity at action +1
-    demand_scale: np.ndarray  # (P, R) mean demand per period (all speeds), floored at 1
+    demand_scale: np.ndarray  # (R, P) mean demand per period (all speeds), floored at 1
     cost_scale: float  # reward = -cost / cost_scale
 
     @property
@@ -82,11 +86,11 @@ class EnvParams:
 
     @property
     def num_regions(self) -> int:
-        return self.base_mean.shape[1]
+        return self.base_mean.shape[0]
 
     @property
     def num_speeds(self) -> int:
-        return self.base_mean.shape[2]
+        return self.base_mean.shape[1]
 
     @property
     def num_ages(self) -> int:
@@ -96,11 +100,22 @@ class EnvParams:
     def node_names(self) -> tuple[str, ...]:
         return tuple(n.name for n in self.scenario.stocking_nodes)
 
-    def mean_demand(self, period: np.ndarray) -> np.ndarray:
-        """Mean demand (..., P, R, S) in the given period(s): base x seasonality x trend."""
+    def demand_factor(self, period: np.ndarray) -> np.ndarray:
+        """Seasonality x trend multiplier of the base mean in the given period(s)."""
         period = np.asarray(period)
-        factor = self.seasonality[period % len(self.seasonality)] * (1.0 + self.trend) ** period
-        return self.base_mean * factor[..., None, None, None]
+        return self.seasonality[period % len(self.seasonality)] * (1.0 + self.trend) ** period
+
+    def mean_demand(self, period: np.ndarray) -> np.ndarray:
+        """Mean demand (..., R, S, P) in the given period(s)."""
+        return self.base_mean * self.demand_factor(period)[..., None, None, None]
+
+    def quantile(self, u: np.ndarray, period: np.ndarray) -> np.ndarray:
+        """Demand (B, R, S, P) at uniforms ``u`` in periods ``period`` (B,): the marginal quantile."""
+        if self.demand_table is not None:
+            return self.demand_table.quantile(u, np.asarray(period) % len(self.seasonality))
+        demand = self.scenario.demand
+        mean = self.mean_demand(period)
+        return np.asarray(marginal(demand.distribution, mean, demand.dispersion, demand.cv).ppf(u), dtype=float)
 
 
 def _arcs(scenario: Scenario, node_index: dict[str, int]) -> tuple[tuple[FulfillmentArc, ...], tuple]:
@@ -153,15 +168,16 @@ def compile_scenario(scenario: Scenario) -> EnvParams:
     speed_share = np.array([s.demand_share for s in scenario.speeds])
     product_mean = np.array([p.mean_demand for p in scenario.products])
     base_mean = (
-        product_mean[:, None, None]
-        * (region_share / region_share.sum())[None, :, None]
-        * (speed_share / speed_share.sum())[None, None, :]
+        (region_share / region_share.sum())[:, None, None]
+        * (speed_share / speed_share.sum())[None, :, None]
+        * product_mean[None, None, :]
     )
-    penalty = np.array([p.penalty_scale for p in scenario.products])[:, None] * np.array(
-        [s.penalty for s in scenario.speeds]
+    penalty = np.array([s.penalty for s in scenario.speeds])[:, None] * np.array(
+        [p.penalty_scale for p in scenario.products]
     )[None, :]
 
     arcs, groups = _arcs(scenario, node_index)
+    costs = sorted({a.shipping_cost for a in arcs})
     if not arcs:
         raise ScenarioError(
             f"scenario {scenario.name!r}: no region can be served by any node within any speed's promise; "
@@ -182,7 +198,7 @@ def compile_scenario(scenario: Scenario) -> EnvParams:
             if target < 0 and s + 1 < n_speeds:
                 target = backlog_node[r, s + 1]
             if target >= 0:
-                node_flow[target] += base_mean[:, r, s]
+                node_flow[target] += base_mean[r, s]
     for n in reversed(range(n_nodes)):  # suppliers come first, so children are done before parents
         if supplier_index[n] >= 0:
             node_flow[supplier_index[n]] += node_flow[n]
@@ -192,8 +208,17 @@ def compile_scenario(scenario: Scenario) -> EnvParams:
     max_order = np.ceil(3.0 * (node_flow + 3.0 * np.sqrt(node_flow))) + 2.0
 
     trace = load_trace(scenario.demand.trace, scenario) if scenario.demand.trace else None
-    demand_scale = np.maximum(base_mean.sum(axis=2), 1.0)
-    mean_penalty = float((penalty * (speed_share / speed_share.sum())[None, :]).sum(axis=1) @ product_mean)
+    seasonality = np.array(scenario.demand.seasonality)
+    table = None
+    if trace is None and scenario.demand.trend == 0:
+        table = build_demand_table(
+            scenario.demand.distribution,
+            base_mean[None] * seasonality[:, None, None, None],
+            scenario.demand.dispersion,
+            scenario.demand.cv,
+        )
+    demand_scale = np.maximum(base_mean.sum(axis=1), 1.0)
+    mean_penalty = float(((speed_share / speed_share.sum()) @ penalty) @ product_mean)
     cost_scale = max(mean_penalty, 1e-6)
 
     return EnvParams(
@@ -211,20 +236,26 @@ def compile_scenario(scenario: Scenario) -> EnvParams:
         overflow_cost=np.array([n.overflow_cost for n in nodes]),
         inbound_capacity=np.array([n.inbound_capacity for n in nodes], dtype=float),
         base_mean=base_mean,
-        seasonality=np.array(scenario.demand.seasonality),
+        seasonality=seasonality,
         trend=float(scenario.demand.trend),
         distribution=DISTRIBUTION_CODES[scenario.demand.distribution],
         dispersion=float(scenario.demand.dispersion),
         cv=float(scenario.demand.cv),
         region_correlation=float(scenario.demand.region_correlation),
         trace=trace,
+        demand_table=table,
         penalty=penalty,
         cutoff_share=np.array([s.cutoff_share for s in scenario.speeds]),
         spill_share=np.array([s.spill_share for s in scenario.speeds]),
         arcs=arcs,
-        arc_shipping_cost=np.array([a.shipping_cost for a in arcs]),
-        arc_speed=np.eye(n_speeds)[[a.speed for a in arcs]].reshape(len(arcs), n_speeds),
-        arc_groups=groups,
+        arc_groups=tuple(
+            tuple(tuple((node, costs.index(arcs[arc].shipping_cost)) for arc, node in region) for region in group)
+            for group in groups
+        ),
+        shipping_costs=tuple(costs),
+        supplier_or_self=np.where(supplier_index >= 0, supplier_index, np.arange(n_nodes)),
+        has_inbound_capacity=bool(np.isfinite([n.inbound_capacity for n in nodes]).any()),
+        has_internal_supply=bool((supplier_index >= 0).any()),
         backlog_node=backlog_node,
         backorders=scenario.backorders,
         sequential=scenario.lead_time_mode == "sequential",

@@ -15,7 +15,7 @@ class State:
 
     ``pipeline[b, n, a, p]`` holds the units ordered ``a + 1`` periods ago still in transit to node n and
     ``due`` the periods left until they arrive (0: received at the start of this period); ``last_due`` is
-    the periods left for the latest shipment (used by sequential lead times); ``backlog[b, p, r, s]``
+    the periods left for the latest shipment (used by sequential lead times); ``backlog[b, r, s, p]``
     the backordered orders per stream; ``received`` the units received at each node last period.
     """
 
@@ -24,8 +24,8 @@ class State:
     pipeline: np.ndarray  # (B, N, A, P)
     due: np.ndarray  # (B, N, A, P)
     last_due: np.ndarray  # (B, N, P)
-    backlog: np.ndarray  # (B, P, R, S)
-    last_demand: np.ndarray  # (B, P, R)
+    backlog: np.ndarray  # (B, R, S, P)
+    last_demand: np.ndarray  # (B, R, P)
     received: np.ndarray  # (B, N)
     period: np.ndarray  # (B,) the period about to be simulated
 
@@ -42,7 +42,7 @@ class State:
                 for s in range(params.num_speeds):
                     node = params.backlog_node[r, s]
                     if node >= 0:
-                        owed[:, node, :] += self.backlog[:, :, r, s]
+                        owed[:, node, :] += self.backlog[:, r, s, :]
             position = position - owed
         return position
 
@@ -72,8 +72,8 @@ def initial_state(params: EnvParams, batch_size: int, period: int = 0) -> State:
         pipeline=np.zeros((batch_size, n, a, p)),
         due=np.full((batch_size, n, a, p), -1.0),
         last_due=zeros.copy(),
-        backlog=np.zeros((batch_size, p, params.num_regions, params.num_speeds)),
-        last_demand=np.zeros((batch_size, p, params.num_regions)),
+        backlog=np.zeros((batch_size, params.num_regions, params.num_speeds, p)),
+        last_demand=np.zeros((batch_size, params.num_regions, p)),
         received=np.zeros((batch_size, n)),
         period=np.full(batch_size, period, dtype=np.int64),
     )

@@ -14,7 +14,7 @@ TRACE_COLUMNS = ("period", "product", "region", "speed", "quantity")
 
 
 def load_trace(path: str | Path, scenario: Scenario) -> np.ndarray:
-    """Read a trace into an array (periods, products, regions, speeds); missing rows mean zero demand.
+    """Read a trace into an array (periods, regions, speeds, products); missing rows mean zero demand.
 
     Periods must be whole numbers starting at 0; names must be the scenario's names; quantities whole
     and >= 0. The simulator replays the trace cyclically (period t uses row t mod length).
@@ -50,6 +50,6 @@ def load_trace(path: str | Path, scenario: Scenario) -> np.ndarray:
             raise ScenarioError(f"{where}: column {column!r} has unknown name(s) {unknown}; known: {sorted(names)}")
         index[column] = frame[column].astype(str).map(names).to_numpy()
     length = int(frame["period"].max()) + 1
-    trace = np.zeros((length, len(scenario.products), len(scenario.regions), len(scenario.speeds)))
-    np.add.at(trace, (frame["period"].to_numpy(), index["product"], index["region"], index["speed"]), frame["quantity"])
+    trace = np.zeros((length, len(scenario.regions), len(scenario.speeds), len(scenario.products)))
+    np.add.at(trace, (frame["period"].to_numpy(), index["region"], index["speed"], index["product"]), frame["quantity"])
     return trace

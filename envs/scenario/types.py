@@ -244,9 +244,11 @@ class Demand:
     """Demand model shared by all streams (product x region x speed).
 
     The mean of a stream in period t is ``mean_demand x region share x speed share x seasonality[t mod
-    len] x (1 + trend)^t``. ``region_correlation`` in [0, 1) couples regions through a common
-    multiplicative shock per product and period (gamma with mean 1 and coefficient of variation
-    ``region_correlation``). ``trace`` replays a CSV (period, product, region, speed, quantity) instead.
+    len] x (1 + trend)^t``. ``dispersion`` is the negative binomial's size k (variance = mean +
+    mean^2 / k); ``normal`` is a normal with sd ``cv x mean``, truncated at 0 and rounded.
+    ``region_correlation`` in [0, 1) is the rank correlation between any two streams of a product in a
+    period (a mixture copula: marginals are unchanged). ``trace`` replays a CSV (period, product,
+    region, speed, quantity) instead, cyclically.
     """
 
     distribution: str = "poisson"
