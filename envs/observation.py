@@ -43,9 +43,9 @@ def observation_layout(params: EnvParams) -> dict[str, tuple[int, ...]]:
 
 
 def observation_space(params: EnvParams) -> spaces.Box:
-    low = np.concatenate(
-        [np.full(int(np.prod(shape)), -1.0 if name == "season" else 0.0) for name, shape in observation_layout(params).items()]
-    ).astype(np.float32)
+    layout = observation_layout(params).items()
+    low = np.concatenate([np.full(int(np.prod(shape)), -1.0 if name == "season" else 0.0) for name, shape in layout])
+    low = low.astype(np.float32)
     size = len(low)
     # Unbounded above (stock can grow without limit); float32 max rather than inf keeps checkers quiet.
     return spaces.Box(low=low, high=np.full(size, np.finfo(np.float32).max, dtype=np.float32), dtype=np.float32)

@@ -116,7 +116,8 @@ class EchelonVectorEnv(VectorEnv):
             info = {}
             if len(active):
                 sub = self._state.take(active)
-                sub, outcome = transition(sub, order[active], self._noise.next(self._rngs, sub.period, active), self.params)
+                noise = self._noise.next(self._rngs, sub.period, active)
+                sub, outcome = transition(sub, order[active], noise, self.params)
                 self._state = self._state.put(active, sub)
                 rewards[active] = reward(outcome, self.params)
                 info = _scatter(batch_info(outcome, self.params), active, self.num_envs)
