@@ -63,7 +63,7 @@ def _brute_force(demands, holding, stockout, volume, capacity, max_level=20):
     used = [v * expected_on_hand(d, levels) for d, v in zip(demands, volume, strict=True)]
     best = np.inf
     for combo in itertools.product(levels, repeat=len(demands)):
-        if sum(u[s] for u, s in zip(used, combo, strict=True)) <= capacity:
+        if sum(u[s] for u, s in zip(used, combo, strict=True)) <= capacity * (1 + 1e-12):  # rounding slack
             best = min(best, sum(c[s] for c, s in zip(costs, combo, strict=True)))
     return best
 
