@@ -156,13 +156,13 @@ def transition(
     pipeline, dock, on_hand, received = _receive(state, params, xp)
     shipped, on_hand = _ship(on_hand, order_quantity, params, xp)
 
-    due_new = noise.lead_time - 1.0
-    last_due = xp.maximum(state.last_due - 1.0, 0.0)
+    due_new = noise.lead_time - 1  # periods left at the start of the next period
+    last_due = xp.maximum(state.last_due - 1, 0)
     if params.sequential:
         due_new = xp.maximum(due_new, last_due)
     last_due = xp.where(shipped > 0, due_new, last_due)
     pipeline = xp.concatenate([shipped[:, :, None, :], pipeline[:, :, :-1, :]], 2)
-    due = xp.concatenate([due_new[:, :, None, :], state.due[:, :, :-1, :] - 1.0], 2)
+    due = xp.concatenate([due_new[:, :, None, :], state.due[:, :, :-1, :] - 1], 2)
 
     before = on_hand
     on_hand, shipping_cost, requested, served, unmet_left = _fulfil(on_hand, state, noise, params, xp)

@@ -34,9 +34,9 @@ class Noise:
     """What the transition consumes, leading axis batch."""
 
     demand: np.ndarray  # (B, R, S, P) whole units
-    cutoff_uniform: np.ndarray  # (B, R, S, P) rounds the after-cut-off share
-    spill_uniform: np.ndarray  # (B, R, S, P) rounds the spill-down share
-    lead_time: np.ndarray  # (B, N, P) periods until the order placed this period arrives
+    cutoff_uniform: np.ndarray  # (B, R, S, P) rounds the after-cut-off share (float32)
+    spill_uniform: np.ndarray  # (B, R, S, P) rounds the spill-down share (float32)
+    lead_time: np.ndarray  # (B, N, P) periods until the order placed this period arrives (int8)
 
 
 def draw_uniforms(rng: np.random.Generator, params: EnvParams, length: int) -> Uniforms:
@@ -62,14 +62,10 @@ def realize(uniforms: Uniforms, periods: np.ndarray, params: EnvParams) -> Noise
             use_common = uniforms.mix < np.sqrt(params.region_correlation)
             u = np.where(use_common, uniforms.common[:, None, None, :], u)
         demand = params.quantile(u, periods)
-    lead_u = uniforms.lead_time.astype(np.float64)
-    lead_time = 1.0 + (lead_u[..., None] >= params.lead_time_cdf[None, :, None, :-1]).sum(-1)
-    return Noise(
-        demand=demand,
-        cutoff_uniform=uniforms.cutoff.astype(np.float64),
-        spill_uniform=uniforms.spill.astype(np.float64),
-        lead_time=lead_time,
-    )
+    lead_time = np.ones(uniforms.lead_time.shape, dtype=np.int8)
+    for age in range(params.num_ages - 1):  # lead time = 1 + #{a : u >= P(L <= a + 1)}
+        lead_time += uniforms.lead_time >= params.lead_time_cdf[:, age, None].astype(np.float32)
+    return Noise(demand=demand, cutoff_uniform=uniforms.cutoff, spill_uniform=uniforms.spill, lead_time=lead_time)
 
 
 def sample_noise(rng: np.random.Generator, params: EnvParams, start_period: int, length: int) -> Noise:

@@ -22,8 +22,8 @@ class State:
     on_hand: np.ndarray  # (B, N, P)
     dock: np.ndarray  # (B, N, P)
     pipeline: np.ndarray  # (B, N, A, P)
-    due: np.ndarray  # (B, N, A, P)
-    last_due: np.ndarray  # (B, N, P)
+    due: np.ndarray  # (B, N, A, P) int8; negative for empty cells
+    last_due: np.ndarray  # (B, N, P) int8
     backlog: np.ndarray  # (B, R, S, P)
     last_demand: np.ndarray  # (B, R, P)
     received: np.ndarray  # (B, N)
@@ -70,8 +70,8 @@ def initial_state(params: EnvParams, batch_size: int, period: int = 0) -> State:
         on_hand=np.broadcast_to(start, (batch_size, n, p)).copy(),
         dock=zeros.copy(),
         pipeline=np.zeros((batch_size, n, a, p)),
-        due=np.full((batch_size, n, a, p), -1.0),
-        last_due=zeros.copy(),
+        due=np.full((batch_size, n, a, p), -1, dtype=np.int8),
+        last_due=np.zeros((batch_size, n, p), dtype=np.int8),
         backlog=np.zeros((batch_size, params.num_regions, params.num_speeds, p)),
         last_demand=np.zeros((batch_size, params.num_regions, p)),
         received=np.zeros((batch_size, n)),

@@ -100,7 +100,7 @@ def test_weak_duality_on_random_pairs(means, volumes, fraction):
 
 
 @settings(max_examples=30, deadline=None)
-@given(mean=st.floats(0.0, 60.0), sigma=st.floats(0.0, 20.0), holding=st.floats(0.05, 5.0),
+@given(mean=st.one_of(st.just(0.0), st.floats(0.01, 60.0)), sigma=st.floats(0.0, 20.0), holding=st.floats(0.05, 5.0),
        stockout=st.floats(0.05, 50.0))
 def test_vectorized_newsvendor_matches_single_item(mean, sigma, holding, stockout):
     poisson = vectorized_newsvendor(PoissonDemands([mean]), holding, stockout)
