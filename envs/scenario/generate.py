@@ -11,6 +11,7 @@ and same-day sites, and inbound throughput binds at the distribution center.
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import numpy as np
 
@@ -70,11 +71,9 @@ def network_scenario(
     ssd_regions = [round(s * num_regions / max(num_same_day_sites, 1)) % num_regions for s in range(num_same_day_sites)]
 
     regions_links: list[list[ServiceLink]] = [[] for _ in range(num_regions)]
-    home_share = np.zeros(num_fulfillment_centers)
     ssd_parent = []
     for r in range(num_regions):
         dists = [_ring_distance(p, r, num_regions) for p in fc_positions]
-        home_share[int(np.argmin(dists))] += 1.0
         for f, d in enumerate(dists):
             transit = 1 if d < 1 else (2 if d <= num_regions / 4 + 0.5 else 3)
             regions_links[r].append(ServiceLink(f"fc{f}", transit, round(0.3 + 0.25 * transit, 3)))
@@ -84,20 +83,11 @@ def network_scenario(
             d = _ring_distance(home, r, num_regions)
             if d <= 1:
                 transit = 0 if d < 1 else 1
-                regions_links[r].append(ServiceLink(f"ssd{s}", transit, round(0.45 + 0.25 * transit, 3)))
+                # Same-day couriers cost more than parcel shipping from a fulfillment center.
+                regions_links[r].append(ServiceLink(f"ssd{s}", transit, round(0.9 + 0.25 * transit, 3)))
 
     region_share = 1.0 + 0.5 * rng.random(num_regions)
     region_share = np.round(region_share / region_share.sum(), 4)
-    mean = np.array([p.mean_demand for p in products])
-    vol = np.array([p.volume for p in products])
-    # Expected daily flow and a base-stock-like stock estimate per node type, for setting caps.
-    std = np.sqrt(mean + mean**2 / 5.0)
-
-    def expected_stock_volume(fraction: float, protection: float) -> float:
-        mu, sigma = mean * fraction, std * math.sqrt(fraction)
-        return float(np.sum(vol * (1.3 * sigma * math.sqrt(protection) + 0.5 * mu)))
-
-    fc_fraction = home_share / num_regions
     nodes = [
         Node("vendor", "vendor"),
         Node(
@@ -107,7 +97,6 @@ def network_scenario(
             lead_time=LeadTime((3, 4, 5, 6), (0.2, 0.45, 0.25, 0.1)),
             holding_cost_factor=0.6,
             transport_cost=0.05,
-            inbound_capacity=float(math.ceil(inbound_tightness * mean.sum())),
         ),
     ]
     for f in range(num_fulfillment_centers):
@@ -119,11 +108,9 @@ def network_scenario(
                 lead_time=LeadTime((1, 2), (0.85, 0.15)),
                 holding_cost_factor=1.0,
                 transport_cost=0.08,
-                storage_capacity=round(storage_tightness * expected_stock_volume(fc_fraction[f], 2.2), 1),
                 overflow_cost=0.5,
             )
         )
-    ssd_fraction = 1.0 / num_regions * SPEEDS[0].demand_share * 2
     for s in range(num_same_day_sites):
         nodes.append(
             Node(
@@ -133,7 +120,6 @@ def network_scenario(
                 lead_time=LeadTime.fixed(1),
                 holding_cost_factor=1.5,
                 transport_cost=0.1,
-                storage_capacity=round(storage_tightness * expected_stock_volume(ssd_fraction, 2.0), 1),
                 overflow_cost=1.0,
             )
         )
@@ -142,7 +128,7 @@ def network_scenario(
         for r in range(num_regions)
     )
     seasonality = tuple(round(x / np.mean(WEEKLY_PATTERN), 4) for x in WEEKLY_PATTERN)
-    return Scenario(
+    draft = Scenario(
         name=name,
         nodes=tuple(nodes),
         products=products,
@@ -158,3 +144,28 @@ def network_scenario(
             f"{num_products} products (generator seed {seed})."
         ),
     )
+    return _with_capacities(draft, storage_tightness, inbound_tightness)
+
+
+def _with_capacities(draft: Scenario, storage_tightness: float, inbound_tightness: float) -> Scenario:
+    """Set storage caps at fulfillment centers and same-day sites to ``storage_tightness`` times the volume
+    a base-stock policy would hold there (safety stock at 1.3 standard deviations of negative-binomial
+    demand over lead time + 1, plus half a period's flow), and the distribution center's inbound cap to
+    ``inbound_tightness`` times its mean daily inflow."""
+    from envs.params import compile_scenario  # local: params depends on the scenario package
+
+    params = compile_scenario(draft)
+    k = draft.demand.dispersion
+    nodes = []
+    for n, node in enumerate(draft.stocking_nodes):
+        flow = params.node_flow[n]
+        if node.kind == "distribution_center":
+            node = replace(node, inbound_capacity=float(math.ceil(inbound_tightness * flow.sum())))
+        else:
+            horizon = node.lead_time.mean + 1.0
+            sd = np.sqrt(horizon * (flow + flow**2 / k))
+            stock = float(np.sum(params.volume * (1.3 * sd + 0.5 * flow)))
+            node = replace(node, storage_capacity=round(storage_tightness * stock, 1))
+        nodes.append(node)
+    return replace(draft, nodes=(draft.nodes[0], *nodes))
+
