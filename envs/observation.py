@@ -55,22 +55,31 @@ def observe(state: State, params: EnvParams) -> np.ndarray:
     """Observation batch (B, size) float32 for the state at the start of a period."""
     b = state.batch_size
     phase = 2.0 * np.pi * (state.period % len(params.seasonality)) / len(params.seasonality)
-    forecast = params.demand_factor(state.period)[:, None, None] * params.base_mean.sum(1)[None]  # (B, R, P)
-    storage = state.on_hand @ params.volume
-    finite_storage = np.isfinite(params.storage_capacity)
-    finite_inbound = np.isfinite(params.inbound_capacity)
-    blocks = (
-        state.on_hand / params.max_level,
-        state.dock / params.max_level,
-        state.pipeline / params.max_order[:, None, :],
-        state.backlog.sum(2) / params.demand_scale,
-        state.last_demand / params.demand_scale,
-        forecast / params.demand_scale,
-        np.stack([np.sin(phase), np.cos(phase)], 1),
-        np.where(finite_storage, storage / np.where(finite_storage, params.storage_capacity, 1.0), 0.0),
-        np.where(finite_inbound, state.received / np.where(finite_inbound, params.inbound_capacity, 1.0), 0.0),
+    forecast = params.demand_factor(state.period)[:, None, None] * params.base_mean.sum(1)[None]
+    blocks = (  # (value (B, *block shape), scale broadcastable to the block shape)
+        (state.on_hand, 1.0 / params.max_level),
+        (state.dock, 1.0 / params.max_level),
+        (state.pipeline, 1.0 / params.max_order[:, None, :]),
+        (state.backlog.sum(2), 1.0 / params.demand_scale),
+        (state.last_demand, 1.0 / params.demand_scale),
+        (forecast, 1.0 / params.demand_scale),
+        (np.stack([np.sin(phase), np.cos(phase)], 1), 1.0),
+        (state.on_hand @ params.volume, _inverse_or_zero(params.storage_capacity)),
+        (state.received, _inverse_or_zero(params.inbound_capacity)),
     )
-    return np.concatenate([x.reshape(b, -1) for x in blocks], axis=1).astype(np.float32)
+    out = np.empty((b, params.observation_size), dtype=np.float32)
+    offset = 0
+    for value, scale in blocks:
+        size = value[0].size
+        target = out[:, offset : offset + size].reshape(value.shape)
+        np.multiply(value, scale, out=target, casting="unsafe")
+        offset += size
+    return out
+
+
+def _inverse_or_zero(capacity: np.ndarray) -> np.ndarray:
+    """1 / capacity where finite, else 0 (uncapped nodes report zero use)."""
+    return np.where(np.isfinite(capacity), 1.0 / np.where(np.isfinite(capacity), capacity, 1.0), 0.0)
 
 
 def split_observation(observation: np.ndarray, params: EnvParams) -> dict[str, np.ndarray]:

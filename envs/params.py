@@ -100,6 +100,11 @@ class EnvParams:
     def node_names(self) -> tuple[str, ...]:
         return tuple(n.name for n in self.scenario.stocking_nodes)
 
+    @property
+    def observation_size(self) -> int:
+        n, p, r, a = self.num_nodes, self.num_products, self.num_regions, self.num_ages
+        return 2 * n * p + n * a * p + 3 * r * p + 2 + 2 * n
+
     def demand_factor(self, period: np.ndarray) -> np.ndarray:
         """Seasonality x trend multiplier of the base mean in the given period(s)."""
         period = np.asarray(period)
