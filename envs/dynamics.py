@@ -7,8 +7,8 @@ same functions, such as ``torch``, works), and no array is modified in place.
 Order of events in one period (documented once, tested in ``tests/envs/test_dynamics.py``):
 
 1. **Receive.** Shipments due this period join the dock queue; each node receives up to its inbound
-   capacity (units, all products), proportionally across products and rounded down; the rest waits
-   at the dock for the next period.
+   capacity (units, all products), split across products in proportion to what is waiting (largest
+   remainder, so exactly the capacity is used); the rest waits at the dock for the next period.
 2. **Order and ship.** Each node requests its order quantity from its supplier. Vendors always ship in
    full (purchase cost). A stocking supplier ships from its on-hand stock after its own receipts; when
    requests exceed it, every child gets the same fraction of its request, rounded down (leftover units
@@ -71,15 +71,29 @@ class StepOutcome:
         )
 
 
+def _apportion(share: Any, units: Any, axis: int, xp: Any) -> Any:
+    """Whole-unit split of ``units`` in proportion to the real ``share`` along ``axis`` (largest remainder).
+
+    Each entry gets ``floor(share)``; the units left over go one each to the largest remainders (ties to
+    the lower index), so exactly ``units`` are handed out and nothing is left idle by rounding.
+    """
+    whole = xp.floor(share)
+    remainder = share - whole
+    leftover = units - xp.sum(whole, axis=axis, keepdims=True)
+    order = xp.argsort(-remainder, axis=axis, stable=True)
+    rank = xp.argsort(order, axis=axis, stable=True)
+    return whole + xp.astype((rank < leftover) & (remainder > 0), whole.dtype)
+
+
 def _receive(state: State, params: EnvParams, xp: Any):
     arriving_cells = state.due == 0
     arriving = xp.where(arriving_cells, state.pipeline, 0.0).sum(2)
     pipeline = xp.where(arriving_cells, 0.0, state.pipeline)
     candidates = state.dock + arriving
     if params.has_inbound_capacity:
-        total = candidates.sum(-1)
-        fraction = xp.minimum(1.0, xp.asarray(params.inbound_capacity)[None, :] / xp.maximum(total, 1.0))
-        received = xp.floor(candidates * fraction[..., None])
+        total = xp.sum(candidates, axis=-1, keepdims=True)
+        units = xp.minimum(xp.asarray(params.inbound_units)[None, :, None], total)
+        received = _apportion(candidates * (units / xp.maximum(total, 1.0)), units, -1, xp)
         dock = candidates - received
     else:
         received, dock = candidates, candidates * 0.0
@@ -87,16 +101,21 @@ def _receive(state: State, params: EnvParams, xp: Any):
 
 
 def _ship(on_hand, order_quantity, params: EnvParams, xp: Any):
+    """Vendors ship in full; a stocking supplier ships min(on hand, requests), split among its children in
+    proportion to their requests (largest remainder)."""
     if not params.has_internal_supply:
         return order_quantity, on_hand
-    child_of = xp.asarray(params.child_of)
-    requested_from = xp.matmul(xp.swapaxes(order_quantity, 1, 2), child_of)  # (B, P, N) by supplier
-    requested_from = xp.swapaxes(requested_from, 1, 2)
-    fill = xp.where(requested_from > on_hand, on_hand / xp.maximum(requested_from, 1.0), 1.0)
-    child_fill = xp.where(xp.asarray(params.from_vendor)[None, :, None], 1.0, fill[:, params.supplier_or_self, :])
-    shipped = xp.floor(order_quantity * child_fill)
-    outflow = xp.swapaxes(xp.matmul(xp.swapaxes(shipped, 1, 2), child_of), 1, 2)
-    return shipped, on_hand - outflow
+    shipped = [order_quantity[:, n, :] for n in range(params.num_nodes)]
+    outflow = [on_hand[:, n, :] * 0.0 for n in range(params.num_nodes)]
+    for supplier, children in params.children:
+        requests = order_quantity[:, children, :]
+        requested = xp.sum(requests, axis=1, keepdims=True)
+        units = xp.minimum(on_hand[:, supplier : supplier + 1, :], requested)
+        sent = _apportion(requests * (units / xp.maximum(requested, 1.0)), units, 1, xp)
+        for k, child in enumerate(children):
+            shipped[child] = sent[:, k, :]
+        outflow[supplier] = xp.sum(sent, axis=1)
+    return xp.stack(shipped, 1), on_hand - xp.stack(outflow, 1)
 
 
 def _fulfil(on_hand, state: State, noise: Noise, params: EnvParams, xp: Any):

@@ -38,7 +38,6 @@ class EnvParams:
 
     scenario: Scenario
     supplier_index: np.ndarray  # (N,) index of the stocking supplier, -1 when supplied by a vendor
-    child_of: np.ndarray  # (N, N) child_of[n, u] = 1 if u supplies n
     from_vendor: np.ndarray  # (N,) bool
     lead_time_cdf: np.ndarray  # (N, A) P(lead time <= a + 1)
     holding_cost: np.ndarray  # (N, P) per unit and period on hand (and at the dock)
@@ -64,7 +63,8 @@ class EnvParams:
     arcs: tuple[FulfillmentArc, ...]
     arc_groups: tuple[tuple[tuple[tuple[int, int], ...], ...], ...]  # [2*speed+late][region] -> ((node, cost id),)
     shipping_costs: tuple[float, ...]  # distinct shipping costs (cost id -> cost)
-    supplier_or_self: np.ndarray  # (N,) supplier index, or the node itself when supplied by a vendor
+    children: tuple[tuple[int, np.ndarray], ...]  # (stocking supplier, indices of the nodes it supplies)
+    inbound_units: np.ndarray  # (N,) whole units receivable per period (inf for none)
     has_inbound_capacity: bool
     has_internal_supply: bool
     backlog_node: np.ndarray  # (R, S) node whose inventory position carries a backlog (-1: none)
@@ -149,10 +149,6 @@ def compile_scenario(scenario: Scenario) -> EnvParams:
     ages = scenario.max_lead_time
 
     supplier_index = np.array([node_index.get(n.supplier, -1) for n in nodes], dtype=np.int64)
-    child_of = np.zeros((n_nodes, n_nodes))
-    for n, u in enumerate(supplier_index):
-        if u >= 0:
-            child_of[n, u] = 1.0
     lead_time_cdf = np.ones((n_nodes, ages))
     for n, node in enumerate(nodes):
         pmf = np.zeros(ages)
@@ -229,7 +225,6 @@ def compile_scenario(scenario: Scenario) -> EnvParams:
     return EnvParams(
         scenario=scenario,
         supplier_index=supplier_index,
-        child_of=child_of,
         from_vendor=from_vendor,
         lead_time_cdf=lead_time_cdf,
         holding_cost=holding,
@@ -258,7 +253,10 @@ def compile_scenario(scenario: Scenario) -> EnvParams:
             for group in groups
         ),
         shipping_costs=tuple(costs),
-        supplier_or_self=np.where(supplier_index >= 0, supplier_index, np.arange(n_nodes)),
+        children=tuple(
+            (u, np.flatnonzero(supplier_index == u)) for u in range(n_nodes) if (supplier_index == u).any()
+        ),
+        inbound_units=np.floor(np.array([n.inbound_capacity for n in nodes], dtype=float)),
         has_inbound_capacity=bool(np.isfinite([n.inbound_capacity for n in nodes]).any()),
         has_internal_supply=bool((supplier_index >= 0).any()),
         backlog_node=backlog_node,
