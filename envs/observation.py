@@ -19,6 +19,8 @@ inbound_use                     N           units received last period / inbound
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 from gymnasium import spaces
 
@@ -51,22 +53,28 @@ def observation_space(params: EnvParams) -> spaces.Box:
     return spaces.Box(low=low, high=np.full(size, np.finfo(np.float32).max, dtype=np.float32), dtype=np.float32)
 
 
-def observe(state: State, params: EnvParams) -> np.ndarray:
-    """Observation batch (B, size) float32 for the state at the start of a period."""
+def observe(state: State, params: EnvParams, xp: Any = np) -> Any:
+    """Observation batch (B, size) for the state at the start of a period: float32 with numpy; with
+    another array namespace (e.g. torch, for differentiable rollouts) the arrays' own dtype."""
     b = state.batch_size
-    phase = 2.0 * np.pi * (state.period % len(params.seasonality)) / len(params.seasonality)
-    forecast = params.demand_factor(state.period)[:, None, None] * params.base_mean.sum(1)[None]
+    period = np.asarray(state.period)
+    phase = 2.0 * np.pi * (period % len(params.seasonality)) / len(params.seasonality)
+    forecast = params.demand_factor(period)[:, None, None] * params.base_mean.sum(1)[None]
     blocks = (  # (value (B, *block shape), scale broadcastable to the block shape)
         (state.on_hand, 1.0 / params.max_level),
         (state.dock, 1.0 / params.max_level),
         (state.pipeline, 1.0 / params.max_order[:, None, :]),
-        (state.backlog.sum(2), 1.0 / params.demand_scale),
+        (xp.sum(state.backlog, axis=2), 1.0 / params.demand_scale),
         (state.last_demand, 1.0 / params.demand_scale),
         (forecast, 1.0 / params.demand_scale),
         (np.stack([np.sin(phase), np.cos(phase)], 1), 1.0),
-        (state.on_hand @ params.volume, _inverse_or_zero(params.storage_capacity)),
+        (xp.matmul(state.on_hand, xp.asarray(params.volume)), _inverse_or_zero(params.storage_capacity)),
         (state.received, _inverse_or_zero(params.inbound_capacity)),
     )
+    if xp is not np:
+        return xp.concat(
+            [xp.reshape(xp.asarray(value) * xp.asarray(scale), (b, -1)) for value, scale in blocks], axis=1
+        )
     out = np.empty((b, params.observation_size), dtype=np.float32)
     offset = 0
     for value, scale in blocks:

@@ -68,6 +68,7 @@ class EnvParams:
     has_inbound_capacity: bool
     has_internal_supply: bool
     backlog_node: np.ndarray  # (R, S) node whose inventory position carries a backlog (-1: none)
+    backlog_owner: np.ndarray  # (N, R*S) one-hot form of backlog_node
     backorders: bool
     sequential: bool
     node_flow: np.ndarray  # (N, P) expected demand per period served through the node
@@ -260,6 +261,7 @@ def compile_scenario(scenario: Scenario) -> EnvParams:
         has_inbound_capacity=bool(np.isfinite([n.inbound_capacity for n in nodes]).any()),
         has_internal_supply=bool((supplier_index >= 0).any()),
         backlog_node=backlog_node,
+        backlog_owner=(backlog_node.reshape(1, -1) == np.arange(n_nodes)[:, None]).astype(float),
         backorders=scenario.backorders,
         sequential=scenario.lead_time_mode == "sequential",
         node_flow=node_flow,

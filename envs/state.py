@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -33,16 +34,13 @@ class State:
     def batch_size(self) -> int:
         return self.on_hand.shape[0]
 
-    def inventory_position(self, params: EnvParams) -> np.ndarray:
+    def inventory_position(self, params: EnvParams, xp: Any = np) -> Any:
         """On hand + at the dock + in transit - backlog charged to the node, per (B, N, P)."""
-        position = self.on_hand + self.dock + self.pipeline.sum(axis=2)
+        position = self.on_hand + self.dock + xp.sum(self.pipeline, axis=2)
         if params.backorders:
-            owed = np.zeros_like(position)
-            for r in range(params.num_regions):
-                for s in range(params.num_speeds):
-                    node = params.backlog_node[r, s]
-                    if node >= 0:
-                        owed[:, node, :] += self.backlog[:, r, s, :]
+            b, r, s, p = self.backlog.shape
+            streams = xp.reshape(self.backlog, (b, r * s, p))
+            owed = xp.matmul(xp.asarray(params.backlog_owner), streams)  # (N, R*S) @ (B, R*S, P)
             position = position - owed
         return position
 
