@@ -41,8 +41,10 @@ class NoiseStreams:
         """Forget buffered noise of replicas ``rows`` (on reset)."""
         self._cursor[rows] = self.block
 
-    def next(self, rngs: list[np.random.Generator], periods: np.ndarray, rows: np.ndarray | None = None) -> Noise:
-        """Noise of the current period for each replica in ``rows`` (default: all), leading axis batch."""
+    def next_uniforms(
+        self, rngs: list[np.random.Generator], rows: np.ndarray | None = None
+    ) -> Uniforms:
+        """Uniforms of the current period for each replica in ``rows`` (default: all), leading axis batch."""
         rows = self._index if rows is None else rows
         for i in rows[self._cursor[rows] >= self.block]:
             block = draw_uniforms(rngs[i], self.params, self.block)
@@ -51,8 +53,11 @@ class NoiseStreams:
             self._cursor[i] = 0
         at = (rows, self._cursor[rows])
         self._cursor[rows] += 1
-        uniforms = Uniforms(**{name: buffer[at] for name, buffer in self._buffers.items()})
-        return realize(uniforms, np.asarray(periods), self.params)
+        return Uniforms(**{name: buffer[at] for name, buffer in self._buffers.items()})
+
+    def next(self, rngs: list[np.random.Generator], periods: np.ndarray, rows: np.ndarray | None = None) -> Noise:
+        """Noise of the current period for each replica in ``rows`` (default: all), leading axis batch."""
+        return realize(self.next_uniforms(rngs, rows), np.asarray(periods), self.params)
 
 
 def start_state(

@@ -71,9 +71,13 @@ def observe(state: State, params: EnvParams, xp: Any = np) -> Any:
         (xp.matmul(state.on_hand, xp.asarray(params.volume)), _inverse_or_zero(params.storage_capacity)),
         (state.received, _inverse_or_zero(params.inbound_capacity)),
     )
-    if xp is not np:
+    if xp is not np:  # e.g. torch: state blocks are already tensors, derived ones are numpy
         return xp.concat(
-            [xp.reshape(xp.asarray(value) * xp.asarray(scale), (b, -1)) for value, scale in blocks], axis=1
+            [
+                xp.reshape((xp.asarray(value) if isinstance(value, np.ndarray) else value) * xp.asarray(scale), (b, -1))
+                for value, scale in blocks
+            ],
+            axis=1,
         )
     out = np.empty((b, params.observation_size), dtype=np.float32)
     offset = 0
