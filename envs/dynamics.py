@@ -4,21 +4,24 @@ No random numbers, no gym, no ``self``: every front end (single env, vector env,
 :func:`transition`. Array operations go through ``xp`` (``numpy`` by default; any namespace with the
 same functions, such as ``torch``, works), and no array is modified in place.
 
-Order of events in one period (documented once, tested in ``tests/envs/test_dynamics.py``):
+Order of events in one period (documented once; hand-worked in ``tests/envs/test_hand_worked.py``):
 
 1. **Receive.** Shipments due this period join the dock queue; each node receives up to its inbound
    capacity (units, all products), split across products in proportion to what is waiting (largest
    remainder, so exactly the capacity is used); the rest waits at the dock for the next period.
 2. **Order and ship.** Each node requests its order quantity from its supplier. Vendors always ship in
    full (purchase cost). A stocking supplier ships from its on-hand stock after its own receipts; when
-   requests exceed it, every child gets the same fraction of its request, rounded down (leftover units
-   stay at the supplier). Shipped units enter the pipeline and arrive ``L >= 1`` periods later, at
+   requests exceed it, all of it is shipped, split among the children in proportion to their requests
+   (largest remainder); the unshipped part of a request lapses (a base-stock policy simply asks
+   again, which is equivalent to a backorder at the supplier). Shipped units enter the pipeline and
+   arrive ``L >= 1`` periods later, at
    the start of period ``t + L`` (step 1), so an order placed now covers demand over ``L + 1`` periods
    at the bottom stage. Under ``sequential`` lead times a shipment never arrives before an earlier one.
 3. **Demand.** Orders per (product, region, speed) arrive; a share placed after the cut-off (rounded
    with a uniform) may be served with one more period of slack; backorders join this period's on-time
-   orders. Speeds are served fastest first, on-time before late, region by region, each from its
-   eligible nodes in the fulfillment policy's order, from on-hand stock. A share of a speed's unmet
+   orders. Speeds are served fastest first; within a speed, the on-time orders of every region (region
+   by region) before any order placed after the cut-off; each stream draws on its eligible nodes in the
+   fulfillment policy's order, from on-hand stock. A share of a speed's unmet
    orders (rounded with a uniform) spills to the next slower speed in the same period; the rest is lost
    (lost sales) or backordered (backorders).
 4. **Costs** on the end-of-period state: holding (on hand and dock at the node's rate, in transit at
@@ -133,26 +136,21 @@ def _fulfil(on_hand, state: State, noise: Noise, params: EnvParams, xp: Any):
     carry = None  # orders spilled from the previous speed, (B, R, P)
     requested, served, unmet_left = [], [], []
     for s in range(params.num_speeds):
-        open_on_time = on_time[:, :, s, :] if carry is None else on_time[:, :, s, :] + carry
-        speed_requested = open_on_time.sum((1, 2))
-        remaining = []
-        for r in range(params.num_regions):
-            open_orders = open_on_time[:, r, :]
-            for n, cost in params.arc_groups[2 * s][r]:
-                take = xp.minimum(open_orders, stock[n])
-                stock[n] = stock[n] - take
-                open_orders = open_orders - take
-                shipped_by_cost[cost] = shipped_by_cost[cost] + take
-            if params.cutoff_share[s] > 0:
-                open_late = late[:, r, s, :]
-                speed_requested = speed_requested + open_late.sum(-1)
-                for n, cost in params.arc_groups[2 * s + 1][r]:
-                    take = xp.minimum(open_late, stock[n])
+        classes = [on_time[:, :, s, :] if carry is None else on_time[:, :, s, :] + carry]
+        if params.cutoff_share[s] > 0:
+            classes.append(late[:, :, s, :])
+        speed_requested = 0.0
+        remaining = [0.0] * params.num_regions
+        for late_class, orders in enumerate(classes):
+            speed_requested = speed_requested + orders.sum((1, 2))
+            for r in range(params.num_regions):
+                open_orders = orders[:, r, :]
+                for n, cost in params.arc_groups[2 * s + late_class][r]:
+                    take = xp.minimum(open_orders, stock[n])
                     stock[n] = stock[n] - take
-                    open_late = open_late - take
+                    open_orders = open_orders - take
                     shipped_by_cost[cost] = shipped_by_cost[cost] + take
-                open_orders = open_orders + open_late
-            remaining.append(open_orders)
+                remaining[r] = remaining[r] + open_orders
         unmet = xp.stack(remaining, 1)  # (B, R, P)
         served.append(speed_requested - unmet.sum((1, 2)))
         carry = None

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from envs.scenario.errors import ScenarioError
 from envs.scenario.types import Scenario, ServiceLink
 
 FulfillmentPolicy = Callable[[Scenario, int, bool, int], tuple[tuple[str, float], ...]]
@@ -48,7 +49,7 @@ def register_fulfillment_policy(name: str, policy: FulfillmentPolicy) -> None:
 
 def get_fulfillment_policy(name: str) -> FulfillmentPolicy:
     if name not in FULFILLMENT_POLICIES:
-        raise ValueError(
+        raise ScenarioError(
             f"scenario.fulfillment: unknown policy {name!r}; registered policies are {sorted(FULFILLMENT_POLICIES)}"
         )
     return FULFILLMENT_POLICIES[name]

@@ -117,8 +117,13 @@ class EchelonEnv(gym.Env):
     def step(self, action):
         if self._state is None:
             raise RuntimeError("call reset() before step()")
-        action = np.asarray(action, dtype=np.float64).reshape(1, -1) if np.ndim(action) == 1 else action
-        order = decode_action(action, self._state, self.params, self.action_mode)
+        action = np.asarray(action)
+        if action.shape != self.action_space.shape:
+            raise ValueError(
+                f"action has shape {action.shape}, expected {self.action_space.shape} "
+                f"(one entry per stocking node x product: {self.params.num_nodes} x {self.params.num_products})"
+            )
+        order = decode_action(action.reshape(1, -1), self._state, self.params, self.action_mode)
         noise = self._noise.next([self.np_random], self._state.period)
         self._state, outcome = transition(self._state, order, noise, self.params)
         info = unbatch_info(batch_info(outcome, self.params))

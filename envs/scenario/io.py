@@ -42,14 +42,17 @@ def lead_time_from_yaml(value: Any, where: str) -> LeadTime:
     """An int is a fixed lead time; a mapping {periods: probability} is a pmf."""
     if isinstance(value, bool):
         raise ScenarioError(f"{where}: expected an int or a {{periods: probability}} mapping, got {value!r}")
-    if isinstance(value, int):
-        return LeadTime.fixed(value)
-    if isinstance(value, dict):
-        try:
-            periods = tuple(int(k) for k in value)
-        except (TypeError, ValueError) as exc:
-            raise ScenarioError(f"{where}: lead-time pmf keys must be whole periods, got {list(value)}") from exc
-        return LeadTime(periods, tuple(value.values()))
+    try:
+        if isinstance(value, int):
+            return LeadTime.fixed(value)
+        if isinstance(value, dict):
+            try:
+                periods = tuple(int(k) for k in value)
+            except (TypeError, ValueError):
+                raise ScenarioError(f"lead-time pmf keys must be whole periods, got {list(value)}") from None
+            return LeadTime(periods, tuple(value.values()))
+    except ScenarioError as exc:
+        raise ScenarioError(f"{where}: {exc}") from None
     raise ScenarioError(f"{where}: expected an int or a {{periods: probability}} mapping, got {value!r}")
 
 

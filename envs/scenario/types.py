@@ -334,6 +334,14 @@ class Scenario:
             f"{where}.warmup_periods",
             f"must be a whole number >= 0, got {self.warmup_periods!r}",
         )
+        from envs.fulfillment import FULFILLMENT_POLICIES  # local: fulfillment policies read scenarios
+
+        _require(
+            self.fulfillment in FULFILLMENT_POLICIES,
+            f"{where}.fulfillment",
+            f"unknown policy {self.fulfillment!r}; registered policies are {sorted(FULFILLMENT_POLICIES)} "
+            "(add one with envs.fulfillment.register_fulfillment_policy)",
+        )
         seen: dict[str, Node] = {}
         for i, node in enumerate(self.nodes):
             if node.supplier is not None:
