@@ -14,9 +14,8 @@ Order of events in one period (documented once; hand-worked in ``tests/envs/test
    requests exceed it, all of it is shipped, split among the children in proportion to their requests
    (largest remainder); the unshipped part of a request lapses (a base-stock policy simply asks
    again, which is equivalent to a backorder at the supplier). Shipped units enter the pipeline and
-   arrive ``L >= 1`` periods later, at
-   the start of period ``t + L`` (step 1), so an order placed now covers demand over ``L + 1`` periods
-   at the bottom stage. Under ``sequential`` lead times a shipment never arrives before an earlier one.
+   arrive ``L >= 1`` periods later, at the start of period ``t + L`` (step 1), so an order placed now
+   covers demand over ``L + 1`` periods at the bottom stage. Under ``sequential`` lead times a shipment never arrives before an earlier one.
 3. **Demand.** Orders per (product, region, speed) arrive; a share placed after the cut-off (rounded
    with a uniform) may be served with one more period of slack; backorders join this period's on-time
    orders. Speeds are served fastest first; within a speed, the on-time orders of every region (region
