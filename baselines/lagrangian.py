@@ -149,3 +149,9 @@ def _generic_newsvendors(demands: list[Any], holding: np.ndarray, stockout: np.n
     on_hand = np.array([float(expected_on_hand(d, s)) for d, s in zip(demands, levels, strict=True)])
     shortage = np.array([float(expected_shortage(d, s)) for d, s in zip(demands, levels, strict=True)])
     return NewsvendorArrays(levels, on_hand, shortage)
+
+
+# The network planner prices storage and inbound flow the same way, node by node; it lives in its own module.
+from baselines.planner import Plan, plan  # noqa: E402
+
+__all__ = ["CapacityPricingSolution", "Plan", "capacitated_newsvendors", "plan"]

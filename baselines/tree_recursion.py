@@ -54,7 +54,7 @@ class TreeNode:
 
 @dataclass(frozen=True)
 class TreeSolution:
-    """Echelon levels per node, expected cost per period and expected on-hand stock per node."""
+    """Echelon levels per node and the expected cost per period (env cost definition)."""
 
     echelon_levels: np.ndarray
     cost: float
@@ -77,7 +77,7 @@ def tree_recursion(nodes: Sequence[TreeNode], levels: Sequence[float] | None = N
     )
     margin = _margin(nodes)
     chosen = np.zeros(len(nodes))
-    order = [i for i in _postorder(nodes, children)]
+    order = _postorder(nodes, children)
     functions: dict[int, _Function] = {}
     for i in order:
         node = nodes[i]

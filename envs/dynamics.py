@@ -15,13 +15,14 @@ Order of events in one period (documented once; hand-worked in ``tests/envs/test
    (largest remainder); the unshipped part of a request lapses (a base-stock policy simply asks
    again, which is equivalent to a backorder at the supplier). Shipped units enter the pipeline and
    arrive ``L >= 1`` periods later, at the start of period ``t + L`` (step 1), so an order placed now
-   covers demand over ``L + 1`` periods at the bottom stage. Under ``sequential`` lead times a shipment never arrives before an earlier one.
+   covers demand over ``L + 1`` periods at the bottom stage. Under ``sequential`` lead times a
+   shipment never arrives before an earlier one.
 3. **Demand.** Orders per (product, region, speed) arrive; a share placed after the cut-off (rounded
    with a uniform) may be served with one more period of slack; backorders join this period's on-time
    orders. Speeds are served fastest first; within a speed, the on-time orders of every region (region
    by region) before any order placed after the cut-off; each stream draws on its eligible nodes in the
-   fulfillment policy's order, from on-hand stock. A share of a speed's unmet
-   orders (rounded with a uniform) spills to the next slower speed in the same period; the rest is lost
+   fulfillment policy's order, from on-hand stock. A share of a speed's unmet orders (rounded with a
+   uniform) spills to the next slower speed in the same period; the rest is lost
    (lost sales) or backordered (backorders).
 4. **Costs** on the end-of-period state: holding (on hand and dock at the node's rate, in transit at
    the supplier's rate, nothing for vendor stock), purchase, inbound transport, outbound shipping,
