@@ -1,12 +1,13 @@
-"""Exact inverse-cdf sampling of demand from uniforms, via precomputed tables.
+"""Exact inverse-cdf sampling of demand from uniforms, via compact precomputed tables.
 
-Demand of a stream (region, speed, product) in period t is ``Q_t(u)``, the quantile function of its
-marginal distribution evaluated at a uniform u (so common random numbers and copulas are simply shared
-or coupled uniforms). Without trend the marginal depends on t only through the seasonal phase, so each
-(phase, stream) gets a cdf table and a coarse grid index: most uniforms resolve with one lookup, the
-few that fall in a grid cell containing a jump of the cdf are resolved by comparing with the cdf.
-Supports are truncated where the upper tail is below 1e-12 (the mass is put on the last value).
-With a trend the quantiles are computed directly with scipy (slower, exact).
+Demand of a stream (region, speed, product) in period t is ``Q_t(u) = #{k : F_t(k) <= u}``, the
+quantile function of its marginal distribution at a uniform u (so common random numbers and copulas
+are simply shared or coupled uniforms). Without trend the marginal depends on t only through the
+seasonal phase, so each (phase, stream) row gets its cdf over its own support (a ragged table) and a
+guide table of ``GUIDE`` cells (Chen & Asau 1974): a uniform whose cell holds no jump of the cdf
+resolves with one lookup, the others by a vectorized binary search within the cell. Supports are
+truncated where the upper tail is below 1e-12 (that mass goes to the last value). With a trend the
+quantiles are computed directly with scipy (slower, exact).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import stats
 
-GRID = 1024
+GUIDE = 64
 TAIL = 1e-12
 
 
@@ -60,10 +61,11 @@ class RoundedTruncatedNormal:
 
 @dataclass(frozen=True, eq=False)
 class DemandTable:
-    """cdf (rows, K) and grid index (rows, GRID + 1) for rows = phases x streams."""
+    """Ragged cdf rows (flat, with row offsets) and a guide table (rows, GUIDE + 1)."""
 
-    cdf: np.ndarray
-    grid: np.ndarray
+    cdf: np.ndarray  # (total support points,) every row's cdf, rows back to back
+    offset: np.ndarray  # (rows,) where each row starts in ``cdf``
+    guide: np.ndarray  # (rows, GUIDE + 1) guide[r, g] = #{k : F_r(k) <= g / GUIDE}, capped at the last k
     streams: int
 
     def quantile(self, u: np.ndarray, phase: np.ndarray) -> np.ndarray:
@@ -71,40 +73,44 @@ class DemandTable:
         shape = u.shape
         flat_u = u.reshape(shape[0], -1)
         rows = phase[:, None] * self.streams + np.arange(self.streams)[None, :]
-        cell = np.minimum((flat_u * GRID).astype(np.int64), GRID - 1)
-        base = rows * (GRID + 1) + cell
-        grid = self.grid.reshape(-1)
-        low = grid[base]
-        high = grid[base + 1]
+        cell = np.minimum((flat_u * GUIDE).astype(np.int64), GUIDE - 1)
+        guide = self.guide.reshape(-1)
+        index = rows * (GUIDE + 1) + cell
+        low = guide[index].astype(np.int64)
+        high = guide[index + 1].astype(np.int64)
         result = low.astype(np.float64)
-        ambiguous = np.flatnonzero(high > low)
-        if len(ambiguous):
-            u_a = flat_u.reshape(-1)[ambiguous]
-            lo_a = low.reshape(-1)[ambiguous]
-            hi_a = high.reshape(-1)[ambiguous]
-            rows_a = rows.reshape(-1)[ambiguous]
-            count = lo_a.astype(np.int64)
-            for j in range(int((hi_a - lo_a).max())):
-                k = lo_a + j
-                inside = k < hi_a
-                count += inside & (self.cdf[rows_a, np.minimum(k, self.cdf.shape[1] - 1)] <= u_a)
-            result.reshape(-1)[ambiguous] = count
+        open_ = np.flatnonzero(high > low)
+        if len(open_):
+            u_o = flat_u.reshape(-1)[open_]
+            base = self.offset[rows.reshape(-1)[open_]]
+            lo, hi = low.reshape(-1)[open_], high.reshape(-1)[open_]
+            for _ in range(int(np.max(hi - lo)).bit_length()):  # smallest k in [lo, hi] with F(k) > u
+                mid = (lo + hi) // 2
+                above = self.cdf[base + mid] > u_o
+                hi = np.where(above, mid, hi)
+                lo = np.where(above, lo, mid + 1)
+            result.reshape(-1)[open_] = lo
         return result.reshape(shape)
 
 
 def build_demand_table(distribution: str, means: np.ndarray, dispersion: float, cv: float) -> DemandTable:
-    """Tables for ``means`` of shape (phases, *stream_shape)."""
+    """Tables for ``means`` of shape (phases, *stream_shape); vectorized over all rows."""
     phases = means.shape[0]
-    flat = means.reshape(phases, -1)
-    dist = marginal(distribution, flat.reshape(-1, 1), dispersion, cv)
-    top = int(np.max(dist.ppf(1.0 - TAIL))) if flat.size else 0
-    support = np.arange(top + 2, dtype=float)
-    cdf = np.broadcast_to(np.asarray(dist.cdf(support[None, :]), dtype=float), (flat.size, len(support)))
-    cdf = np.maximum.accumulate(np.clip(cdf, 0.0, 1.0), axis=1)
-    cdf[:, -1] = 1.0
-    levels = np.arange(GRID + 1) / GRID
-    grid = np.empty((flat.size, GRID + 1), dtype=np.int32)
-    for row in range(flat.size):
-        grid[row] = np.searchsorted(cdf[row], levels, side="right")
-    grid[:, -1] = np.minimum(grid[:, -1], cdf.shape[1] - 1)
-    return DemandTable(cdf=cdf, grid=grid, streams=flat.shape[1])
+    flat_mean = means.reshape(-1)
+    rows = len(flat_mean)
+    top = np.asarray(marginal(distribution, flat_mean, dispersion, cv).ppf(1.0 - TAIL), dtype=float)
+    size = np.where(flat_mean > 0, np.nan_to_num(top, nan=0.0), 0.0).astype(np.int64) + 2
+    offset = np.concatenate([[0], np.cumsum(size)[:-1]])
+    row_of = np.repeat(np.arange(rows), size)
+    k = np.arange(size.sum()) - offset[row_of]
+    cdf = np.asarray(marginal(distribution, flat_mean[row_of], dispersion, cv).cdf(k), dtype=float)
+    cdf = np.where(flat_mean[row_of] > 0, np.clip(np.nan_to_num(cdf, nan=1.0), 0.0, 1.0), 1.0)
+    cdf[offset + size - 1] = 1.0
+    # First guide level g with g / GUIDE >= F(k); guide[r, g] counts such k up to g.
+    first = np.ceil(cdf * GUIDE)
+    first = np.where((first - 1) / GUIDE >= cdf, first - 1, first)
+    first = np.where(first / GUIDE < cdf, first + 1, first).astype(np.int64)
+    counts = np.bincount(row_of * (GUIDE + 1) + first, minlength=rows * (GUIDE + 1)).reshape(rows, GUIDE + 1)
+    guide = np.minimum(np.cumsum(counts, axis=1), (size - 1)[:, None])
+    dtype = np.int16 if size.max() < np.iinfo(np.int16).max else np.int32
+    return DemandTable(cdf=cdf, offset=offset, guide=guide.astype(dtype), streams=rows // phases)
