@@ -1,0 +1,254 @@
+"""stable-baselines3 agents (PPO, SAC, TD3, A2C) built through one factory, with hyperparameters as YAML.
+
+Hyperparameters live in ``agents/hyperparams/<algo>.yaml``: a mapping whose keys are registered env ids
+(``echelon/Serial-v0``, ...) plus ``default``. :func:`load_hyperparams` deep-merges ``default``, the env's
+entry and caller overrides into one resolved dict with these keys:
+
+================  ==================================================================================
+key               meaning
+================  ==================================================================================
+num_envs          replicas in the natively batched training env
+total_steps       environment steps (summed over replicas) to train for
+checkpoint_every  environment steps between checkpoints
+metrics_every     environment steps between rows of ``metrics.csv``
+eval_episodes     episodes of the final evaluation after training (0: none)
+env_kwargs        ``action_mode`` and ``warmup_periods`` of the env
+normalize         ``obs``, ``reward`` (bool), ``clip_obs``, ``clip_reward`` of ``VecNormalize``
+policy_kwargs     ``MlpPolicy`` arguments (``net_arch``, ``activation_fn`` by name, ``log_std_init``, ...)
+algo_kwargs       arguments of the SB3 class (``learning_rate``, ``n_steps``, ``buffer_size``, ...);
+                  ``action_noise`` as ``{type: normal | ornstein_uhlenbeck, sigma: float}``
+device            torch device, ``cpu`` by default (small MLPs run faster there)
+================  ==================================================================================
+
+Numbers written like ``3e-4`` (which YAML reads as strings) are read as numbers.
+"""
+
+from __future__ import annotations
+
+import copy
+import inspect
+import re
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import yaml
+from stable_baselines3 import A2C, PPO, SAC, TD3
+from stable_baselines3.common.base_class import BaseAlgorithm
+from stable_baselines3.common.noise import NormalActionNoise, OrnsteinUhlenbeckActionNoise
+from torch import nn
+
+from envs import ENV_IDS
+
+ALGOS: dict[str, type[BaseAlgorithm]] = {"ppo": PPO, "sac": SAC, "td3": TD3, "a2c": A2C}
+OFF_POLICY = frozenset({"sac", "td3"})
+HYPERPARAMS_DIR = Path(__file__).resolve().parent / "hyperparams"
+DEFAULT_KEY = "default"
+
+TOP_LEVEL_KEYS = {
+    "num_envs": int,
+    "total_steps": int,
+    "checkpoint_every": int,
+    "metrics_every": int,
+    "eval_episodes": int,
+    "env_kwargs": dict,
+    "normalize": dict,
+    "policy_kwargs": dict,
+    "algo_kwargs": dict,
+    "device": str,
+}
+ENV_KWARGS = {"action_mode", "warmup_periods"}
+NORMALIZE_KWARGS = {"obs", "reward", "clip_obs", "clip_reward"}
+ACTIVATIONS = {
+    "tanh": nn.Tanh,
+    "relu": nn.ReLU,
+    "elu": nn.ELU,
+    "leaky_relu": nn.LeakyReLU,
+    "silu": nn.SiLU,
+    "gelu": nn.GELU,
+}
+# Arguments of the SB3 classes that the factory sets itself and a config may not.
+_RESERVED = {"self", "policy", "env", "seed", "tensorboard_log", "policy_kwargs", "verbose", "device",
+             "_init_setup_model"}
+_NUMBER = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
+
+
+class ConfigError(ValueError):
+    """A hyperparameter file, entry or override is invalid; the message names the file and key."""
+
+
+# Loading --------------------------------------------------------------------------------------------
+def hyperparams_path(algo: str) -> Path:
+    return HYPERPARAMS_DIR / f"{check_algo(algo)}.yaml"
+
+
+def check_algo(algo: str) -> str:
+    if algo not in ALGOS:
+        raise ConfigError(f"unknown algorithm {algo!r}; choose one of {', '.join(ALGOS)}")
+    return algo
+
+
+def check_env_id(env_id: str) -> str:
+    if env_id not in ENV_IDS:
+        raise ConfigError(f"unknown env id {env_id!r}; registered ids: {', '.join(ENV_IDS)}")
+    return env_id
+
+
+def read_yaml(path: Path, what: str = "file") -> Any:
+    """Parse a YAML file, turning syntax and I/O errors into a :class:`ConfigError` naming it."""
+    try:
+        text = Path(path).read_text()
+    except OSError as error:
+        raise ConfigError(f"cannot read {what} {path}: {error.strerror or error}") from error
+    try:
+        return coerce_numbers(yaml.safe_load(text))
+    except yaml.YAMLError as error:
+        raise ConfigError(f"{path} is not valid YAML: {error}") from error
+
+
+def coerce_numbers(value: Any) -> Any:
+    """Recursively turn strings that spell numbers (``3e-4``, which YAML 1.1 leaves as text) into floats."""
+    if isinstance(value, dict):
+        return {key: coerce_numbers(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [coerce_numbers(item) for item in value]
+    if isinstance(value, str) and _NUMBER.match(value.strip()):
+        return float(value)
+    return value
+
+
+def deep_merge(base: dict, update: dict) -> dict:
+    """``base`` updated by ``update``; nested dicts are merged key by key (except ``net_arch``, replaced)."""
+    out = copy.deepcopy(base)
+    for key, value in update.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict) and key != "net_arch":
+            out[key] = deep_merge(out[key], value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+def load_hyperparams(algo: str, env_id: str, overrides: dict | None = None,
+                     path: str | Path | None = None) -> dict:
+    """Resolved hyperparameters of ``algo`` on ``env_id``: ``default`` < the env's entry < ``overrides``.
+
+    Reads ``agents/hyperparams/<algo>.yaml`` (or ``path``). Raises :class:`ConfigError` for an unknown
+    algorithm or env id, a file that is not valid YAML or not a mapping of env ids, and unknown or
+    ill-typed keys (the message names the file and the key).
+    """
+    check_algo(algo)
+    check_env_id(env_id)
+    path = Path(path) if path is not None else hyperparams_path(algo)
+    table = read_yaml(path, "hyperparameter file")
+    if not isinstance(table, dict):
+        raise ConfigError(f"{path} must be a mapping from env ids (and '{DEFAULT_KEY}') to hyperparameters")
+    for key, entry in table.items():
+        if key != DEFAULT_KEY and key not in ENV_IDS:
+            raise ConfigError(f"{path}: unknown env id {key!r}; registered ids: {', '.join(ENV_IDS)}")
+        validate_hyperparams(algo, entry if entry is not None else {}, f"{path}: {key}")
+    resolved = deep_merge(table.get(DEFAULT_KEY) or {}, table.get(env_id) or {})
+    if overrides:
+        validate_hyperparams(algo, overrides, "override")
+        resolved = deep_merge(resolved, coerce_numbers(overrides))
+    for key in ("num_envs", "total_steps"):
+        if key not in resolved:
+            raise ConfigError(f"{path}: neither '{DEFAULT_KEY}' nor {env_id!r} sets {key!r}")
+    return resolved
+
+
+def validate_hyperparams(algo: str, entry: Any, where: str) -> None:
+    """Check the keys and types of one entry; ``where`` names its origin in error messages."""
+    if not isinstance(entry, dict):
+        raise ConfigError(f"{where}: expected a mapping of hyperparameters, got {type(entry).__name__}")
+    for key, value in entry.items():
+        if key not in TOP_LEVEL_KEYS:
+            raise ConfigError(f"{where}: unknown key {key!r}; allowed: {', '.join(TOP_LEVEL_KEYS)}")
+        kind = TOP_LEVEL_KEYS[key]
+        if kind is int:
+            if isinstance(value, float) and value.is_integer():
+                value = int(value)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+                raise ConfigError(f"{where}.{key}: expected a whole number >= 0, got {value!r}")
+            if key in ("num_envs", "total_steps", "checkpoint_every", "metrics_every") and value < 1:
+                raise ConfigError(f"{where}.{key}: must be >= 1, got {value!r}")
+        elif not isinstance(value, kind):
+            raise ConfigError(f"{where}.{key}: expected a {kind.__name__}, got {value!r}")
+    _check_keys(entry.get("env_kwargs", {}), ENV_KWARGS, f"{where}.env_kwargs")
+    _check_keys(entry.get("normalize", {}), NORMALIZE_KWARGS, f"{where}.normalize")
+    allowed = set(inspect.signature(ALGOS[algo].__init__).parameters) - _RESERVED
+    _check_keys(entry.get("algo_kwargs", {}), allowed, f"{where}.algo_kwargs", f"{ALGOS[algo].__name__} argument")
+    activation = entry.get("policy_kwargs", {}).get("activation_fn")
+    if activation is not None and activation not in ACTIVATIONS:
+        raise ConfigError(f"{where}.policy_kwargs.activation_fn: {activation!r} is not one of {', '.join(ACTIVATIONS)}")
+    noise = entry.get("algo_kwargs", {}).get("action_noise")
+    if noise is not None:
+        if not isinstance(noise, dict) or noise.get("type") not in ("normal", "ornstein_uhlenbeck") or not isinstance(
+            noise.get("sigma"), (int, float)
+        ):
+            raise ConfigError(
+                f"{where}.algo_kwargs.action_noise: expected {{type: normal | ornstein_uhlenbeck, sigma: float}}, "
+                f"got {noise!r}"
+            )
+
+
+def _check_keys(mapping: Any, allowed: set[str], where: str, what: str = "key") -> None:
+    if not isinstance(mapping, dict):
+        raise ConfigError(f"{where}: expected a mapping, got {mapping!r}")
+    for key in mapping:
+        if key not in allowed:
+            raise ConfigError(f"{where}: unknown {what} {key!r}; allowed: {', '.join(sorted(allowed))}")
+
+
+# Building -------------------------------------------------------------------------------------------
+def policy_kwargs_for(hyperparams: dict) -> dict:
+    """``policy_kwargs`` with activation names replaced by torch classes."""
+    kwargs = copy.deepcopy(hyperparams.get("policy_kwargs") or {})
+    if isinstance(kwargs.get("activation_fn"), str):
+        kwargs["activation_fn"] = ACTIVATIONS[kwargs["activation_fn"]]
+    return kwargs
+
+
+def algo_kwargs_for(algo: str, hyperparams: dict, action_dim: int) -> dict:
+    """``algo_kwargs`` ready for the SB3 class (action noise objects, tuple ``train_freq``)."""
+    kwargs = copy.deepcopy(hyperparams.get("algo_kwargs") or {})
+    noise = kwargs.pop("action_noise", None)
+    if noise is not None:
+        cls = NormalActionNoise if noise["type"] == "normal" else OrnsteinUhlenbeckActionNoise
+        kwargs["action_noise"] = cls(np.zeros(action_dim), float(noise["sigma"]) * np.ones(action_dim))
+    if isinstance(kwargs.get("train_freq"), list):
+        kwargs["train_freq"] = tuple(kwargs["train_freq"])
+    for key in ("n_steps", "batch_size", "n_epochs", "buffer_size", "learning_starts", "gradient_steps",
+                "policy_delay", "train_freq"):
+        if isinstance(kwargs.get(key), float) and kwargs[key].is_integer():
+            kwargs[key] = int(kwargs[key])
+    return kwargs
+
+
+def make_model(algo: str, env, hyperparams: dict, seed: int, tensorboard_log: str | None = None,
+               verbose: int = 0) -> BaseAlgorithm:
+    """A fresh SB3 ``MlpPolicy`` model of ``algo`` (``ppo``, ``sac``, ``td3``, ``a2c``) on ``env``.
+
+    ``hyperparams`` is a resolved dict as returned by :func:`load_hyperparams` (only ``policy_kwargs``,
+    ``algo_kwargs`` and ``device`` are read here).
+    """
+    cls = ALGOS[check_algo(algo)]
+    validate_hyperparams(algo, {k: v for k, v in hyperparams.items() if k in TOP_LEVEL_KEYS}, "hyperparams")
+    action_dim = int(np.prod(env.action_space.shape))
+    try:
+        return cls(
+            "MlpPolicy",
+            env,
+            seed=seed,
+            tensorboard_log=tensorboard_log,
+            policy_kwargs=policy_kwargs_for(hyperparams),
+            verbose=verbose,
+            device=hyperparams.get("device", "cpu"),
+            **algo_kwargs_for(algo, hyperparams, action_dim),
+        )
+    except (TypeError, ValueError, AssertionError) as error:
+        raise ConfigError(f"cannot build {cls.__name__} from these hyperparameters: {error}") from error
+
+
+def load_model(algo: str, path: str | Path, env=None, device: str = "cpu", **kwargs) -> BaseAlgorithm:
+    """Load a saved model of ``algo`` (optionally attached to ``env``)."""
+    return ALGOS[check_algo(algo)].load(str(path), env=env, device=device, **kwargs)

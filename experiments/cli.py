@@ -1,0 +1,349 @@
+"""The ``echelon`` command: train, evaluate, compare and benchmark inventory policies.
+
+    echelon train --env-id echelon/Serial-v0 --algo ppo --seed 0
+    echelon train --resume runs/Serial-v0-ppo-seed0-20250101-120000
+    echelon evaluate --run runs/Serial-v0-ppo-seed0-20250101-120000 --episodes 100
+    echelon compare --run runs/A --run runs/B --policy random
+
+Run ``echelon <command> --help`` for every option. Exit status: 0 done, 1 error (the message says what is
+wrong), 2 bad usage, 130 training interrupted (a checkpoint was saved).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from importlib import metadata
+from pathlib import Path
+
+from envs import ENV_IDS
+
+ALGO_NAMES = ("ppo", "sac", "td3", "a2c")
+POLICY_NAMES = ("random", "planner", "residual")
+DEFAULT_EVAL_SEED = 1_000_000  # keep equal to experiments.evaluate.DEFAULT_EVAL_SEED (checked by the tests)
+EXIT_ERROR = 1
+
+
+class _Formatter(argparse.RawDescriptionHelpFormatter):
+    """Keeps the layout of descriptions; shows a default unless it is unset or the help already says it."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        unset = action.default is None or action.default is False or action.default in ([], argparse.SUPPRESS)
+        if "default" in text or unset or not action.option_strings:
+            return text
+        return f"{text} (default: %(default)s)"
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(float(text)) if float(text).is_integer() else None
+    except ValueError:
+        value = None
+    if value is None or value < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}")
+    return value
+
+
+def _non_negative(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 0, got {text!r}")
+    return value
+
+
+def _add_runtime(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("runtime")
+    group.add_argument("--threads", type=_positive, default=1,
+                       help="torch CPU threads; one is fastest for these small networks, especially on a shared "
+                            "machine")
+    group.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
+                       help="show progress bars (default: only when writing to a terminal)")
+
+
+def _add_eval_options(parser: argparse.ArgumentParser, episodes_default: int = 100) -> None:
+    group = parser.add_argument_group("evaluation (common random numbers)")
+    group.add_argument("--episodes", type=_positive, default=episodes_default,
+                       help="episodes per policy; episode j is seeded SEED + j for every policy")
+    group.add_argument("--seed", type=_non_negative, default=DEFAULT_EVAL_SEED,
+                       help="seed of the first episode; keep it away from the training seeds (seed .. seed + "
+                            "num_envs - 1)")
+    group.add_argument("--num-envs", type=_positive, default=None,
+                       help="episodes simulated at once (default: min(episodes, 256)); the draws stay the same")
+    group.add_argument("--periods", type=_positive, default=None,
+                       help="periods per episode (default: the env id's registered episode length)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="echelon", description=__doc__, formatter_class=_Formatter)
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
+    commands = parser.add_subparsers(dest="command", metavar="{train,evaluate,compare,benchmark}", required=True)
+    ids = ", ".join(ENV_IDS)
+
+    train = commands.add_parser(
+        "train", formatter_class=_Formatter, help="train a PPO, SAC, TD3 or A2C agent in a new run folder",
+        description=(
+            "Train a stable-baselines3 agent on the natively batched env and record everything in a new run\n"
+            "folder RUNS_DIR/<env>-<algo>-seed<seed>-<time>/: config.yaml (resolved), command.txt, meta.json (git\n"
+            "revision, package versions, seed, times), status, metrics.csv, tb/ (TensorBoard), checkpoints/,\n"
+            "model.zip + vecnormalize.pkl (observation normalization) and final_eval.json.\n\n"
+            "Configuration, lowest precedence first: agents/hyperparams/<algo>.yaml ('default', then the env id's\n"
+            "entry), --config FILE, --set KEY=VALUE, then --total-steps / --num-envs / --checkpoint-every.\n\n"
+            "Ctrl-C (or SIGTERM) stops at the next step, saves a checkpoint and marks the run 'interrupted'\n"
+            "(exit status 130); --resume RUN_DIR continues it with the same step count. A finished run is never\n"
+            "overwritten."
+        ),
+    )
+    new = train.add_argument_group("new run")
+    new.add_argument("--env-id", choices=list(ENV_IDS), metavar="ENV_ID", default=None,
+                     help=f"registered env id: {ids} (required unless --config sets env_id)")
+    new.add_argument("--algo", choices=ALGO_NAMES, default=None,
+                     help="algorithm (required unless --config sets algo)")
+    new.add_argument("--seed", type=_non_negative, default=None,
+                     help="seed of the model and of the training env (replica i gets seed + i) (default: 0)")
+    new.add_argument("--config", metavar="FILE", default=None,
+                     help="YAML mapping of hyperparameters (keys as in agents/hyperparams/*.yaml entries; may also "
+                          "set env_id, algo, seed): a previous run's config.yaml reproduces that run")
+    new.add_argument("--set", dest="sets", action="append", metavar="KEY=VALUE", default=None,
+                     help="override one hyperparameter, dotted for nested keys, value as YAML; repeatable, e.g. "
+                          "--set algo_kwargs.learning_rate=1e-3 --set policy_kwargs.net_arch=[128,128]")
+    new.add_argument("--num-envs", type=_positive, default=None,
+                     help="replicas of the batched training env (default: from the hyperparameter file)")
+    new.add_argument("--checkpoint-every", type=_positive, default=None, metavar="STEPS",
+                     help="env steps between checkpoints (default: from the hyperparameter file)")
+    new.add_argument("--runs-dir", default="runs", help="folder that holds the run folders")
+    new.add_argument("--run-name", default=None,
+                     help="name of the run folder (default: <env>-<algo>-seed<seed>-<YYYYmmdd-HHMMSS>); an "
+                          "existing folder is refused")
+    both = train.add_argument_group("new or resumed run")
+    both.add_argument("--total-steps", type=_positive, default=None, metavar="STEPS",
+                      help="env steps (summed over replicas) to train for in total; with --resume, changes the "
+                           "budget of the unfinished run (default: from the hyperparameter file / the run)")
+    both.add_argument("--resume", metavar="RUN_DIR", default=None,
+                      help="continue an interrupted or failed run from its latest checkpoint (or from the "
+                           "checkpoint file given instead of RUN_DIR), with the run's own config.yaml")
+    both.add_argument("--verbose", action="store_true", help="print stable-baselines3's training tables")
+    _add_runtime(train)
+
+    evaluate = commands.add_parser(
+        "evaluate", formatter_class=_Formatter, help="evaluate a trained run (or a named policy) with common "
+        "random numbers",
+        description=(
+            "Evaluate a run's final model (or a checkpoint; or the latest checkpoint of an unfinished run) with\n"
+            "deterministic actions and its saved observation normalization (frozen), on EPISODES episodes seeded\n"
+            "SEED, SEED + 1, ...: every policy evaluated with the same seed faces the same demand and lead-time\n"
+            "draws. Prints the mean cost per period with its 95% confidence interval, the cost breakdown, fill\n"
+            "rate and lost units by delivery speed, and writes them (with every episode's cost) to RUN_DIR/eval.json."
+        ),
+    )
+    which = evaluate.add_mutually_exclusive_group(required=True)
+    which.add_argument("--run", metavar="RUN_DIR", help="run folder made by 'echelon train'")
+    which.add_argument("--policy", choices=POLICY_NAMES,
+                       help="a named policy instead of a run: 'random' (uniform actions); 'planner' and "
+                            "'residual' need the analytic planner (issue 3) and are not available yet")
+    evaluate.add_argument("--env-id", choices=list(ENV_IDS), metavar="ENV_ID", default=None,
+                          help=f"env id for --policy ({ids})")
+    evaluate.add_argument("--checkpoint", metavar="FILE", default=None,
+                          help="evaluate this checkpoint (RUN_DIR/checkpoints/model_<steps>_steps.zip) instead")
+    evaluate.add_argument("--output", metavar="FILE", default=None,
+                          help="where to write the JSON results (default: RUN_DIR/eval.json; none for --policy)")
+    evaluate.add_argument("--json", action="store_true", help="print the JSON results instead of the table")
+    _add_eval_options(evaluate)
+    _add_runtime(evaluate)
+
+    compare = commands.add_parser(
+        "compare", formatter_class=_Formatter, help="compare runs and named policies on the same random draws",
+        description=(
+            "Evaluate several runs and/or named policies on the same env id with the same episode seeds (common\n"
+            "random numbers) and print each one's mean cost per period with its 95% CI and its paired difference\n"
+            "to the first entry (episode by episode, so the interval is much tighter than the two separate ones)."
+        ),
+    )
+    compare.add_argument("--run", dest="runs", action="append", metavar="RUN_DIR", default=[],
+                         help="run folder; repeatable")
+    compare.add_argument("--policy", dest="policies", action="append", choices=POLICY_NAMES, default=[],
+                         help="named policy; repeatable ('planner' and 'residual' are not available yet)")
+    compare.add_argument("--env-id", choices=list(ENV_IDS), metavar="ENV_ID", default=None,
+                         help="env id (default: the runs' env id, which must agree)")
+    compare.add_argument("--output", metavar="FILE", default=None, help="write the comparison as JSON")
+    _add_eval_options(compare)
+    _add_runtime(compare)
+
+    commands.add_parser(
+        "benchmark", formatter_class=_Formatter, help="train and compare every agent against the analytic "
+        "planner on every scenario (not available yet)",
+        description=(
+            "Train each algorithm on each registered env id and compare the learned policies with the analytic\n"
+            "planner under common random numbers. Not available yet: needs the analytic planner (issue 3).\n"
+            "Until then, use 'echelon train' and 'echelon compare'."
+        ),
+    )
+    return parser
+
+
+def _version() -> str:
+    try:
+        return metadata.version("echelon-gym")
+    except metadata.PackageNotFoundError:  # pragma: no cover
+        return "unknown"
+
+
+# Commands -------------------------------------------------------------------------------------------
+def cmd_train(args: argparse.Namespace, argv: list[str]) -> int:
+    from experiments import train
+
+    progress = args.progress
+    if args.resume is not None:
+        clashing = [flag for flag, value in (("--env-id", args.env_id), ("--algo", args.algo), ("--seed", args.seed),
+                                             ("--config", args.config), ("--set", args.sets),
+                                             ("--num-envs", args.num_envs),
+                                             ("--checkpoint-every", args.checkpoint_every),
+                                             ("--run-name", args.run_name)) if value is not None]
+        if clashing:
+            raise _Usage(f"--resume continues a run with its own config.yaml; drop {', '.join(clashing)}")
+        target = Path(args.resume)
+        run_dir, checkpoint = (target.parent.parent, target) if target.suffix == ".zip" else (target, None)
+        _, code = train.resume(run_dir, checkpoint=checkpoint, total_steps=args.total_steps, progress=progress,
+                               verbose=int(args.verbose), argv=argv)
+        return code
+    _, code = train.train(args.env_id, args.algo, args.seed, runs_dir=args.runs_dir, run_name=args.run_name,
+                          config_file=args.config, sets=args.sets, total_steps=args.total_steps,
+                          num_envs=args.num_envs, checkpoint_every=args.checkpoint_every, progress=progress,
+                          verbose=int(args.verbose), argv=argv)
+    return code
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from experiments import evaluate as ev
+
+    if args.run is not None:
+        if args.env_id is not None:
+            raise _Usage("--env-id goes with --policy; a run evaluates on its own env id")
+        summary = ev.evaluate_run(args.run, args.episodes, args.seed, args.num_envs, args.periods, args.checkpoint,
+                                  args.progress)
+        output = Path(args.output) if args.output else Path(args.run) / "eval.json"
+    else:
+        if args.env_id is None:
+            raise _Usage("--policy needs --env-id")
+        if args.checkpoint is not None:
+            raise _Usage("--checkpoint goes with --run")
+        policy = ev.make_named_policy(args.policy, args.env_id, args.seed)
+        results = ev.run_episodes(policy, args.env_id, args.episodes, args.seed, args.num_envs, args.periods,
+                                  progress=args.progress)
+        summary = {"policy": args.policy, **results.summary()}
+        output = Path(args.output) if args.output else None
+    if output is not None:
+        ev.write_json(output, summary)
+    print(json.dumps(summary, indent=2) if args.json else ev.format_summary(summary))
+    if output is not None and not args.json:
+        print(f"wrote {output}")
+    return 0
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    from experiments import evaluate as ev
+
+    if not args.runs and not args.policies:
+        raise _Usage("give at least one --run or --policy")
+    entries = []  # (label, policy, env_id, warmup)
+    env_ids = set()
+    for run_dir in args.runs:
+        loaded = ev.load_run(run_dir)
+        env_ids.add(loaded.config["env_id"])
+        warmup = (loaded.config.get("env_kwargs") or {}).get("warmup_periods")
+        entries.append((f"{loaded.config['algo']} {loaded.run.path.name}", loaded.policy, warmup))
+    if len(env_ids) > 1:
+        raise ev.ConfigError(f"the runs were trained on different env ids: {', '.join(sorted(env_ids))}")
+    if args.env_id and env_ids and args.env_id not in env_ids:
+        raise ev.ConfigError(f"--env-id {args.env_id} differs from the runs' env id {env_ids.pop()}")
+    env_id = args.env_id or (env_ids.pop() if env_ids else None)
+    if env_id is None:
+        raise _Usage("--policy needs --env-id")
+    for name in args.policies:
+        entries.append((name, ev.make_named_policy(name, env_id, args.seed), None))
+    results = []
+    for label, policy, warmup in entries:
+        outcome = ev.run_episodes(policy, env_id, args.episodes, args.seed, args.num_envs, args.periods, warmup,
+                                  args.progress)
+        results.append((label, outcome))
+    first = results[0][1].cost["total"]
+    rows = []
+    for label, outcome in results:
+        mean, half = ev.mean_ci(outcome.cost["total"])
+        diff, diff_half = ev.mean_ci(outcome.cost["total"] - first)
+        rows.append({"policy": label, "cost_per_period": {"mean": mean, "ci95": half},
+                     "difference_to_first": {"mean": diff, "ci95": diff_half},
+                     "fill_rate": {k: float(v.mean()) for k, v in outcome.fill_rate.items()},
+                     "summary": outcome.summary()})
+    width = max(len(r["policy"]) for r in rows) + 2
+    print(f"{env_id}: {args.episodes} episodes each, seeds {args.seed}..{args.seed + args.episodes - 1} "
+          "(common random numbers)")
+    print(f"{'policy':<{width}}{'cost/period':>14}{'95% CI':>10}{'vs first':>14}{'95% CI':>10}  fill rate")
+    for r in rows:
+        cost, delta = r["cost_per_period"], r["difference_to_first"]
+        fill = ", ".join(f"{k} {v:.3f}" for k, v in r["fill_rate"].items())
+        print(f"{r['policy']:<{width}}{cost['mean']:>14.3f}{_pm(cost['ci95']):>10}{delta['mean']:>+14.3f}"
+              f"{_pm(delta['ci95']):>10}  {fill}")
+    if args.output:
+        ev.write_json(Path(args.output), {"env_id": env_id, "episodes": args.episodes, "seed": args.seed,
+                                          "policies": [_json_safe(r) for r in rows]})
+        print(f"wrote {args.output}")
+    return 0
+
+
+def _pm(half: float) -> str:
+    return "" if half != half else f"±{half:.3f}"  # NaN for one episode
+
+
+def _json_safe(value):
+    if isinstance(value, dict):
+        return {k: _json_safe(v) for k, v in value.items()}
+    if isinstance(value, float) and value != value:
+        return None
+    return value
+
+
+def cmd_benchmark(args: argparse.Namespace) -> int:
+    from experiments.evaluate import NotAvailableError
+
+    raise NotAvailableError("echelon benchmark is not yet available: needs the analytic planner (issue 3); "
+                            "use 'echelon train' and 'echelon compare' meanwhile")
+
+
+class _Usage(Exception):
+    """Bad combination of options (exit status 2)."""
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    full_argv = ["echelon", *(sys.argv[1:] if argv is None else argv)]
+    from agents.sb3_agents import ConfigError
+    from experiments.evaluate import NotAvailableError
+    from experiments.runs import RunError
+
+    if getattr(args, "threads", None):
+        import torch
+
+        torch.set_num_threads(args.threads)
+    handlers = {"train": lambda: cmd_train(args, full_argv), "evaluate": lambda: cmd_evaluate(args),
+                "compare": lambda: cmd_compare(args), "benchmark": lambda: cmd_benchmark(args)}
+    try:
+        return handlers[args.command]()
+    except _Usage as error:
+        print(f"echelon {args.command}: error: {error}", file=sys.stderr)
+        return 2
+    except (ConfigError, RunError, NotAvailableError) as error:
+        print(f"echelon {args.command}: error: {error}", file=sys.stderr)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        print(f"echelon {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,458 @@
+"""The one training entry point: SB3 agents on the natively batched env, one run folder per run.
+
+``train`` resolves the configuration (``agents/hyperparams/<algo>.yaml`` for the env id, then ``--config``,
+``--set`` and the explicit flags), creates the run folder (see :mod:`experiments.runs`), builds
+``SB3VecEnv`` -> ``VecMonitor`` -> ``VecNormalize``, and trains with a progress bar, TensorBoard logs,
+periodic checkpoints and ``metrics.csv``. The first Ctrl-C (or SIGTERM) stops at the next env step and saves
+a checkpoint (a second Ctrl-C stops at once, still saving); the run is then ``interrupted`` and ``resume``
+continues it from its latest checkpoint with the same step count.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import pickle
+import signal
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+import pandas as pd
+import yaml
+from stable_baselines3.common.base_class import BaseAlgorithm
+from stable_baselines3.common.callbacks import BaseCallback, CallbackList, CheckpointCallback
+from stable_baselines3.common.vec_env import VecMonitor, VecNormalize
+from tqdm import tqdm
+
+from agents.sb3_agents import (
+    OFF_POLICY,
+    TOP_LEVEL_KEYS,
+    ConfigError,
+    check_algo,
+    check_env_id,
+    coerce_numbers,
+    deep_merge,
+    hyperparams_path,
+    load_hyperparams,
+    make_model,
+    read_yaml,
+)
+from envs import ENV_IDS
+from envs.sb3 import SB3VecEnv
+from experiments.evaluate import (
+    DEFAULT_EVAL_SEED,
+    ModelPolicy,
+    env_kwargs_of,
+    format_summary,
+    load_sb3_model,
+    load_vecnormalize,
+    run_episodes,
+    write_json,
+)
+from experiments.runs import (
+    CHECKPOINT_PREFIX,
+    CONFIG,
+    FAILED,
+    FINAL_EVAL,
+    FINISHED,
+    INTERRUPTED,
+    METRICS,
+    MODEL,
+    VECNORMALIZE,
+    Checkpoint,
+    Run,
+    RunError,
+    create_run,
+    open_run,
+    write_atomic,
+)
+
+IDENTITY_KEYS = ("env_id", "algo", "seed")
+EXIT_INTERRUPTED = 130
+
+
+# Configuration --------------------------------------------------------------------------------------
+def parse_sets(items: list[str] | None) -> dict:
+    """``["algo_kwargs.learning_rate=1e-3", "num_envs=8"]`` -> nested dict (values parsed as YAML)."""
+    out: dict = {}
+    for item in items or []:
+        key, sep, text = item.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"--set {item!r}: expected key=value (e.g. algo_kwargs.learning_rate=1e-3)")
+        try:
+            value = coerce_numbers(yaml.safe_load(text)) if text.strip() else None
+        except yaml.YAMLError as error:
+            raise ConfigError(f"--set {item!r}: the value is not valid YAML ({error})") from error
+        parts = key.strip().split(".")
+        node = out
+        for part in parts[:-1]:
+            node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                raise ConfigError(f"--set {item!r}: {part!r} is set to a value and used as a mapping")
+        node[parts[-1]] = value
+    return out
+
+
+def resolve_config(env_id: str | None, algo: str | None, seed: int | None, config_file: str | Path | None = None,
+                   sets: list[str] | None = None, **flags: Any) -> dict:
+    """The resolved configuration of a new run.
+
+    Precedence, lowest first: ``default`` and the env's entry in ``agents/hyperparams/<algo>.yaml``, the
+    ``--config`` file (a mapping with any hyperparameter key, and optionally ``env_id``, ``algo``, ``seed``:
+    a previous run's ``config.yaml`` works), ``--set key=value`` overrides, then explicit flags
+    (``total_steps``, ``num_envs``, ``checkpoint_every``; None means unset).
+    """
+    from_file: dict = {}
+    if config_file is not None:
+        from_file = read_yaml(Path(config_file), "config file")
+        if from_file is None:
+            from_file = {}
+        if not isinstance(from_file, dict):
+            raise ConfigError(f"{config_file} must be a mapping of hyperparameters")
+        unknown = [k for k in from_file if k not in TOP_LEVEL_KEYS and k not in IDENTITY_KEYS]
+        if unknown:
+            raise ConfigError(f"{config_file}: unknown key {unknown[0]!r}; allowed: "
+                              f"{', '.join((*IDENTITY_KEYS, *TOP_LEVEL_KEYS))}")
+    env_id = env_id if env_id is not None else from_file.get("env_id")
+    algo = algo if algo is not None else from_file.get("algo")
+    seed = seed if seed is not None else from_file.get("seed", 0)
+    if env_id is None:
+        raise ConfigError("no env id: pass --env-id (e.g. echelon/Serial-v0) or a --config that sets env_id")
+    if algo is None:
+        raise ConfigError("no algorithm: pass --algo (ppo, sac, td3 or a2c) or a --config that sets algo")
+    check_env_id(env_id)
+    check_algo(algo)
+    if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
+        raise ConfigError(f"seed must be a whole number >= 0, got {seed!r}")
+    overrides = {k: v for k, v in from_file.items() if k in TOP_LEVEL_KEYS}
+    overrides = deep_merge(overrides, parse_sets(sets))
+    unknown = [k for k in overrides if k not in TOP_LEVEL_KEYS]
+    if unknown:
+        raise ConfigError(f"--set: unknown key {unknown[0]!r}; allowed: {', '.join(TOP_LEVEL_KEYS)}")
+    overrides.update({k: v for k, v in flags.items() if v is not None})
+    hyperparams = load_hyperparams(algo, env_id, overrides)
+    return {"env_id": env_id, "algo": algo, "seed": seed, **hyperparams}
+
+
+# Environment ----------------------------------------------------------------------------------------
+def make_train_env(config: dict) -> VecNormalize:
+    """``SB3VecEnv`` (episode length of the registered spec) -> ``VecMonitor`` -> ``VecNormalize``."""
+    env_id = config["env_id"]
+    venv = SB3VecEnv(num_envs=int(config["num_envs"]), scenario=ENV_IDS[env_id][0],
+                     max_episode_steps=gym.spec(env_id).max_episode_steps, **env_kwargs_of(config))
+    norm = config.get("normalize") or {}
+    gamma = float((config.get("algo_kwargs") or {}).get("gamma", 0.99))
+    return VecNormalize(VecMonitor(venv), norm_obs=bool(norm.get("obs", True)),
+                        norm_reward=bool(norm.get("reward", False)), clip_obs=float(norm.get("clip_obs", 10.0)),
+                        clip_reward=float(norm.get("clip_reward", 10.0)), gamma=gamma)
+
+
+# Callbacks ------------------------------------------------------------------------------------------
+class StepCheckpoint(CheckpointCallback):
+    """SB3's checkpoint callback, triggered whenever ``num_timesteps`` crosses a multiple of ``every`` (so a
+    resumed run keeps the cadence); files are written atomically, model last; only the newest replay buffer
+    is kept."""
+
+    def __init__(self, every: int, save_path: Path) -> None:
+        super().__init__(save_freq=1, save_path=str(save_path), name_prefix=CHECKPOINT_PREFIX,
+                         save_replay_buffer=True, save_vecnormalize=True)
+        self.every = int(every)
+        self.last_saved: int | None = None
+
+    def _on_training_start(self) -> None:
+        self._previous = self.model.num_timesteps
+
+    def _on_step(self) -> bool:
+        if self.num_timesteps // self.every > self._previous // self.every:
+            self.save_now()
+        self._previous = self.num_timesteps
+        return True
+
+    def save_now(self) -> Checkpoint:
+        return save_checkpoint(self.model, Path(self.save_path))
+
+
+def save_checkpoint(model: BaseAlgorithm, folder: Path) -> Checkpoint:
+    folder.mkdir(parents=True, exist_ok=True)
+    checkpoint = Checkpoint.at(folder, int(model.num_timesteps))
+    vecnormalize = model.get_vec_normalize_env()
+    if vecnormalize is not None:
+        _save_pickled(vecnormalize, checkpoint.vecnormalize)
+    if getattr(model, "replay_buffer", None) is not None:
+        _save_with(model.save_replay_buffer, checkpoint.replay_buffer)
+        for old in folder.glob(f"{CHECKPOINT_PREFIX}_replay_buffer_*_steps.pkl"):
+            if old != checkpoint.replay_buffer:
+                old.unlink(missing_ok=True)
+    _save_with(model.save, checkpoint.model)
+    return checkpoint
+
+
+def _save_with(save, path: Path) -> None:
+    """Call an SB3 ``save(file)`` into a temporary file, then rename it into place."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    try:
+        with open(tmp, "wb") as handle:
+            save(handle)
+        tmp.replace(path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _save_pickled(vecnormalize: VecNormalize, path: Path) -> None:
+    write_atomic(path, pickle.dumps(vecnormalize))
+
+
+class CostMetrics(BaseCallback):
+    """Episode costs from the env's ``info["cost"]``: rows of ``metrics.csv``, TensorBoard scalars and the
+    progress bar's postfix, every ``every`` steps and at the end of each session."""
+
+    def __init__(self, path: Path, every: int, bar: tqdm | None = None) -> None:
+        super().__init__()
+        self.path, self.every, self.bar = Path(path), int(every), bar
+        self.episodes_total = 0
+        self.window: list[tuple[float, int]] = []  # (episode cost, episode length) since the last row
+        self.last_cost: float = math.nan
+
+    def _on_training_start(self) -> None:
+        self.running = np.zeros(self.training_env.num_envs)
+        self.lengths = np.zeros(self.training_env.num_envs, dtype=np.int64)
+        self.row_time, self.row_steps = time.perf_counter(), self.model.num_timesteps
+        self.start_time, self.start_steps = self.row_time, self.row_steps
+
+    def _on_step(self) -> bool:
+        infos, dones = self.locals["infos"], self.locals["dones"]
+        self.running += np.fromiter((info.get("cost", 0.0) for info in infos), float, len(infos))
+        self.lengths += 1
+        for i in np.flatnonzero(dones):
+            self.window.append((float(self.running[i]), int(self.lengths[i])))
+            self.episodes_total += 1
+            self.running[i], self.lengths[i] = 0.0, 0
+        if self.bar is not None:
+            self.bar.update(self.model.num_timesteps - self.bar.n)
+        if self.num_timesteps // self.every > (self.num_timesteps - self.training_env.num_envs) // self.every:
+            self.write_row()
+        return True
+
+    def _on_training_end(self) -> None:
+        if self.model.num_timesteps != self.row_steps:
+            self.write_row()
+
+    def write_row(self) -> None:
+        now = time.perf_counter()
+        steps = self.model.num_timesteps
+        fps = (steps - self.row_steps) / max(now - self.row_time, 1e-9)
+        costs = np.array([cost for cost, _ in self.window])
+        lengths = np.array([length for _, length in self.window])
+        per_period = float(np.mean(costs / lengths)) if self.window else math.nan
+        if self.window:
+            self.last_cost = per_period
+        row = {
+            "timesteps": steps,
+            "episodes": self.episodes_total,
+            "mean_episode_cost": float(costs.mean()) if self.window else math.nan,
+            "mean_cost_per_period": per_period,
+            "episodes_in_window": len(self.window),
+            "fps": round(fps, 1),
+            "time_s": round(now - self.start_time, 2),
+        }
+        pd.DataFrame([row]).to_csv(self.path, mode="a", header=not self.path.exists(), index=False)
+        if self.window:
+            self.logger.record("rollout/ep_cost_per_period", per_period)
+        self.window = []
+        self.row_time, self.row_steps = now, steps
+        if self.bar is not None and not math.isnan(self.last_cost):
+            self.bar.set_postfix_str(f"cost/period {self.last_cost:.2f}", refresh=False)
+
+
+class StopFlag(BaseCallback):
+    """Ends ``learn`` at the next env step once :attr:`requested` is set (by the signal handler)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.requested = False
+
+    def _on_step(self) -> bool:
+        return not self.requested
+
+
+@contextlib.contextmanager
+def graceful_interrupts(flag: StopFlag) -> Iterator[None]:
+    """First SIGINT/SIGTERM sets ``flag``; a second SIGINT raises ``KeyboardInterrupt`` at once."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum, frame):
+        if flag.requested and signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        flag.requested = True
+        tqdm.write("\ninterrupt: stopping at the next step and saving a checkpoint (Ctrl-C again to stop now)",
+                   file=sys.stderr)
+
+    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+
+
+# Training -------------------------------------------------------------------------------------------
+def train(env_id: str | None, algo: str | None, seed: int | None, *, runs_dir: str | Path = "runs",
+          run_name: str | None = None, config_file: str | Path | None = None, sets: list[str] | None = None,
+          total_steps: int | None = None, num_envs: int | None = None, checkpoint_every: int | None = None,
+          progress: bool | None = None, verbose: int = 0, argv: list[str] | None = None) -> tuple[Run, int]:
+    """Start a new run; returns it and the exit status (0 finished, 130 interrupted)."""
+    config = resolve_config(env_id, algo, seed, config_file, sets, total_steps=total_steps, num_envs=num_envs,
+                            checkpoint_every=checkpoint_every)
+    env = make_train_env(config)
+    model = make_model(config["algo"], env, config, seed=config["seed"], tensorboard_log=None, verbose=verbose)
+    run = create_run(runs_dir, config, argv or sys.argv, run_name,
+                     extra_meta={"hyperparams_file": str(hyperparams_path(config["algo"]))})
+    return run, _session(run, config, model, argv or sys.argv, resumed=False, progress=progress)
+
+
+def resume(run_dir: str | Path, *, checkpoint: str | Path | None = None, total_steps: int | None = None,
+           progress: bool | None = None, verbose: int = 0, argv: list[str] | None = None) -> tuple[Run, int]:
+    """Continue an unfinished run from its latest checkpoint (or ``checkpoint``) with the same step count.
+
+    Everything is read and checked (config, checkpoint, normalization statistics, replay buffer) before the
+    folder is written to; a finished run is refused.
+    """
+    run = open_run(run_dir)
+    status = run.status
+    if status == FINISHED:
+        raise RunError(f"{run.path} is finished; a finished run is never overwritten "
+                       f"(start a new one with: echelon train --config {run.file(CONFIG)})")
+    run.check_not_in_progress()
+    config = run.load_config()
+    try:
+        unknown = [k for k in config if k not in TOP_LEVEL_KEYS and k not in IDENTITY_KEYS]
+        if unknown:
+            raise ConfigError(f"unknown key {unknown[0]!r}")
+        check_env_id(config["env_id"])
+        check_algo(config["algo"])
+        hyper = {k: v for k, v in config.items() if k in TOP_LEVEL_KEYS}
+        if total_steps is not None:
+            hyper["total_steps"] = total_steps
+        load_hyperparams(config["algo"], config["env_id"], hyper)
+    except ConfigError as error:
+        raise RunError(f"{run.file(CONFIG)} is corrupted ({error}); the run folder was left unchanged") from error
+    if checkpoint is not None:
+        found = Checkpoint.from_model_path(Path(checkpoint))
+        if found.model.resolve().parent != run.checkpoint_dir.resolve():
+            raise RunError(f"{checkpoint} is not a checkpoint of {run.path}")
+    else:
+        found = run.latest_checkpoint()
+        if found is None:
+            raise RunError(f"{run.path} has no checkpoint to resume from; start a new run instead")
+    env = make_train_env(config)
+    vecnormalize = load_vecnormalize(found.vecnormalize, config, venv=env.venv)
+    vecnormalize.training = True
+    model = load_sb3_model(config["algo"], found.model, env=vecnormalize, device=config.get("device", "cpu"),
+                           verbose=verbose)
+    if config["algo"] in OFF_POLICY:
+        if found.replay_buffer.exists():
+            try:
+                model.load_replay_buffer(str(found.replay_buffer))
+            except Exception as error:
+                raise RunError(f"{found.replay_buffer} is corrupted ({type(error).__name__}: {error}); the run "
+                               "folder was left unchanged (delete the file to resume with an empty buffer)") from error
+        else:
+            tqdm.write(f"note: no replay buffer saved at {found.steps} steps; resuming with an empty buffer",
+                       file=sys.stderr)
+    if total_steps is not None and total_steps != config["total_steps"]:
+        config["total_steps"] = int(total_steps)
+        write_atomic(run.file(CONFIG), yaml.safe_dump(config, sort_keys=False))
+    model.set_random_seed(resume_seed(int(config["seed"]), int(model.num_timesteps)))
+    return run, _session(run, config, model, argv or sys.argv, resumed=True, progress=progress)
+
+
+def resume_seed(seed: int, steps: int) -> int:
+    """Seed of a session resumed at ``steps``: derived from (seed, steps), so a resumed run is reproducible, and
+    in [2**20, 2**31) so its replicas' seeds stay clear of the evaluation seeds (1e6 .. 2**20 by default)."""
+    return int(np.random.SeedSequence([seed, steps]).generate_state(1)[0] % (2**31 - 2**20)) + 2**20
+
+
+def _session(run: Run, config: dict, model: BaseAlgorithm, argv: list[str], resumed: bool,
+             progress: bool | None) -> int:
+    """Train ``model`` up to ``total_steps`` inside ``run``; save, evaluate and record the outcome."""
+    start_steps = int(model.num_timesteps)
+    run.start_session(argv, start_steps, "resumed" if resumed else "started")
+    model.tensorboard_log = str(run.tensorboard_dir)
+    total = int(config["total_steps"])
+    stop = StopFlag()
+    started = time.perf_counter()
+    bar = tqdm(total=total, initial=start_steps, desc=f"train {config['algo']}", unit="step", dynamic_ncols=True,
+               disable=None if progress is None else not progress)
+    metrics = CostMetrics(run.file(METRICS), int(config.get("metrics_every", 10_000)), bar)
+    checkpoints = StepCheckpoint(int(config.get("checkpoint_every", 100_000)), run.checkpoint_dir)
+    status = FINISHED
+    try:
+        with graceful_interrupts(stop):
+            try:
+                if total > start_steps:
+                    model.learn(total_timesteps=total - start_steps if resumed else total,
+                                callback=CallbackList([metrics, checkpoints, stop]), reset_num_timesteps=not resumed,
+                                tb_log_name=config["algo"].upper(), progress_bar=False)
+            except KeyboardInterrupt:
+                stop.requested = True
+            if stop.requested:
+                status = INTERRUPTED
+                signal.signal(signal.SIGINT, signal.SIG_IGN)  # let the checkpoint be written
+                checkpoint = save_checkpoint(model, run.checkpoint_dir)
+    except BaseException:
+        bar.close()
+        with contextlib.suppress(Exception):
+            run.end_session(FAILED, int(model.num_timesteps))
+        raise
+    bar.close()
+    steps = int(model.num_timesteps)
+    seconds = time.perf_counter() - started
+    result: dict[str, Any] = {"timesteps": steps, "session_seconds": round(seconds, 2),
+                              "session_fps": round((steps - start_steps) / max(seconds, 1e-9), 1)}
+    if status == INTERRUPTED:
+        run.end_session(INTERRUPTED, steps)
+        print(f"interrupted at {steps:,} steps; checkpoint {checkpoint.model}\n"
+              f"continue with: echelon train --resume {run.path}")
+        return EXIT_INTERRUPTED
+    try:
+        save_checkpoint_final(model, run)
+        episodes = int(config.get("eval_episodes", 0))
+        if episodes > 0:
+            policy = ModelPolicy(model, _frozen_copy(model.get_vec_normalize_env()),
+                                 env_kwargs_of(config).get("action_mode", "order_up_to"))
+            summary = run_episodes(policy, config["env_id"], episodes, DEFAULT_EVAL_SEED, None, None,
+                                   env_kwargs_of(config).get("warmup_periods"), progress).summary()
+            summary = {"policy": f"{config['algo']} ({run.path.name})", "model": str(run.file(MODEL)),
+                       "model_timesteps": steps, **summary}
+            write_json(run.file(FINAL_EVAL), summary)
+            result["eval_cost_per_period"] = summary["cost_per_period"]["total"]
+            print(format_summary(summary))
+    except BaseException:
+        with contextlib.suppress(Exception):
+            run.end_session(FAILED, steps)
+        raise
+    run.end_session(FINISHED, steps, result)
+    print(f"finished {steps:,} steps in {seconds:.1f} s ({result['session_fps']:,.0f} steps/s): {run.path}")
+    return 0
+
+
+def save_checkpoint_final(model: BaseAlgorithm, run: Run) -> None:
+    _save_pickled(model.get_vec_normalize_env(), run.file(VECNORMALIZE))
+    _save_with(model.save, run.file(MODEL))
+
+
+def _frozen_copy(vecnormalize: VecNormalize) -> VecNormalize:
+    """The statistics as a reloaded model sees them (a pickled round trip, so evaluation matches exactly)."""
+    frozen = pickle.loads(pickle.dumps(vecnormalize))
+    frozen.training = False
+    frozen.norm_reward = False
+    return frozen
+
