@@ -7,6 +7,7 @@ R regions, S speeds (fastest first) and A pipeline ages (the longest lead time).
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 
@@ -56,7 +57,6 @@ class EnvParams:
     cv: float
     region_correlation: float
     trace: np.ndarray | None  # (T, R, S, P) replayed demand, or None
-    demand_table: DemandTable | None  # inverse-cdf tables per (phase, stream); None with a trend or trace
     penalty: np.ndarray  # (S, P) per unit lost, or per unit and period backordered
     cutoff_share: np.ndarray  # (S,)
     spill_share: np.ndarray  # (S,)
@@ -114,6 +114,15 @@ class EnvParams:
     def mean_demand(self, period: np.ndarray) -> np.ndarray:
         """Mean demand (..., R, S, P) in the given period(s)."""
         return self.base_mean * self.demand_factor(period)[..., None, None, None]
+
+    @functools.cached_property
+    def demand_table(self) -> DemandTable | None:
+        """Inverse-cdf tables per (seasonal phase, stream), built on first use (None with a trend or trace)."""
+        demand = self.scenario.demand
+        if self.trace is not None or demand.trend != 0:
+            return None
+        means = self.base_mean[None] * self.seasonality[:, None, None, None]
+        return build_demand_table(demand.distribution, means, demand.dispersion, demand.cv)
 
     def quantile(self, u: np.ndarray, period: np.ndarray) -> np.ndarray:
         """Demand (B, R, S, P) at uniforms ``u`` in periods ``period`` (B,): the marginal quantile."""
@@ -211,14 +220,6 @@ def compile_scenario(scenario: Scenario) -> EnvParams:
 
     trace = load_trace(scenario.demand.trace, scenario) if scenario.demand.trace else None
     seasonality = np.array(scenario.demand.seasonality)
-    table = None
-    if trace is None and scenario.demand.trend == 0:
-        table = build_demand_table(
-            scenario.demand.distribution,
-            base_mean[None] * seasonality[:, None, None, None],
-            scenario.demand.dispersion,
-            scenario.demand.cv,
-        )
     demand_scale = np.maximum(base_mean.sum(axis=1), 1.0)
     mean_penalty = float(((speed_share / speed_share.sum()) @ penalty) @ product_mean)
     cost_scale = max(mean_penalty, 1e-6)
@@ -244,7 +245,6 @@ def compile_scenario(scenario: Scenario) -> EnvParams:
         cv=float(scenario.demand.cv),
         region_correlation=float(scenario.demand.region_correlation),
         trace=trace,
-        demand_table=table,
         penalty=penalty,
         cutoff_share=np.array([s.cutoff_share for s in scenario.speeds]),
         spill_share=np.array([s.spill_share for s in scenario.speeds]),
