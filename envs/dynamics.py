@@ -96,7 +96,10 @@ def _receive(state: State, params: EnvParams, xp: Any):
     if params.has_inbound_capacity:
         total = xp.sum(candidates, axis=-1, keepdims=True)
         units = xp.minimum(xp.asarray(params.inbound_units)[None, :, None], total)
-        received = _apportion(candidates * (units / xp.maximum(total, 1.0)), units, -1, xp)
+        if bool(xp.any(units < total)):  # apportioning when nothing binds would return candidates unchanged
+            received = _apportion(candidates * (units / xp.maximum(total, 1.0)), units, -1, xp)
+        else:
+            received = candidates
         dock = candidates - received
     else:
         received, dock = candidates, candidates * 0.0
@@ -114,7 +117,10 @@ def _ship(on_hand, order_quantity, params: EnvParams, xp: Any):
         requests = order_quantity[:, children, :]
         requested = xp.sum(requests, axis=1, keepdims=True)
         units = xp.minimum(on_hand[:, supplier : supplier + 1, :], requested)
-        sent = _apportion(requests * (units / xp.maximum(requested, 1.0)), units, 1, xp)
+        if bool(xp.any(units < requested)):  # apportioning when nothing is short would return the requests
+            sent = _apportion(requests * (units / xp.maximum(requested, 1.0)), units, 1, xp)
+        else:
+            sent = requests
         for k, child in enumerate(children):
             shipped[child] = sent[:, k, :]
         outflow[supplier] = xp.sum(sent, axis=1)
