@@ -30,7 +30,9 @@ inbound price pi_n per unit received lowers B at n by pi_n mu_sub / M_n. The
 model's expected storage use at n is sum_p v_p (E_n - sum_c E_c - mu_sub_c E[L_c]) with E = E[(S - D~)^+]
 (echelon stock minus what sits downstream or in transit to it), and its expected inbound flow is
 sum_p mu_sub (1 - E[(D~_n - S)^+] / M_n). Both are linear in the per-item partial expectations, which is
-what makes the priced problem separate into independent newsvendors.
+what makes the priced problem separate into independent newsvendors. The storage accounting is only a
+separable surrogate: it misstates a parent's own stock and ignores lost sales, so the planner corrects it
+with the storage model of :mod:`baselines.local_stock` (a per-node offset, see :mod:`baselines.planner`).
 """
 
 from __future__ import annotations

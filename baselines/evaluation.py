@@ -4,7 +4,8 @@ Replica i of :class:`~envs.vector.EchelonVectorEnv` seeded ``seed`` draws exactl
 env seeded ``seed + i``, and every random number is exogenous (independent of actions), so two policies
 evaluated with the same ``seed`` and ``num_envs`` see the same demands and lead times: common random
 numbers. Each replica's time-average cost after ``warmup`` periods is one independent observation; the
-confidence intervals are Student-t intervals over replicas (paired over replicas for differences).
+confidence intervals are Student-t intervals over replicas (paired over replicas for differences); the same
+holds for each node's storage use (:meth:`Evaluation.storage_estimate`).
 """
 
 from __future__ import annotations
@@ -60,6 +61,13 @@ class Evaluation:
     inbound_use: np.ndarray  # (N,) mean units received / inbound capacity (0 where uncapped)
     storage_volume: np.ndarray  # (N,) mean volume on hand at the end of a period
     fill_rate: dict[str, float]
+    storage_replicas: np.ndarray | None = field(default=None, repr=False)  # (B, N) storage_use per replica
+
+    def storage_estimate(self, node: int, confidence: float = 0.95) -> Estimate:
+        """Mean storage use / cap of ``node`` with a Student-t interval over replicas (replica time-averages)."""
+        if self.storage_replicas is None:
+            raise ValueError("this evaluation kept no per-replica storage use")
+        return estimate(self.storage_replicas[:, node], confidence)
 
 
 def estimate(samples: np.ndarray, confidence: float = 0.95) -> Estimate:
@@ -104,7 +112,7 @@ def evaluate(policy: Policy, env: str | Scenario | Path, num_envs: int = 64, per
     observations, _ = vec.reset(seed=seed)
     totals = np.zeros(num_envs)
     parts: dict[str, float] = {}
-    storage = np.zeros(vec.params.num_nodes)
+    storage = np.zeros((num_envs, vec.params.num_nodes))
     storage_volume = np.zeros(vec.params.num_nodes)
     inbound = np.zeros(vec.params.num_nodes)
     fill: dict[str, float] = {}
@@ -117,7 +125,7 @@ def evaluate(policy: Policy, env: str | Scenario | Path, num_envs: int = 64, per
             parts[name] = parts.get(name, 0.0) + float(np.mean(value))
         for name, value in info["fill_rate"].items():
             fill[name] = fill.get(name, 0.0) + float(np.mean(value))
-        storage += np.array([np.mean(v) for v in info["storage_use"].values()])
+        storage += np.stack([np.asarray(v, dtype=float) for v in info["storage_use"].values()], axis=1)
         inbound += np.array([np.mean(v) for v in info["inbound_use"].values()])
         on_hand = split_observation(observations, vec.params)["on_hand"] * vec.params.max_level
         storage_volume += np.mean(on_hand @ vec.params.volume, axis=0)
@@ -125,9 +133,10 @@ def evaluate(policy: Policy, env: str | Scenario | Path, num_envs: int = 64, per
     return Evaluation(
         cost=estimate(totals / periods),
         cost_breakdown={k: v / periods for k, v in parts.items()},
-        storage_use=storage / periods,
+        storage_use=storage.mean(0) / periods,
         inbound_use=inbound / periods,
         storage_volume=storage_volume / periods,
         fill_rate={k: v / periods for k, v in fill.items()},
+        storage_replicas=storage / periods,
     )
 

@@ -57,16 +57,24 @@ def test_network_plan_fits_caps_in_the_model_and_reports_a_valid_bound(network_r
 
 
 def test_network_plan_simulated_capacity_use(network_runs):
-    """Simulated storage use: total volume within the total of the caps, every node within 15% of its cap
-    (two fulfillment centers that feed same-day sites run a few percent over: see the planner docs)."""
+    """Issue requirement: on ``network`` the plan's simulated storage use is within every cap on average, with
+    the upper end of its 95% confidence interval (over replicas) at or below the cap, no tolerance. The storage
+    model (baselines.local_stock) predicts each node's simulated use within 10%; inbound use fits its cap."""
     network, runs = network_runs
-    capped = np.isfinite(network.storage_capacity)
-    volume = runs["plan"].storage_volume[capped]
-    print(f"\nnetwork storage use / cap: {np.round(runs['plan'].storage_use[capped], 3)}")
-    assert volume.sum() <= network.storage_capacity[capped].sum()
-    assert np.all(runs["plan"].storage_use[capped] < 1.15)
+    plan_run = runs["plan"]
+    capped = np.flatnonzero(np.isfinite(network.storage_capacity))
+    estimates = {int(n): plan_run.storage_estimate(int(n)) for n in capped}
+    print("\nnetwork storage use / cap (simulated, 95% CI):",
+          {network.params.node_names[n]: str(e) for n, e in estimates.items()})
+    print("model:", np.round(network.storage_use[capped] / network.storage_capacity[capped], 3))
+    for n, simulated in estimates.items():
+        assert simulated.mean <= 1.0, network.params.node_names[n]
+        assert simulated.high <= 1.0, network.params.node_names[n]
+        predicted = network.storage_use[n] / network.storage_capacity[n]
+        assert abs(predicted / simulated.mean - 1.0) < 0.10, network.params.node_names[n]
+    assert plan_run.storage_volume[capped].sum() <= network.storage_capacity[capped].sum()
     inbound = np.isfinite(network.inbound_capacity)
-    assert np.all(runs["plan"].inbound_use[inbound] <= 1.0)
+    assert np.all(plan_run.inbound_use[inbound] <= 1.0)
 
 
 @pytest.mark.parametrize("reference", ["newsvendor", "constant"])
