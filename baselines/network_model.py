@@ -1,8 +1,7 @@
 """The analytic view of a scenario: supply tree, lead-time moments, per-stream demand moments, costs.
 
-Everything is read from the public :class:`~envs.params.EnvParams` (or the same fields computed by
-:mod:`baselines.scenario_arrays`) and the scenario, so a planner sees what a policy sees. Shapes: N stocking
-nodes (suppliers first), P products, R regions, S speeds.
+Everything is read from the public :class:`~envs.params.EnvParams` and the scenario, so a planner sees
+what a policy sees. Shapes: N stocking nodes (suppliers first), P products, R regions, S speeds.
 
 Per-period demand of a stream (region, speed, product) is summarized by its mean and variance averaged
 over the seasonal cycle: mean m = base mean x mean seasonal factor; variance = average within-phase
@@ -16,7 +15,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from baselines.scenario_arrays import ScenarioArrays
 from envs.params import EnvParams
 
 
@@ -24,7 +22,7 @@ from envs.params import EnvParams
 class NetworkModel:
     """Static analytic inputs of one scenario."""
 
-    params: EnvParams | ScenarioArrays
+    params: EnvParams
     supplier: np.ndarray  # (N,) stocking supplier index, -1 for a vendor
     children: tuple[tuple[int, ...], ...]  # per node
     lead_time_mean: np.ndarray  # (N,)
@@ -56,7 +54,7 @@ class NetworkModel:
         return list(reversed(range(self.num_nodes)))
 
 
-def network_model(params: EnvParams | ScenarioArrays) -> NetworkModel:
+def network_model(params: EnvParams) -> NetworkModel:
     """Build the analytic model of a compiled scenario."""
     scenario = params.scenario
     nodes = scenario.stocking_nodes
@@ -82,7 +80,7 @@ def network_model(params: EnvParams | ScenarioArrays) -> NetworkModel:
     )
 
 
-def stream_moments(params: EnvParams | ScenarioArrays) -> tuple[np.ndarray, np.ndarray]:
+def stream_moments(params: EnvParams) -> tuple[np.ndarray, np.ndarray]:
     """Per-period mean and variance (R, S, P) of every stream, averaged over the seasonal cycle."""
     factors = np.asarray(params.seasonality, dtype=float)
     phase_mean = params.base_mean[None] * factors[:, None, None, None]  # (C, R, S, P)

@@ -39,7 +39,6 @@ about -7% .. +6% per node (the margin left by the overflow prices covers this er
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -52,7 +51,6 @@ from baselines.lead_time_demand import lead_time_demand
 from baselines.local_stock import local_stock
 from baselines.network_model import network_model
 from baselines.policies import EchelonBaseStockPolicy
-from baselines.scenario_arrays import ScenarioArrays, scenario_arrays
 from baselines.tree_recursion import TreeNode, expected_on_hand, tree_recursion
 from envs.params import EnvParams, compile_scenario
 from envs.scenario import Scenario, resolve_scenario
@@ -67,7 +65,7 @@ EXACT_MAX_PRODUCTS = 50
 class Plan:
     """A capacity-priced echelon base-stock plan. Arrays are (N stocking nodes, P products) or (N,)."""
 
-    inputs: ScenarioArrays = field(repr=False)
+    params: EnvParams = field(repr=False)
     method: str
     echelon_levels: np.ndarray
     storage_price: np.ndarray  # per unit of volume and period
@@ -88,24 +86,19 @@ class Plan:
     def relative_gap(self) -> float:
         return self.gap / max(abs(self.cost), 1e-12)
 
-    @cached_property
-    def params(self) -> EnvParams:
-        """The scenario's compiled env parameters (built on first use: the policy needs its scales)."""
-        return compile_scenario(self.inputs.scenario)
-
     @property
     def storage_capacity(self) -> np.ndarray:
-        return self.inputs.storage_capacity
+        return self.params.storage_capacity
 
     @property
     def inbound_capacity(self) -> np.ndarray:
-        return self.inputs.inbound_capacity
+        return self.params.inbound_capacity
 
     @property
     def local_levels(self) -> np.ndarray:
         """Echelon level minus the children's echelon levels (the stock the node itself targets)."""
         local = self.echelon_levels.copy()
-        for n, parent in enumerate(self.inputs.supplier_index):
+        for n, parent in enumerate(self.params.supplier_index):
             if parent >= 0:
                 local[parent] -= self.echelon_levels[n]
         return local
@@ -121,7 +114,7 @@ def plan(scenario: Scenario | str | Path, method: str | None = None) -> Plan:
     ``method`` forces ``"tree recursion"`` or ``"echelon newsvendor"``; by default the exact recursion is
     used wherever it applies (see the module docstring).
     """
-    params = scenario_arrays(resolve_scenario(scenario))
+    params = compile_scenario(resolve_scenario(scenario))
     exact = exact_recursion_applies(params)
     if method is None:
         method = "tree recursion" if exact else "echelon newsvendor"
@@ -134,7 +127,7 @@ def plan(scenario: Scenario | str | Path, method: str | None = None) -> Plan:
     raise ValueError(f"method {method!r} is not 'tree recursion' or 'echelon newsvendor'")
 
 
-def exact_recursion_applies(params: ScenarioArrays) -> bool:
+def exact_recursion_applies(params: EnvParams) -> bool:
     """Conditions of the exact engine (see module docstring)."""
     scenario = params.scenario
     demand = scenario.demand
@@ -151,12 +144,12 @@ def exact_recursion_applies(params: ScenarioArrays) -> bool:
     return not any(nodes[0] in has_children for nodes in serving)
 
 
-def _serving_nodes(params: ScenarioArrays) -> list[list[int]]:
+def _serving_nodes(params: EnvParams) -> list[list[int]]:
     """Per region, the distinct nodes any of its streams may be served from."""
     return [sorted({node for group in params.arc_groups for node, _ in group[r]}) for r in range(params.num_regions)]
 
 
-def _tree_plan(params: ScenarioArrays) -> Plan:
+def _tree_plan(params: EnvParams) -> Plan:
     nodes = params.scenario.stocking_nodes
     n_nodes, n_products = params.num_nodes, params.num_products
     serving = _serving_nodes(params)
@@ -199,7 +192,7 @@ def policy_levels(levels: np.ndarray) -> np.ndarray:
     return np.rint(np.maximum(levels, 0.0))
 
 
-def _decomposition_plan(params: ScenarioArrays) -> Plan:
+def _decomposition_plan(params: EnvParams) -> Plan:
     model = network_model(params)
     capacity = model.storage_capacity
     overflow_rate = np.array([node.overflow_cost for node in params.scenario.stocking_nodes], dtype=float)

@@ -10,7 +10,6 @@ from baselines.lagrangian import plan
 from baselines.local_stock import local_levels, local_stock, pipeline_variance_factor
 from baselines.network_model import network_model
 from baselines.planner import policy_levels
-from baselines.scenario_arrays import scenario_arrays
 from envs.noise import sample_noise
 from envs.params import compile_scenario
 from envs.scenario import get_scenario
@@ -18,7 +17,7 @@ from envs.scenario import get_scenario
 
 @pytest.fixture(scope="module")
 def network():
-    return network_model(scenario_arrays(get_scenario("network")))
+    return network_model(compile_scenario(get_scenario("network")))
 
 
 def test_shares_reproduce_the_allocated_means_and_the_fallback_depth(network):
@@ -66,7 +65,7 @@ def test_storage_model_on_the_serial_system_is_close_to_the_exact_on_hand():
     """Serial-v0 (backorders, Poisson): the storage model's on-hand per stage is within 10% of the exact
     Clark-Scarf value of the tree recursion (normal approximation of small Poisson counts)."""
     serial = plan("serial")
-    model = network_model(serial.inputs)
+    model = network_model(serial.params)
     stock = local_stock(model, policy_levels(serial.echelon_levels))
     np.testing.assert_allclose(stock.storage_use, serial.storage_use, rtol=0.10)
     assert np.all(local_levels(model, serial.echelon_levels)[:, 0] == serial.local_levels[:, 0])

@@ -130,14 +130,3 @@ def test_constant_order_policy_orders_the_mean_on_average():
         total += np.rint((action + 1) / 2 * params.max_order.reshape(-1)).sum()
     assert total == pytest.approx(0.25 * 40 * params.num_nodes * params.num_products)
 
-
-@pytest.mark.parametrize("name", ["network", "owmr", "serial"])
-def test_scenario_arrays_agree_with_compile_scenario(name):
-    from baselines.scenario_arrays import scenario_arrays
-
-    params, arrays = compile_scenario(get_scenario(name)), scenario_arrays(get_scenario(name))
-    for field in ("supplier_index", "holding_cost", "volume", "storage_capacity", "inbound_capacity", "base_mean",
-                  "seasonality", "penalty", "cutoff_share", "spill_share"):
-        assert np.array_equal(getattr(params, field), getattr(arrays, field)), field
-    nodes = lambda groups: [[[n for n, _ in region] for region in group] for group in groups]  # noqa: E731
-    assert nodes(params.arc_groups) == nodes(arrays.arc_groups)
