@@ -14,13 +14,13 @@ from envs.noise import Noise, Uniforms, draw_uniforms, realize, uniform_fields
 from envs.params import EnvParams
 from envs.state import State, initial_state
 
-_BLOCK_ELEMENTS = 1 << 13
+_BLOCK_ELEMENTS = 1 << 14
 
 
 def block_length(params: EnvParams) -> int:
     """Periods of uniforms drawn at once per replica (depends on the scenario only, never on the batch)."""
     streams = params.num_products * params.num_regions * params.num_speeds
-    return int(np.clip(_BLOCK_ELEMENTS // max(streams, 1), 2, 32))
+    return int(np.clip(_BLOCK_ELEMENTS // max(streams, 1), 2, 256))
 
 
 class NoiseStreams:
