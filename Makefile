@@ -14,7 +14,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 benchmark: $(STAMP)
-	$(VENV)/bin/python -m experiments.main_job
+	$(VENV)/bin/echelon benchmark
 
 test: $(STAMP)
 	$(VENV)/bin/ruff check .

@@ -4,8 +4,11 @@ In the spirit of hindsight differentiable policy optimization (Alvo, Russo & Kan
 al. 2022): sample many demand and lead-time paths, roll the *same* transition as the env forward on
 torch tensors with a neural order-up-to policy, and descend the gradient of the total cost. Rounding
 is relaxed by straight-through estimators during training only (:mod:`agents.torch_dynamics`); the
-policy is evaluated in the real env. The policy maps observations to the env's ``order_up_to`` action,
-so it runs in ``gymnasium.make(env_id)`` unchanged.
+policy is evaluated in the real env. Policies (:mod:`agents.gradient_policies`) set order-up-to levels
+directly (``direct``) or as log-multipliers of an analytic plan's echelon levels (``residual``).
+
+Iteration i draws its paths from seeds derived from ``(seed, i)`` only, so a run resumed from a checkpoint
+(:meth:`GradientTrainer.state_dict`) continues exactly as if it had never stopped.
 """
 
 from __future__ import annotations
@@ -16,13 +19,15 @@ from typing import Any
 
 import numpy as np
 import torch
-from torch import nn
 
+from agents.gradient_policies import LevelPolicy, ResidualLevelPolicy, build_policy
 from agents.torch_dynamics import exact_namespace, relaxed_namespace, to_torch
 from envs.dynamics import transition
 from envs.engine import NoiseStreams, start_state
 from envs.observation import observe
 from envs.params import EnvParams
+
+__all__ = ["GradientAgentConfig", "GradientTrainer", "LevelPolicy", "ResidualLevelPolicy", "rollout_costs", "train"]
 
 
 @dataclass
@@ -36,40 +41,13 @@ class GradientAgentConfig:
     learning_rate: float = 3e-3
     seed: int = 0
     warmup_periods: int | None = None  # default: the scenario's
+    action: str = "direct"  # or "residual" (needs the plan's echelon levels)
+    max_log_multiplier: float = 0.5
     history: list[dict] = field(default_factory=list)
 
 
-class LevelPolicy(nn.Module):
-    """Observation -> order-up-to action in (-1, 1) per (node, product), via tanh."""
-
-    def __init__(self, observation_size: int, action_size: int, hidden: tuple[int, ...]) -> None:
-        super().__init__()
-        layers: list[nn.Module] = []
-        width = observation_size
-        for size in hidden:
-            layers += [nn.Linear(width, size), nn.Tanh()]
-            width = size
-        head = nn.Linear(width, action_size)
-        nn.init.zeros_(head.weight)
-        nn.init.zeros_(head.bias)  # start at half the maximum level: a base stock with ~3 sd of safety
-        self.net = nn.Sequential(*layers, head)
-
-    def forward(self, observation: torch.Tensor) -> torch.Tensor:
-        return torch.tanh(self.net(observation))
-
-    def act(self, observation: np.ndarray) -> np.ndarray:
-        """Env actions for a numpy observation batch (or a single observation)."""
-        with torch.no_grad():
-            return self(torch.as_tensor(np.asarray(observation), dtype=torch.float32)).numpy()
-
-
-def _round(x: torch.Tensor, relax: bool) -> torch.Tensor:
-    rounded = torch.round(x)  # half to even, like numpy.rint in the env's action decoding
-    return x - (x - rounded).detach() if relax else rounded
-
-
 def rollout_costs(
-    policy: LevelPolicy,
+    policy: LevelPolicy | ResidualLevelPolicy,
     params: EnvParams,
     state: Any,
     noise: NoiseStreams,
@@ -83,12 +61,10 @@ def rollout_costs(
     seeds this reproduces the numpy env (same decoding, same transition) period by period.
     """
     xp = relaxed_namespace() if relax else exact_namespace()
-    max_level = torch.as_tensor(params.max_level)
     costs = []
     for _ in range(horizon):
-        observation = observe(state, params, xp).to(torch.float32)
-        fraction = (policy(observation).to(torch.float64).reshape(state.on_hand.shape) + 1.0) / 2.0
-        level = _round(fraction * max_level, relax)
+        observation = observe(state, params, xp)
+        level = policy.levels(observation, relax).reshape(state.on_hand.shape)
         order = torch.relu(level - state.inventory_position(params, xp))
         step_noise = to_torch(noise.next(rngs, np.asarray(state.period)))
         state, outcome = transition(state, order, step_noise, params, xp)
@@ -96,31 +72,58 @@ def rollout_costs(
     return torch.stack(costs)
 
 
-def train(params: EnvParams, config: GradientAgentConfig, progress: Any = None) -> LevelPolicy:
-    """Train a :class:`LevelPolicy` by Adam on the mean simulated cost per period (scaled)."""
-    torch.manual_seed(config.seed)
-    rng = np.random.default_rng(config.seed)
-    policy = LevelPolicy(params.observation_size, params.num_nodes * params.num_products, config.hidden)
-    optimizer = torch.optim.Adam(policy.parameters(), lr=config.learning_rate)
-    warmup = params.scenario.warmup_periods if config.warmup_periods is None else config.warmup_periods
-    noise = NoiseStreams(params, config.paths)
-    for iteration in range(config.iterations):
+class GradientTrainer:
+    """Adam on the mean simulated cost per period (scaled by ``params.cost_scale``), one update per :meth:`step`."""
+
+    def __init__(self, params: EnvParams, config: GradientAgentConfig,
+                 echelon_levels: np.ndarray | None = None) -> None:
+        torch.manual_seed(config.seed)
+        self.params, self.config = params, config
+        self.policy = build_policy(params, config.action, config.hidden, echelon_levels, config.max_log_multiplier)
+        self.optimizer = torch.optim.Adam(self.policy.parameters(), lr=config.learning_rate)
+        self.warmup = params.scenario.warmup_periods if config.warmup_periods is None else config.warmup_periods
+        self.noise = NoiseStreams(params, config.paths)
+        self.iteration = 0
+
+    def path_rngs(self, iteration: int) -> list[np.random.Generator]:
+        seeds = np.random.SeedSequence([self.config.seed, iteration]).spawn(self.config.paths)
+        return [np.random.default_rng(s) for s in seeds]
+
+    def step(self) -> dict[str, float]:
+        """One update; returns the iteration's row (cost per period of the sampled paths, env-steps/s)."""
         start = time.perf_counter()
-        rngs = [np.random.default_rng(int(s)) for s in rng.integers(0, 2**63 - 1, size=config.paths)]
-        state = start_state(params, noise, rngs, warmup)
-        costs = rollout_costs(policy, params, to_torch(state), noise, rngs, config.horizon, relax=True)
-        loss = costs.mean() / params.cost_scale
-        optimizer.zero_grad()
+        rngs = self.path_rngs(self.iteration)
+        state = start_state(self.params, self.noise, rngs, self.warmup)
+        self.policy.train()
+        costs = rollout_costs(self.policy, self.params, to_torch(state), self.noise, rngs, self.config.horizon,
+                              relax=True)
+        loss = costs.mean() / self.params.cost_scale
+        self.optimizer.zero_grad()
         loss.backward()
-        optimizer.step()
+        self.optimizer.step()
         elapsed = time.perf_counter() - start
-        config.history.append(
-            {
-                "iteration": iteration,
-                "cost_per_period": float(costs.detach().mean()),
-                "env_steps_per_second": config.paths * config.horizon / elapsed,
-            }
-        )
+        row = {"iteration": self.iteration, "cost_per_period": float(costs.detach().mean()),
+               "env_steps_per_second": self.config.paths * self.config.horizon / elapsed}
+        self.iteration += 1
+        self.config.history.append(row)
+        return row
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"iteration": self.iteration, "policy": self.policy.state_dict(),
+                "optimizer": self.optimizer.state_dict()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.policy.load_state_dict(state["policy"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.iteration = int(state["iteration"])
+
+
+def train(params: EnvParams, config: GradientAgentConfig, progress: Any = None,
+          echelon_levels: np.ndarray | None = None) -> LevelPolicy | ResidualLevelPolicy:
+    """Train a policy for ``config.iterations`` updates; ``progress(row)`` is called after each."""
+    trainer = GradientTrainer(params, config, echelon_levels)
+    while trainer.iteration < config.iterations:
+        row = trainer.step()
         if progress is not None:
-            progress(config.history[-1])
-    return policy
+            progress(row)
+    return trainer.policy

@@ -18,32 +18,43 @@ policy_kwargs     ``MlpPolicy`` arguments (``net_arch``, ``activation_fn`` by na
 algo_kwargs       arguments of the SB3 class (``learning_rate``, ``n_steps``, ``buffer_size``, ...);
                   ``action_noise`` as ``{type: normal | ornstein_uhlenbeck, sigma: float}``
 device            torch device, ``cpu`` by default (small MLPs run faster there)
+action            ``direct`` (the env's action) or ``residual`` (log-multipliers of the analytic plan's
+                  echelon levels, :mod:`agents.residual`; the ``residual`` section of an entry applies)
+max_log_multiplier  bound of the residual log-multipliers
+crn_groups        replicas per group sharing all draws, rewards centered per group (:mod:`agents.crn`;
+                  1: off)
 ================  ==================================================================================
 
-Numbers written like ``3e-4`` (which YAML reads as strings) are read as numbers.
+Tables are resolved by :func:`agents.config.resolve_entry` (``residual`` sections, number coercion).
 """
 
 from __future__ import annotations
 
 import copy
 import inspect
-import re
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import yaml
 from stable_baselines3 import A2C, PPO, SAC, TD3
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.noise import NormalActionNoise, OrnsteinUhlenbeckActionNoise
 from torch import nn
 
-from envs import ENV_IDS
+from agents.config import (  # noqa: F401  (re-exported: the names callers used before agents.config)
+    DEFAULT_KEY,
+    HYPERPARAMS_DIR,
+    ConfigError,
+    check_action,
+    check_env_id,
+    coerce_numbers,
+    deep_merge,
+    read_yaml,
+    resolve_entry,
+)
 
 ALGOS: dict[str, type[BaseAlgorithm]] = {"ppo": PPO, "sac": SAC, "td3": TD3, "a2c": A2C}
 OFF_POLICY = frozenset({"sac", "td3"})
-HYPERPARAMS_DIR = Path(__file__).resolve().parent / "hyperparams"
-DEFAULT_KEY = "default"
 
 TOP_LEVEL_KEYS = {
     "num_envs": int,
@@ -56,6 +67,9 @@ TOP_LEVEL_KEYS = {
     "policy_kwargs": dict,
     "algo_kwargs": dict,
     "device": str,
+    "action": str,
+    "max_log_multiplier": float,
+    "crn_groups": int,
 }
 ENV_KWARGS = {"action_mode", "warmup_periods"}
 NORMALIZE_KWARGS = {"obs", "reward", "clip_obs", "clip_reward"}
@@ -70,11 +84,6 @@ ACTIVATIONS = {
 # Arguments of the SB3 classes that the factory sets itself and a config may not.
 _RESERVED = {"self", "policy", "env", "seed", "tensorboard_log", "policy_kwargs", "verbose", "device",
              "_init_setup_model"}
-_NUMBER = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
-
-
-class ConfigError(ValueError):
-    """A hyperparameter file, entry or override is invalid; the message names the file and key."""
 
 
 # Loading --------------------------------------------------------------------------------------------
@@ -88,49 +97,10 @@ def check_algo(algo: str) -> str:
     return algo
 
 
-def check_env_id(env_id: str) -> str:
-    if env_id not in ENV_IDS:
-        raise ConfigError(f"unknown env id {env_id!r}; registered ids: {', '.join(ENV_IDS)}")
-    return env_id
-
-
-def read_yaml(path: Path, what: str = "file") -> Any:
-    """Parse a YAML file, turning syntax and I/O errors into a :class:`ConfigError` naming it."""
-    try:
-        text = Path(path).read_text()
-    except OSError as error:
-        raise ConfigError(f"cannot read {what} {path}: {error.strerror or error}") from error
-    try:
-        return coerce_numbers(yaml.safe_load(text))
-    except yaml.YAMLError as error:
-        raise ConfigError(f"{path} is not valid YAML: {error}") from error
-
-
-def coerce_numbers(value: Any) -> Any:
-    """Recursively turn strings that spell numbers (``3e-4``, which YAML 1.1 leaves as text) into floats."""
-    if isinstance(value, dict):
-        return {key: coerce_numbers(item) for key, item in value.items()}
-    if isinstance(value, list):
-        return [coerce_numbers(item) for item in value]
-    if isinstance(value, str) and _NUMBER.match(value.strip()):
-        return float(value)
-    return value
-
-
-def deep_merge(base: dict, update: dict) -> dict:
-    """``base`` updated by ``update``; nested dicts are merged key by key (except ``net_arch``, replaced)."""
-    out = copy.deepcopy(base)
-    for key, value in update.items():
-        if isinstance(value, dict) and isinstance(out.get(key), dict) and key != "net_arch":
-            out[key] = deep_merge(out[key], value)
-        else:
-            out[key] = copy.deepcopy(value)
-    return out
-
-
 def load_hyperparams(algo: str, env_id: str, overrides: dict | None = None,
                      path: str | Path | None = None) -> dict:
-    """Resolved hyperparameters of ``algo`` on ``env_id``: ``default`` < the env's entry < ``overrides``.
+    """Resolved hyperparameters of ``algo`` on ``env_id``: ``default`` < the env's entry < (``residual``
+    sections when the action is residual) < ``overrides`` (see :func:`agents.config.resolve_entry`).
 
     Reads ``agents/hyperparams/<algo>.yaml`` (or ``path``). Raises :class:`ConfigError` for an unknown
     algorithm or env id, a file that is not valid YAML or not a mapping of env ids, and unknown or
@@ -139,17 +109,7 @@ def load_hyperparams(algo: str, env_id: str, overrides: dict | None = None,
     check_algo(algo)
     check_env_id(env_id)
     path = Path(path) if path is not None else hyperparams_path(algo)
-    table = read_yaml(path, "hyperparameter file")
-    if not isinstance(table, dict):
-        raise ConfigError(f"{path} must be a mapping from env ids (and '{DEFAULT_KEY}') to hyperparameters")
-    for key, entry in table.items():
-        if key != DEFAULT_KEY and key not in ENV_IDS:
-            raise ConfigError(f"{path}: unknown env id {key!r}; registered ids: {', '.join(ENV_IDS)}")
-        validate_hyperparams(algo, entry if entry is not None else {}, f"{path}: {key}")
-    resolved = deep_merge(table.get(DEFAULT_KEY) or {}, table.get(env_id) or {})
-    if overrides:
-        validate_hyperparams(algo, overrides, "override")
-        resolved = deep_merge(resolved, coerce_numbers(overrides))
+    resolved = resolve_entry(path, env_id, overrides, lambda entry, where: validate_hyperparams(algo, entry, where))
     for key in ("num_envs", "total_steps"):
         if key not in resolved:
             raise ConfigError(f"{path}: neither '{DEFAULT_KEY}' nor {env_id!r} sets {key!r}")
@@ -169,10 +129,14 @@ def validate_hyperparams(algo: str, entry: Any, where: str) -> None:
                 value = int(value)
             if not isinstance(value, int) or isinstance(value, bool) or value < 0:
                 raise ConfigError(f"{where}.{key}: expected a whole number >= 0, got {value!r}")
-            if key in ("num_envs", "total_steps", "checkpoint_every", "metrics_every") and value < 1:
+            if key in ("num_envs", "total_steps", "checkpoint_every", "metrics_every", "crn_groups") and value < 1:
                 raise ConfigError(f"{where}.{key}: must be >= 1, got {value!r}")
+        elif kind is float:
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise ConfigError(f"{where}.{key}: expected a number, got {value!r}")
         elif not isinstance(value, kind):
             raise ConfigError(f"{where}.{key}: expected a {kind.__name__}, got {value!r}")
+    check_action(entry, where)
     _check_keys(entry.get("env_kwargs", {}), ENV_KWARGS, f"{where}.env_kwargs")
     _check_keys(entry.get("normalize", {}), NORMALIZE_KWARGS, f"{where}.normalize")
     allowed = set(inspect.signature(ALGOS[algo].__init__).parameters) - _RESERVED

@@ -1,9 +1,12 @@
 """The ``echelon`` command: train, evaluate, compare and benchmark inventory policies.
 
     echelon train --env-id echelon/Serial-v0 --algo ppo --seed 0
+    echelon train --env-id echelon/Network-v0 --algo ppo --action residual --set max_log_multiplier=0.5
+    echelon train --env-id echelon/Network-v0 --algo gradient
     echelon train --resume runs/Serial-v0-ppo-seed0-20250101-120000
     echelon evaluate --run runs/Serial-v0-ppo-seed0-20250101-120000 --episodes 100
-    echelon compare --run runs/A --run runs/B --policy random
+    echelon compare --run runs/A --run runs/B --policy planner --policy tuned
+    echelon benchmark --env-id echelon/Network-v0 --seed 0
 
 Run ``echelon <command> --help`` for every option. Exit status: 0 done, 1 error (the message says what is
 wrong), 2 bad usage, 130 training interrupted (a checkpoint was saved).
@@ -19,8 +22,11 @@ from pathlib import Path
 
 from envs import ENV_IDS
 
-ALGO_NAMES = ("ppo", "sac", "td3", "a2c")
-POLICY_NAMES = ("random", "planner", "residual")
+ALGO_NAMES = ("ppo", "sac", "td3", "a2c", "gradient")
+ACTION_NAMES = ("direct", "residual")
+POLICY_NAMES = ("planner", "tuned", "newsvendor", "constant", "random")
+POLICY_HELP = ("'planner' (the analytic plan's echelon base stock), 'tuned' (the plan's levels scaled by simulation "
+               "on fixed tuning seeds), 'newsvendor' and 'constant' (naive references), 'random' (uniform actions)")
 DEFAULT_EVAL_SEED = 1_000_000  # keep equal to experiments.evaluate.DEFAULT_EVAL_SEED (checked by the tests)
 EXIT_ERROR = 1
 
@@ -56,6 +62,13 @@ def _non_negative(text: str) -> int:
     return value
 
 
+def _episodes(text: str) -> int:
+    value = _positive(text)
+    if value < 2:
+        raise argparse.ArgumentTypeError(f"expected at least 2 episodes (for a confidence interval), got {text!r}")
+    return value
+
+
 def _add_runtime(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("runtime")
     group.add_argument("--threads", type=_positive, default=1,
@@ -67,7 +80,7 @@ def _add_runtime(parser: argparse.ArgumentParser) -> None:
 
 def _add_eval_options(parser: argparse.ArgumentParser, episodes_default: int = 100) -> None:
     group = parser.add_argument_group("evaluation (common random numbers)")
-    group.add_argument("--episodes", type=_positive, default=episodes_default,
+    group.add_argument("--episodes", type=_episodes, default=episodes_default,
                        help="episodes per policy; episode j is seeded SEED + j for every policy")
     group.add_argument("--seed", type=_non_negative, default=DEFAULT_EVAL_SEED,
                        help="seed of the first episode; keep it away from the training seeds (seed .. seed + "
@@ -85,14 +98,19 @@ def build_parser() -> argparse.ArgumentParser:
     ids = ", ".join(ENV_IDS)
 
     train = commands.add_parser(
-        "train", formatter_class=_Formatter, help="train a PPO, SAC, TD3 or A2C agent in a new run folder",
+        "train", formatter_class=_Formatter, help="train a PPO, SAC, TD3, A2C or gradient agent in a new run folder",
         description=(
-            "Train a stable-baselines3 agent on the natively batched env and record everything in a new run\n"
-            "folder RUNS_DIR/<env>-<algo>-seed<seed>-<time>/: config.yaml (resolved), command.txt, meta.json (git\n"
-            "revision, package versions, seed, times), status, metrics.csv, tb/ (TensorBoard), checkpoints/,\n"
-            "model.zip + vecnormalize.pkl (observation normalization) and final_eval.json.\n\n"
+            "Train a stable-baselines3 agent on the natively batched env, or the gradient agent through the torch\n"
+            "rollout of the env's transition, and record everything in a new run folder\n"
+            "RUNS_DIR/<env>-<algo>-seed<seed>-<time>/: config.yaml (resolved), command.txt, meta.json (git\n"
+            "revision, package versions, seed, times), status, metrics.csv, checkpoints/, final_eval.json, and\n"
+            "model.zip + vecnormalize.pkl + tb/ (SB3) or policy.pt (gradient); plan.json for residual agents.\n\n"
+            "--action residual: the agent outputs log-multipliers of the analytic plan's echelon levels (zero is\n"
+            "the plan), bounded by max_log_multiplier; the plan is computed from the scenario and saved.\n\n"
             "Configuration, lowest precedence first: agents/hyperparams/<algo>.yaml ('default', then the env id's\n"
-            "entry), --config FILE, --set KEY=VALUE, then --total-steps / --num-envs / --checkpoint-every.\n\n"
+            "entry, then their 'residual' sections for residual agents), --config FILE, --set KEY=VALUE, then\n"
+            "--action / --total-steps / --num-envs / --checkpoint-every (the gradient agent takes --set paths=,\n"
+            "iterations=, checkpoint_every= (iterations) instead).\n\n"
             "Ctrl-C (or SIGTERM) stops at the next step, saves a checkpoint and marks the run 'interrupted'\n"
             "(exit status 130); --resume RUN_DIR continues it with the same step count. A finished run is never\n"
             "overwritten."
@@ -103,6 +121,9 @@ def build_parser() -> argparse.ArgumentParser:
                      help=f"registered env id: {ids} (required unless --config sets env_id)")
     new.add_argument("--algo", choices=ALGO_NAMES, default=None,
                      help="algorithm (required unless --config sets algo)")
+    new.add_argument("--action", choices=ACTION_NAMES, default=None,
+                     help="'direct': the env's own action; 'residual': log-multipliers of the analytic plan's "
+                          "echelon levels (default: from the hyperparameter file)")
     new.add_argument("--seed", type=_non_negative, default=None,
                      help="seed of the model and of the training env (replica i gets seed + i) (default: 0)")
     new.add_argument("--config", metavar="FILE", default=None,
@@ -142,9 +163,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     which = evaluate.add_mutually_exclusive_group(required=True)
     which.add_argument("--run", metavar="RUN_DIR", help="run folder made by 'echelon train'")
-    which.add_argument("--policy", choices=POLICY_NAMES,
-                       help="a named policy instead of a run: 'random' (uniform actions); 'planner' and "
-                            "'residual' need the analytic planner (issue 3) and are not available yet")
+    which.add_argument("--policy", choices=POLICY_NAMES, help=f"a named policy instead of a run: {POLICY_HELP}")
     evaluate.add_argument("--env-id", choices=list(ENV_IDS), metavar="ENV_ID", default=None,
                           help=f"env id for --policy ({ids})")
     evaluate.add_argument("--checkpoint", metavar="FILE", default=None,
@@ -166,22 +185,38 @@ def build_parser() -> argparse.ArgumentParser:
     compare.add_argument("--run", dest="runs", action="append", metavar="RUN_DIR", default=[],
                          help="run folder; repeatable")
     compare.add_argument("--policy", dest="policies", action="append", choices=POLICY_NAMES, default=[],
-                         help="named policy; repeatable ('planner' and 'residual' are not available yet)")
+                         help=f"named policy; repeatable: {POLICY_HELP}")
     compare.add_argument("--env-id", choices=list(ENV_IDS), metavar="ENV_ID", default=None,
                          help="env id (default: the runs' env id, which must agree)")
     compare.add_argument("--output", metavar="FILE", default=None, help="write the comparison as JSON")
     _add_eval_options(compare)
     _add_runtime(compare)
 
-    commands.add_parser(
-        "benchmark", formatter_class=_Formatter, help="train and compare every agent against the analytic "
-        "planner on every scenario (not available yet)",
+    benchmark = commands.add_parser(
+        "benchmark", formatter_class=_Formatter, help="train the learned agents and compare them with the analytic "
+        "plan and the references; write a report",
         description=(
-            "Train each algorithm on each registered env id and compare the learned policies with the analytic\n"
-            "planner under common random numbers. Not available yet: needs the analytic planner (issue 3).\n"
-            "Until then, use 'echelon train' and 'echelon compare'."
+            "The main job: on one env id, compute the analytic plan, tune its base stock by simulation, build the\n"
+            "two naive references, train PPO and the gradient agent (residual on the plan by default; both at once,\n"
+            "one core each, with 'echelon train' into OUTPUT/runs), then evaluate every policy on the same\n"
+            "episodes (common random numbers) and write OUTPUT/report.md with plots (PNG) and raw CSVs, and print\n"
+            "its path. Default budgets finish in about 15 minutes on 2 cores; --quick in well under 2 minutes\n"
+            "(tiny budgets, for smoke tests). The same --seed gives the same numbers."
         ),
     )
+    benchmark.add_argument("--env-id", choices=list(ENV_IDS), metavar="ENV_ID", default="echelon/Network-v0",
+                           help=f"registered env id: {ids}")
+    benchmark.add_argument("--seed", type=_non_negative, default=0,
+                           help="training seed of both agents (evaluation and tuning seeds are fixed, see the report)")
+    benchmark.add_argument("--quick", action="store_true", help="tiny budgets (a smoke test, not a result)")
+    benchmark.add_argument("--action", choices=ACTION_NAMES, default="residual",
+                           help="parameterization of both learned agents")
+    benchmark.add_argument("--episodes", type=_episodes, default=None,
+                           help="evaluation episodes per policy (default: 100, 16 with --quick)")
+    benchmark.add_argument("--output", metavar="DIR", default=None,
+                           help="report folder, which must not exist yet (default: "
+                                "reports/<env>-seed<seed>[-quick]-<YYYYmmdd-HHMMSS>)")
+    _add_runtime(benchmark)
     return parser
 
 
@@ -200,25 +235,28 @@ def cmd_train(args: argparse.Namespace, argv: list[str]) -> int:
     if args.resume is not None:
         clashing = [flag for flag, value in (("--env-id", args.env_id), ("--algo", args.algo), ("--seed", args.seed),
                                              ("--config", args.config), ("--set", args.sets),
+                                             ("--action", args.action),
                                              ("--num-envs", args.num_envs),
                                              ("--checkpoint-every", args.checkpoint_every),
                                              ("--run-name", args.run_name)) if value is not None]
         if clashing:
             raise _Usage(f"--resume continues a run with its own config.yaml; drop {', '.join(clashing)}")
         target = Path(args.resume)
-        run_dir, checkpoint = (target.parent.parent, target) if target.suffix == ".zip" else (target, None)
+        is_file = target.suffix in (".zip", ".pt")
+        run_dir, checkpoint = (target.parent.parent, target) if is_file else (target, None)
         _, code = train.resume(run_dir, checkpoint=checkpoint, total_steps=args.total_steps, progress=progress,
                                verbose=int(args.verbose), argv=argv)
         return code
     _, code = train.train(args.env_id, args.algo, args.seed, runs_dir=args.runs_dir, run_name=args.run_name,
                           config_file=args.config, sets=args.sets, total_steps=args.total_steps,
                           num_envs=args.num_envs, checkpoint_every=args.checkpoint_every, progress=progress,
-                          verbose=int(args.verbose), argv=argv)
+                          verbose=int(args.verbose), argv=argv, action=args.action)
     return code
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from experiments import evaluate as ev
+    from experiments.policies import make_named_policy
 
     if args.run is not None:
         if args.env_id is not None:
@@ -231,7 +269,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
             raise _Usage("--policy needs --env-id")
         if args.checkpoint is not None:
             raise _Usage("--checkpoint goes with --run")
-        policy = ev.make_named_policy(args.policy, args.env_id, args.seed)
+        policy = make_named_policy(args.policy, args.env_id, args.seed)
         results = ev.run_episodes(policy, args.env_id, args.episodes, args.seed, args.num_envs, args.periods,
                                   progress=args.progress)
         summary = {"policy": args.policy, **results.summary()}
@@ -245,17 +283,18 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
+    from baselines.evaluation import paired_difference
     from experiments import evaluate as ev
+    from experiments.policies import load_run, make_named_policy
 
     if not args.runs and not args.policies:
         raise _Usage("give at least one --run or --policy")
-    entries = []  # (label, policy, env_id, warmup)
+    entries = []  # (label, policy, warmup)
     env_ids = set()
     for run_dir in args.runs:
-        loaded = ev.load_run(run_dir)
+        loaded = load_run(run_dir)
         env_ids.add(loaded.config["env_id"])
-        warmup = (loaded.config.get("env_kwargs") or {}).get("warmup_periods")
-        entries.append((f"{loaded.config['algo']} {loaded.run.path.name}", loaded.policy, warmup))
+        entries.append((loaded.label, loaded.policy, loaded.warmup_periods))
     if len(env_ids) > 1:
         raise ev.ConfigError(f"the runs were trained on different env ids: {', '.join(sorted(env_ids))}")
     if args.env_id and env_ids and args.env_id not in env_ids:
@@ -264,21 +303,19 @@ def cmd_compare(args: argparse.Namespace) -> int:
     if env_id is None:
         raise _Usage("--policy needs --env-id")
     for name in args.policies:
-        entries.append((name, ev.make_named_policy(name, env_id, args.seed), None))
+        entries.append((name, make_named_policy(name, env_id, args.seed), None))
     results = []
     for label, policy, warmup in entries:
         outcome = ev.run_episodes(policy, env_id, args.episodes, args.seed, args.num_envs, args.periods, warmup,
                                   args.progress)
         results.append((label, outcome))
-    first = results[0][1].cost["total"]
+    first = results[0][1].cost
     rows = []
     for label, outcome in results:
-        mean, half = ev.mean_ci(outcome.cost["total"])
-        diff, diff_half = ev.mean_ci(outcome.cost["total"] - first)
-        rows.append({"policy": label, "cost_per_period": {"mean": mean, "ci95": half},
-                     "difference_to_first": {"mean": diff, "ci95": diff_half},
-                     "fill_rate": {k: float(v.mean()) for k, v in outcome.fill_rate.items()},
-                     "summary": outcome.summary()})
+        delta = paired_difference(outcome.cost, first)
+        rows.append({"policy": label, "cost_per_period": {"mean": outcome.cost.mean, "ci95": outcome.cost.half_width},
+                     "difference_to_first": {"mean": delta.mean, "ci95": delta.half_width},
+                     "fill_rate": outcome.fill_rate, "summary": outcome.summary()})
     width = max(len(r["policy"]) for r in rows) + 2
     print(f"{env_id}: {args.episodes} episodes each, seeds {args.seed}..{args.seed + args.episodes - 1} "
           "(common random numbers)")
@@ -290,28 +327,22 @@ def cmd_compare(args: argparse.Namespace) -> int:
               f"{_pm(delta['ci95']):>10}  {fill}")
     if args.output:
         ev.write_json(Path(args.output), {"env_id": env_id, "episodes": args.episodes, "seed": args.seed,
-                                          "policies": [_json_safe(r) for r in rows]})
+                                          "policies": rows})
         print(f"wrote {args.output}")
     return 0
 
 
 def _pm(half: float) -> str:
-    return "" if half != half else f"±{half:.3f}"  # NaN for one episode
+    return f"±{half:.3f}"
 
 
-def _json_safe(value):
-    if isinstance(value, dict):
-        return {k: _json_safe(v) for k, v in value.items()}
-    if isinstance(value, float) and value != value:
-        return None
-    return value
+def cmd_benchmark(args: argparse.Namespace, argv: list[str]) -> int:
+    from experiments.benchmark import run_benchmark
 
-
-def cmd_benchmark(args: argparse.Namespace) -> int:
-    from experiments.evaluate import NotAvailableError
-
-    raise NotAvailableError("echelon benchmark is not yet available: needs the analytic planner (issue 3); "
-                            "use 'echelon train' and 'echelon compare' meanwhile")
+    report = run_benchmark(args.env_id, args.seed, quick=args.quick, action=args.action, episodes=args.episodes,
+                           output=args.output, progress=args.progress, argv=argv)
+    print(f"report: {report}")
+    return 0
 
 
 class _Usage(Exception):
@@ -323,7 +354,6 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     full_argv = ["echelon", *(sys.argv[1:] if argv is None else argv)]
     from agents.sb3_agents import ConfigError
-    from experiments.evaluate import NotAvailableError
     from experiments.runs import RunError
 
     if getattr(args, "threads", None):
@@ -331,13 +361,13 @@ def main(argv: list[str] | None = None) -> int:
 
         torch.set_num_threads(args.threads)
     handlers = {"train": lambda: cmd_train(args, full_argv), "evaluate": lambda: cmd_evaluate(args),
-                "compare": lambda: cmd_compare(args), "benchmark": lambda: cmd_benchmark(args)}
+                "compare": lambda: cmd_compare(args), "benchmark": lambda: cmd_benchmark(args, full_argv)}
     try:
         return handlers[args.command]()
     except _Usage as error:
         print(f"echelon {args.command}: error: {error}", file=sys.stderr)
         return 2
-    except (ConfigError, RunError, NotAvailableError) as error:
+    except (ConfigError, RunError) as error:
         print(f"echelon {args.command}: error: {error}", file=sys.stderr)
         return EXIT_ERROR
     except KeyboardInterrupt:

@@ -15,6 +15,9 @@ tb/                   TensorBoard logs
 checkpoints/          ``model_<steps>_steps.zip`` with ``model_vecnormalize_<steps>_steps.pkl`` (and the
                       latest ``model_replay_buffer_<steps>_steps.pkl`` for SAC and TD3)
 model.zip             final model, with ``vecnormalize.pkl`` (observation normalization statistics)
+plan.json             residual runs: the analytic plan's echelon levels the agent corrects
+policy.pt             gradient runs: the final policy (torch ``state_dict`` and its config); their
+                      checkpoints are ``checkpoints/gradient_<iteration>.pt`` (policy and optimizer)
 final_eval.json       evaluation of the final model right after training; ``eval.json`` from evaluate
 ====================  ==============================================================================
 
@@ -52,11 +55,15 @@ MODEL = "model.zip"
 VECNORMALIZE = "vecnormalize.pkl"
 FINAL_EVAL = "final_eval.json"
 EVAL = "eval.json"
+PLAN = "plan.json"
+POLICY = "policy.pt"
 CHECKPOINT_PREFIX = "model"
 
 RUNNING, INTERRUPTED, FAILED, FINISHED = "running", "interrupted", "failed", "finished"
 STATUSES = (RUNNING, INTERRUPTED, FAILED, FINISHED)
-REQUIRED_CONFIG_KEYS = ("env_id", "algo", "seed", "num_envs", "total_steps")
+REQUIRED_CONFIG_KEYS = ("env_id", "algo", "seed")
+COUNT_KEYS = {"gradient": ("paths", "horizon", "iterations")}  # whole numbers >= 1 a config must set, by algo
+DEFAULT_COUNT_KEYS = ("num_envs", "total_steps")
 PACKAGES = ("numpy", "gymnasium", "stable-baselines3", "torch", "scipy", "pandas", "pyyaml", "echelon-gym")
 REPO_ROOT = Path(__file__).resolve().parents[1]
 _CHECKPOINT = re.compile(rf"^{CHECKPOINT_PREFIX}_(\d+)_steps\.zip$")
@@ -312,13 +319,14 @@ def load_config(path: str | Path) -> dict:
         raise RunError(f"{path} is corrupted (not valid YAML: {error}); {hint}") from error
     if not isinstance(config, dict):
         raise RunError(f"{path} is corrupted (expected a mapping, got {type(config).__name__}); {hint}")
-    missing = [key for key in REQUIRED_CONFIG_KEYS if key not in config]
+    counts = COUNT_KEYS.get(config.get("algo"), DEFAULT_COUNT_KEYS)
+    missing = [key for key in (*REQUIRED_CONFIG_KEYS, *counts) if key not in config]
     if missing:
         raise RunError(f"{path} is corrupted (missing {', '.join(missing)}); {hint}")
     for key in ("env_id", "algo"):
         if not isinstance(config[key], str):
             raise RunError(f"{path} is corrupted ({key} is {config[key]!r}, not a name); {hint}")
-    for key, least in (("seed", 0), ("num_envs", 1), ("total_steps", 1)):
+    for key, least in (("seed", 0), *((key, 1) for key in counts)):
         value = config[key]
         if not isinstance(value, int) or isinstance(value, bool) or value < least:
             raise RunError(f"{path} is corrupted ({key} is {value!r}, not a whole number >= {least}); {hint}")

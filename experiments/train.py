@@ -1,8 +1,10 @@
-"""The one training entry point: SB3 agents on the natively batched env, one run folder per run.
+"""The one training entry point: SB3 agents and the gradient agent, one run folder per run.
 
 ``train`` resolves the configuration (``agents/hyperparams/<algo>.yaml`` for the env id, then ``--config``,
-``--set`` and the explicit flags), creates the run folder (see :mod:`experiments.runs`), builds
-``SB3VecEnv`` -> ``VecMonitor`` -> ``VecNormalize``, and trains with a progress bar, TensorBoard logs,
+``--set`` and the explicit flags) and creates the run folder (see :mod:`experiments.runs`). The gradient agent
+trains in :mod:`experiments.train_gradient`. SB3 agents train on ``SB3VecEnv`` (wrapped in
+:class:`~agents.residual.ResidualVecEnv` around the analytic plan when ``action`` is ``residual``; the plan's
+levels are saved as ``plan.json``) -> ``VecMonitor`` -> ``VecNormalize``, with a progress bar, TensorBoard logs,
 periodic checkpoints and ``metrics.csv``. The first Ctrl-C (or SIGTERM) stops at the next env step and saves
 a checkpoint (a second Ctrl-C stops at once, still saving); the run is then ``interrupted`` and ``resume``
 continues it from its latest checkpoint with the same step count.
@@ -15,9 +17,7 @@ import math
 import pickle
 import signal
 import sys
-import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -30,30 +30,35 @@ from stable_baselines3.common.callbacks import BaseCallback, CallbackList, Check
 from stable_baselines3.common.vec_env import VecMonitor, VecNormalize
 from tqdm import tqdm
 
+from agents.config import HYPERPARAMS_DIR
+from agents.crn import CommonRandomNumbers
+from agents.gradient_config import GRADIENT_KEYS, load_gradient_hyperparams
+from agents.residual import ResidualVecEnv
 from agents.sb3_agents import (
+    ALGOS,
     OFF_POLICY,
     TOP_LEVEL_KEYS,
     ConfigError,
-    check_algo,
     check_env_id,
     coerce_numbers,
     deep_merge,
-    hyperparams_path,
     load_hyperparams,
     make_model,
     read_yaml,
 )
+from baselines.lagrangian import plan
 from envs import ENV_IDS
 from envs.sb3 import SB3VecEnv
-from experiments.evaluate import (
-    DEFAULT_EVAL_SEED,
+from experiments.evaluate import DEFAULT_EVAL_SEED, format_summary, run_episodes, write_json
+from experiments.interrupts import StopFlag, graceful_interrupts
+from experiments.policies import (
     ModelPolicy,
     env_kwargs_of,
-    format_summary,
+    load_plan_levels,
     load_sb3_model,
     load_vecnormalize,
-    run_episodes,
-    write_json,
+    residual_policy,
+    save_plan,
 )
 from experiments.runs import (
     CHECKPOINT_PREFIX,
@@ -75,6 +80,28 @@ from experiments.runs import (
 
 IDENTITY_KEYS = ("env_id", "algo", "seed")
 EXIT_INTERRUPTED = 130
+ALGO_NAMES = (*ALGOS, "gradient")
+
+
+def check_algo(algo: str) -> str:
+    if algo not in ALGO_NAMES:
+        raise ConfigError(f"unknown algorithm {algo!r}; choose one of {', '.join(ALGO_NAMES)}")
+    return algo
+
+
+def hyperparam_keys(algo: str) -> dict:
+    return GRADIENT_KEYS if algo == "gradient" else TOP_LEVEL_KEYS
+
+
+def load_algo_hyperparams(algo: str, env_id: str, overrides: dict | None = None) -> dict:
+    """Resolved hyperparameters of any algorithm (SB3 or ``gradient``)."""
+    if check_algo(algo) == "gradient":
+        return load_gradient_hyperparams(env_id, overrides)
+    return load_hyperparams(algo, env_id, overrides)
+
+
+def hyperparams_file(algo: str) -> Path:
+    return HYPERPARAMS_DIR / f"{check_algo(algo)}.yaml"
 
 
 # Configuration --------------------------------------------------------------------------------------
@@ -106,7 +133,8 @@ def resolve_config(env_id: str | None, algo: str | None, seed: int | None, confi
     Precedence, lowest first: ``default`` and the env's entry in ``agents/hyperparams/<algo>.yaml``, the
     ``--config`` file (a mapping with any hyperparameter key, and optionally ``env_id``, ``algo``, ``seed``:
     a previous run's ``config.yaml`` works), ``--set key=value`` overrides, then explicit flags
-    (``total_steps``, ``num_envs``, ``checkpoint_every``; None means unset).
+    (``total_steps``, ``num_envs``, ``checkpoint_every``, ``action``; None means unset; the gradient agent
+    takes ``action`` only).
     """
     from_file: dict = {}
     if config_file is not None:
@@ -115,40 +143,59 @@ def resolve_config(env_id: str | None, algo: str | None, seed: int | None, confi
             from_file = {}
         if not isinstance(from_file, dict):
             raise ConfigError(f"{config_file} must be a mapping of hyperparameters")
-        unknown = [k for k in from_file if k not in TOP_LEVEL_KEYS and k not in IDENTITY_KEYS]
-        if unknown:
-            raise ConfigError(f"{config_file}: unknown key {unknown[0]!r}; allowed: "
-                              f"{', '.join((*IDENTITY_KEYS, *TOP_LEVEL_KEYS))}")
     env_id = env_id if env_id is not None else from_file.get("env_id")
     algo = algo if algo is not None else from_file.get("algo")
     seed = seed if seed is not None else from_file.get("seed", 0)
     if env_id is None:
         raise ConfigError("no env id: pass --env-id (e.g. echelon/Serial-v0) or a --config that sets env_id")
     if algo is None:
-        raise ConfigError("no algorithm: pass --algo (ppo, sac, td3 or a2c) or a --config that sets algo")
+        raise ConfigError(f"no algorithm: pass --algo ({', '.join(ALGO_NAMES)}) or a --config that sets algo")
     check_env_id(env_id)
-    check_algo(algo)
+    keys = hyperparam_keys(check_algo(algo))
+    unknown = [k for k in from_file if k not in keys and k not in IDENTITY_KEYS]
+    if unknown:
+        raise ConfigError(f"{config_file}: unknown key {unknown[0]!r}; allowed: {', '.join((*IDENTITY_KEYS, *keys))}")
     if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
         raise ConfigError(f"seed must be a whole number >= 0, got {seed!r}")
-    overrides = {k: v for k, v in from_file.items() if k in TOP_LEVEL_KEYS}
+    overrides = {k: v for k, v in from_file.items() if k in keys}
     overrides = deep_merge(overrides, parse_sets(sets))
-    unknown = [k for k in overrides if k not in TOP_LEVEL_KEYS]
+    unknown = [k for k in overrides if k not in keys]
     if unknown:
-        raise ConfigError(f"--set: unknown key {unknown[0]!r}; allowed: {', '.join(TOP_LEVEL_KEYS)}")
-    overrides.update({k: v for k, v in flags.items() if v is not None})
-    hyperparams = load_hyperparams(algo, env_id, overrides)
+        raise ConfigError(f"--set: unknown key {unknown[0]!r}; allowed: {', '.join(keys)}")
+    flags = {k: v for k, v in flags.items() if v is not None}
+    if algo == "gradient" and set(flags) - {"action"}:
+        names = ", ".join(f"--{k.replace('_', '-')}" for k in sorted(set(flags) - {"action"}))
+        raise ConfigError(f"{names}: not used by the gradient agent; set paths, horizon, iterations or "
+                          "checkpoint_every (iterations) with --set")
+    overrides.update(flags)
+    hyperparams = load_algo_hyperparams(algo, env_id, overrides)
+    if hyperparams.get("action") == "residual" and env_kwargs_of(hyperparams).get("action_mode", "order_up_to") != (
+            "order_up_to"):
+        raise ConfigError("action residual needs env_kwargs.action_mode order_up_to")
     return {"env_id": env_id, "algo": algo, "seed": seed, **hyperparams}
 
 
 # Environment ----------------------------------------------------------------------------------------
-def make_train_env(config: dict) -> VecNormalize:
-    """``SB3VecEnv`` (episode length of the registered spec) -> ``VecMonitor`` -> ``VecNormalize``."""
+def make_train_env(config: dict, echelon_levels: np.ndarray | None = None) -> VecNormalize:
+    """``SB3VecEnv`` (episode length of the registered spec) [-> ``ResidualVecEnv`` on the plan's
+    ``echelon_levels`` when ``action`` is ``residual``] -> ``VecMonitor`` [-> ``CommonRandomNumbers`` when
+    ``crn_groups`` > 1] -> ``VecNormalize``."""
     env_id = config["env_id"]
     venv = SB3VecEnv(num_envs=int(config["num_envs"]), scenario=ENV_IDS[env_id][0],
                      max_episode_steps=gym.spec(env_id).max_episode_steps, **env_kwargs_of(config))
+    if config.get("action") == "residual":
+        if echelon_levels is None:
+            raise ValueError("a residual run needs the plan's echelon levels")
+        venv = ResidualVecEnv(venv, residual_policy(config, echelon_levels, venv.vector_env.params))
+    monitored = VecMonitor(venv)
+    groups = int(config.get("crn_groups", 1))
+    if groups > 1:
+        if int(config["num_envs"]) % groups:
+            raise ConfigError(f"crn_groups ({groups}) must divide num_envs ({config['num_envs']})")
+        monitored = CommonRandomNumbers(monitored, groups)
     norm = config.get("normalize") or {}
     gamma = float((config.get("algo_kwargs") or {}).get("gamma", 0.99))
-    return VecNormalize(VecMonitor(venv), norm_obs=bool(norm.get("obs", True)),
+    return VecNormalize(monitored, norm_obs=bool(norm.get("obs", True)),
                         norm_reward=bool(norm.get("reward", False)), clip_obs=float(norm.get("clip_obs", 10.0)),
                         clip_reward=float(norm.get("clip_reward", 10.0)), gamma=gamma)
 
@@ -270,51 +317,32 @@ class CostMetrics(BaseCallback):
             self.bar.set_postfix_str(f"cost/period {self.last_cost:.2f}", refresh=False)
 
 
-class StopFlag(BaseCallback):
-    """Ends ``learn`` at the next env step once :attr:`requested` is set (by the signal handler)."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.requested = False
-
-    def _on_step(self) -> bool:
-        return not self.requested
-
-
-@contextlib.contextmanager
-def graceful_interrupts(flag: StopFlag) -> Iterator[None]:
-    """First SIGINT/SIGTERM sets ``flag``; a second SIGINT raises ``KeyboardInterrupt`` at once."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def handler(signum, frame):
-        if flag.requested and signum == signal.SIGINT:
-            raise KeyboardInterrupt
-        flag.requested = True
-        tqdm.write("\ninterrupt: stopping at the next step and saving a checkpoint (Ctrl-C again to stop now)",
-                   file=sys.stderr)
-
-    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        yield
-    finally:
-        for sig, old in previous.items():
-            signal.signal(sig, old)
-
-
 # Training -------------------------------------------------------------------------------------------
 def train(env_id: str | None, algo: str | None, seed: int | None, *, runs_dir: str | Path = "runs",
           run_name: str | None = None, config_file: str | Path | None = None, sets: list[str] | None = None,
           total_steps: int | None = None, num_envs: int | None = None, checkpoint_every: int | None = None,
-          progress: bool | None = None, verbose: int = 0, argv: list[str] | None = None) -> tuple[Run, int]:
+          progress: bool | None = None, verbose: int = 0, argv: list[str] | None = None,
+          action: str | None = None) -> tuple[Run, int]:
     """Start a new run; returns it and the exit status (0 finished, 130 interrupted)."""
     config = resolve_config(env_id, algo, seed, config_file, sets, total_steps=total_steps, num_envs=num_envs,
-                            checkpoint_every=checkpoint_every)
-    env = make_train_env(config)
+                            checkpoint_every=checkpoint_every, action=action)
+    levels, method = None, None
+    if config.get("action") == "residual":
+        planned = plan(ENV_IDS[config["env_id"]][0])
+        levels, method = planned.echelon_levels, planned.method
+    extra_meta = {"hyperparams_file": str(hyperparams_file(config["algo"]))}
+    if config["algo"] == "gradient":
+        from experiments.train_gradient import start_session
+
+        run = create_run(runs_dir, config, argv or sys.argv, run_name, extra_meta=extra_meta)
+        if levels is not None:
+            save_plan(run, levels, method)
+        return run, start_session(run, config, levels, argv or sys.argv, progress=progress)
+    env = make_train_env(config, levels)
     model = make_model(config["algo"], env, config, seed=config["seed"], tensorboard_log=None, verbose=verbose)
-    run = create_run(runs_dir, config, argv or sys.argv, run_name,
-                     extra_meta={"hyperparams_file": str(hyperparams_path(config["algo"]))})
+    run = create_run(runs_dir, config, argv or sys.argv, run_name, extra_meta=extra_meta)
+    if levels is not None:
+        save_plan(run, levels, method)
     return run, _session(run, config, model, argv or sys.argv, resumed=False, progress=progress)
 
 
@@ -333,17 +361,24 @@ def resume(run_dir: str | Path, *, checkpoint: str | Path | None = None, total_s
     run.check_not_in_progress()
     config = run.load_config()
     try:
-        unknown = [k for k in config if k not in TOP_LEVEL_KEYS and k not in IDENTITY_KEYS]
+        keys = hyperparam_keys(check_algo(config["algo"]))
+        unknown = [k for k in config if k not in keys and k not in IDENTITY_KEYS]
         if unknown:
             raise ConfigError(f"unknown key {unknown[0]!r}")
         check_env_id(config["env_id"])
-        check_algo(config["algo"])
-        hyper = {k: v for k, v in config.items() if k in TOP_LEVEL_KEYS}
+        hyper = {k: v for k, v in config.items() if k in keys}
         if total_steps is not None:
+            if config["algo"] == "gradient":
+                raise RunError("--total-steps is not used by the gradient agent (its budget is 'iterations')")
             hyper["total_steps"] = total_steps
-        load_hyperparams(config["algo"], config["env_id"], hyper)
+        load_algo_hyperparams(config["algo"], config["env_id"], hyper)
     except ConfigError as error:
         raise RunError(f"{run.file(CONFIG)} is corrupted ({error}); the run folder was left unchanged") from error
+    levels = load_plan_levels(run) if config.get("action") == "residual" else None
+    if config["algo"] == "gradient":
+        from experiments.train_gradient import resume_session
+
+        return run, resume_session(run, config, levels, checkpoint, argv or sys.argv, progress=progress)
     if checkpoint is not None:
         found = Checkpoint.from_model_path(Path(checkpoint))
         if found.model.resolve().parent != run.checkpoint_dir.resolve():
@@ -352,7 +387,7 @@ def resume(run_dir: str | Path, *, checkpoint: str | Path | None = None, total_s
         found = run.latest_checkpoint()
         if found is None:
             raise RunError(f"{run.path} has no checkpoint to resume from; start a new run instead")
-    env = make_train_env(config)
+    env = make_train_env(config, levels)
     vecnormalize = load_vecnormalize(found.vecnormalize, config, venv=env.venv)
     vecnormalize.training = True
     model = load_sb3_model(config["algo"], found.model, env=vecnormalize, device=config.get("device", "cpu"),
@@ -427,7 +462,8 @@ def _session(run: Run, config: dict, model: BaseAlgorithm, argv: list[str], resu
         episodes = int(config.get("eval_episodes", 0))
         if episodes > 0:
             policy = ModelPolicy(model, _frozen_copy(model.get_vec_normalize_env()),
-                                 env_kwargs_of(config).get("action_mode", "order_up_to"))
+                                 env_kwargs_of(config).get("action_mode", "order_up_to"),
+                                 _residual_of(model.get_env()))
             summary = run_episodes(policy, config["env_id"], episodes, DEFAULT_EVAL_SEED, None, None,
                                    env_kwargs_of(config).get("warmup_periods"), progress).summary()
             summary = {"policy": f"{config['algo']} ({run.path.name})", "model": str(run.file(MODEL)),
@@ -442,6 +478,15 @@ def _session(run: Run, config: dict, model: BaseAlgorithm, argv: list[str], resu
     run.end_session(FINISHED, steps, result)
     print(f"finished {steps:,} steps in {seconds:.1f} s ({result['session_fps']:,.0f} steps/s): {run.path}")
     return 0
+
+
+def _residual_of(env) -> Any:
+    """The :class:`~agents.residual.ResidualPolicy` of a wrapped training env (None if not residual)."""
+    while env is not None:
+        if isinstance(env, ResidualVecEnv):
+            return env.policy
+        env = getattr(env, "venv", None)
+    return None
 
 
 def save_checkpoint_final(model: BaseAlgorithm, run: Run) -> None:

@@ -55,3 +55,20 @@ def test_residual_vec_env_runs_the_plan_on_zero_actions(serial_plan):
         np.testing.assert_array_equal(obs_wrapped, obs_plain)
         np.testing.assert_array_equal(rew_wrapped, rew_plain)
         np.testing.assert_array_equal(done_wrapped, done_plain)
+
+
+def test_common_random_numbers_pair_replicas_and_center_rewards():
+    from agents.crn import CommonRandomNumbers
+
+    env = CommonRandomNumbers(SB3VecEnv(num_envs=6, scenario="serial", max_episode_steps=20), group_size=3)
+    assert env.seed(11) == [11, 11, 11, 12, 12, 12]
+    observations = env.reset()
+    np.testing.assert_array_equal(observations[0], observations[2])
+    assert not np.array_equal(observations[0], observations[3])
+    actions = np.zeros((6, 3), dtype=np.float32)
+    actions[1] = 0.5  # one replica of the first group acts differently
+    for _ in range(5):
+        observations, rewards, _, infos = env.step(actions)
+    np.testing.assert_allclose(rewards.reshape(2, 3).sum(1), 0.0, atol=1e-5)
+    np.testing.assert_allclose(rewards[3:], 0.0, atol=1e-6)  # same draws, same actions: no difference
+    assert rewards[1] != 0.0 and infos[0]["cost"] == infos[2]["cost"]

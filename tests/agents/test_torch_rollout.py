@@ -17,7 +17,7 @@ def test_torch_rollout_reproduces_the_numpy_env(scenario):
     env = EchelonVectorEnv(replicas, scenario, max_episode_steps=None)
     params = env.params
     torch.manual_seed(0)
-    policy = LevelPolicy(params.observation_size, params.num_nodes * params.num_products, (16,))
+    policy = LevelPolicy(params.observation_size, params.num_nodes * params.num_products, (16,), params.max_level)
     for parameter in policy.parameters():  # a non-trivial, state-dependent policy
         torch.nn.init.normal_(parameter, std=0.3)
 
@@ -38,7 +38,7 @@ def test_torch_rollout_reproduces_the_numpy_env(scenario):
 def test_relaxed_rollout_has_the_same_costs_and_a_gradient():
     env = EchelonVectorEnv(3, "network", max_episode_steps=None)
     params = env.params
-    policy = LevelPolicy(params.observation_size, params.num_nodes * params.num_products, (8,))
+    policy = LevelPolicy(params.observation_size, params.num_nodes * params.num_products, (8,), params.max_level)
     costs = {}
     for relax in (False, True):
         rngs = [seeding.np_random(5 + i)[0] for i in range(3)]

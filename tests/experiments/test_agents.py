@@ -110,3 +110,31 @@ def test_off_policy_resume_reloads_the_replay_buffer(tmp_path, capsys):
 
 def test_cli_default_eval_seed_matches_the_library():
     assert cli.DEFAULT_EVAL_SEED == evaluate.DEFAULT_EVAL_SEED
+
+
+def test_residual_sections_apply_only_to_residual_agents(tmp_path):
+    path = tmp_path / "ppo.yaml"
+    path.write_text(yaml.safe_dump({
+        "default": {"num_envs": 4, "total_steps": 8, "action": "direct", "policy_kwargs": {"log_std_init": -1.0},
+                    "residual": {"policy_kwargs": {"log_std_init": -2.0}, "total_steps": 16}},
+        "echelon/Serial-v0": {"num_envs": 6, "residual": {"num_envs": 7}},
+    }))
+    direct = load_hyperparams("ppo", "echelon/Serial-v0", path=path)
+    assert (direct["num_envs"], direct["total_steps"], direct["policy_kwargs"]["log_std_init"]) == (6, 8, -1.0)
+    assert "residual" not in direct
+    residual = load_hyperparams("ppo", "echelon/Serial-v0", {"action": "residual"}, path=path)
+    assert (residual["num_envs"], residual["total_steps"], residual["policy_kwargs"]["log_std_init"]) == (7, 16, -2.0)
+    overridden = load_hyperparams("ppo", "echelon/Serial-v0", {"action": "residual", "num_envs": 9}, path=path)
+    assert overridden["num_envs"] == 9 and overridden["action"] == "residual"
+    with pytest.raises(ConfigError, match="action: expected one of direct, residual"):
+        load_hyperparams("ppo", "echelon/Serial-v0", {"action": "both"}, path=path)
+
+
+def test_every_env_id_has_gradient_defaults():
+    from agents.gradient_config import load_gradient_hyperparams
+
+    for env_id in ENV_IDS:
+        params = load_gradient_hyperparams(env_id)
+        assert params["iterations"] >= 1 and params["paths"] >= 1 and params["action"] in ("direct", "residual")
+    with pytest.raises(ConfigError, match="unknown key 'hiden'"):
+        load_gradient_hyperparams("echelon/Serial-v0", {"hiden": [8]})

@@ -5,31 +5,22 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
-import os
 import shutil
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 import yaml
+from cli_helpers import COMMAND, ENV_ID, echelon
 
-ENV_ID = "echelon/Serial-v0"
-SCRIPT = Path(sys.executable).with_name("echelon")
-COMMAND = [str(SCRIPT)] if SCRIPT.exists() else [sys.executable, "-m", "experiments.cli"]
 TINY = [
     "--env-id", ENV_ID, "--algo", "ppo", "--seed", "3", "--num-envs", "4", "--checkpoint-every", "128",
     "--set", "algo_kwargs.n_steps=32", "--set", "algo_kwargs.batch_size=64", "--set", "algo_kwargs.n_epochs=2",
     "--set", "metrics_every=128", "--set", "eval_episodes=4", "--threads", "1",
 ]  # fmt: skip
 EVAL = ["--episodes", "4", "--threads", "1"]
-
-
-def echelon(*args: str, cwd: Path, timeout: float = 120) -> subprocess.CompletedProcess:
-    return subprocess.run([*COMMAND, *args], cwd=cwd, capture_output=True, text=True, timeout=timeout,
-                          env={**os.environ, "PYTHONWARNINGS": "ignore"})
 
 
 def snapshot(folder: Path) -> dict[str, str]:
@@ -84,12 +75,13 @@ def test_help_explains_every_option(workdir: Path):
     for command in ("train", "evaluate", "compare", "benchmark"):
         assert command in top.stdout
     options = {
-        "train": ["--env-id", "--algo", "--seed", "--config", "--set", "--num-envs", "--checkpoint-every",
+        "train": ["--env-id", "--algo", "--action", "--seed", "--config", "--set", "--num-envs", "--checkpoint-every",
                   "--runs-dir", "--run-name", "--total-steps", "--resume", "--threads", "--verbose", "--progress"],
         "evaluate": ["--run", "--policy", "--env-id", "--checkpoint", "--output", "--json", "--episodes", "--seed",
                      "--num-envs", "--periods", "--progress"],
         "compare": ["--run", "--policy", "--env-id", "--output", "--episodes", "--seed", "--num-envs", "--periods"],
-        "benchmark": [],
+        "benchmark": ["--env-id", "--seed", "--quick", "--action", "--episodes", "--output", "--threads",
+                      "--progress"],
     }
     for command, flags in options.items():
         result = echelon(command, "--help", cwd=workdir)
@@ -202,7 +194,7 @@ def test_compare_pairs_runs_and_policies_on_the_same_draws(finished_run: Path, w
     assert rows[0]["summary"]["episode_cost_per_period"] == evaluated["episode_cost_per_period"]
 
 
-def test_bad_options_and_unavailable_commands_fail_clearly(workdir: Path):
+def test_bad_options_fail_clearly(workdir: Path):
     unknown = echelon("train", *TINY, "--set", "algo_kwargs.learning_rat=0.1", "--run-name", "never", cwd=workdir)
     assert unknown.returncode == 1 and "learning_rat" in unknown.stderr and "Traceback" not in unknown.stderr
     assert not (workdir / "runs" / "never").exists()
@@ -212,7 +204,9 @@ def test_bad_options_and_unavailable_commands_fail_clearly(workdir: Path):
     assert broken.returncode == 1 and "bad.yaml is not valid YAML" in broken.stderr
     algo = echelon("train", "--env-id", ENV_ID, "--algo", "dqn", cwd=workdir)
     assert algo.returncode == 2 and "dqn" in algo.stderr
-    benchmark = echelon("benchmark", cwd=workdir)
-    assert benchmark.returncode == 1 and "not yet available: needs the analytic planner (issue 3)" in benchmark.stderr
-    planner = echelon("evaluate", "--policy", "planner", "--env-id", ENV_ID, cwd=workdir)
-    assert planner.returncode == 1 and "not yet available" in planner.stderr
+    existing = workdir / "existing-report"
+    existing.mkdir(exist_ok=True)
+    benchmark = echelon("benchmark", "--quick", "--output", str(existing), cwd=workdir)
+    assert benchmark.returncode == 1 and "never overwritten" in benchmark.stderr
+    one = echelon("evaluate", "--policy", "planner", "--env-id", ENV_ID, "--episodes", "1", cwd=workdir)
+    assert one.returncode == 2 and "at least 2 episodes" in one.stderr

@@ -1,0 +1,118 @@
+"""Hyperparameter tables: ``agents/hyperparams/<algo>.yaml``, a mapping keyed by env id plus ``default``.
+
+:func:`resolve_entry` deep-merges, lowest precedence first: ``default``, the env id's entry, then (when the
+resolved ``action`` is ``residual``) the ``residual`` sections of ``default`` and of the env's entry, then the
+caller's overrides. A ``residual`` section holds the settings that differ when the agent corrects the
+analytic plan (``--action residual``) instead of setting the env's action directly; it never appears in a
+resolved configuration.
+
+Numbers written like ``3e-4`` (which YAML 1.1 reads as strings) are read as numbers.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from envs import ENV_IDS
+
+HYPERPARAMS_DIR = Path(__file__).resolve().parent / "hyperparams"
+DEFAULT_KEY = "default"
+RESIDUAL_KEY = "residual"
+ACTIONS = ("direct", "residual")
+_NUMBER = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
+
+
+class ConfigError(ValueError):
+    """A hyperparameter file, entry or override is invalid; the message names the file and key."""
+
+
+def check_env_id(env_id: str) -> str:
+    if env_id not in ENV_IDS:
+        raise ConfigError(f"unknown env id {env_id!r}; registered ids: {', '.join(ENV_IDS)}")
+    return env_id
+
+
+def read_yaml(path: Path, what: str = "file") -> Any:
+    """Parse a YAML file, turning syntax and I/O errors into a :class:`ConfigError` naming it."""
+    try:
+        text = Path(path).read_text()
+    except OSError as error:
+        raise ConfigError(f"cannot read {what} {path}: {error.strerror or error}") from error
+    try:
+        return coerce_numbers(yaml.safe_load(text))
+    except yaml.YAMLError as error:
+        raise ConfigError(f"{path} is not valid YAML: {error}") from error
+
+
+def coerce_numbers(value: Any) -> Any:
+    """Recursively turn strings that spell numbers (``3e-4``, which YAML 1.1 leaves as text) into floats."""
+    if isinstance(value, dict):
+        return {key: coerce_numbers(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [coerce_numbers(item) for item in value]
+    if isinstance(value, str) and _NUMBER.match(value.strip()):
+        return float(value)
+    return value
+
+
+def deep_merge(base: dict, update: dict) -> dict:
+    """``base`` updated by ``update``; nested dicts are merged key by key (except ``net_arch``, replaced)."""
+    out = copy.deepcopy(base)
+    for key, value in update.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict) and key != "net_arch":
+            out[key] = deep_merge(out[key], value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+def check_action(entry: dict, where: str) -> None:
+    """Validate the keys every algorithm shares: ``action`` and ``max_log_multiplier``."""
+    if "action" in entry and entry["action"] not in ACTIONS:
+        raise ConfigError(f"{where}.action: expected one of {', '.join(ACTIONS)}, got {entry['action']!r}")
+    if "max_log_multiplier" in entry:
+        value = entry["max_log_multiplier"]
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value <= 3:
+            raise ConfigError(f"{where}.max_log_multiplier: expected a number in (0, 3], got {value!r}")
+
+
+def resolve_entry(path: Path, env_id: str, overrides: dict | None,
+                  validate: Callable[[Any, str], None]) -> dict:
+    """The resolved hyperparameters of ``env_id`` in the table at ``path`` (see module doc).
+
+    ``validate(entry, where)`` checks one entry (without its ``residual`` section) and raises
+    :class:`ConfigError` naming ``where``.
+    """
+    check_env_id(env_id)
+    table = read_yaml(path, "hyperparameter file")
+    if not isinstance(table, dict):
+        raise ConfigError(f"{path} must be a mapping from env ids (and '{DEFAULT_KEY}') to hyperparameters")
+
+    def checked(entry: Any, where: str) -> dict:
+        entry = {} if entry is None else entry
+        if not isinstance(entry, dict):
+            raise ConfigError(f"{where}: expected a mapping of hyperparameters, got {type(entry).__name__}")
+        section = entry.get(RESIDUAL_KEY, {})
+        if not isinstance(section, dict) or RESIDUAL_KEY in section:
+            raise ConfigError(f"{where}.{RESIDUAL_KEY}: expected a mapping of hyperparameters (not nested)")
+        validate({k: v for k, v in entry.items() if k != RESIDUAL_KEY}, where)
+        validate(section, f"{where}.{RESIDUAL_KEY}")
+        return entry
+
+    for key, entry in table.items():
+        if key != DEFAULT_KEY and key not in ENV_IDS:
+            raise ConfigError(f"{path}: unknown env id {key!r}; registered ids: {', '.join(ENV_IDS)}")
+        checked(entry, f"{path}: {key}")
+    resolved = deep_merge(table.get(DEFAULT_KEY) or {}, table.get(env_id) or {})
+    overrides = coerce_numbers(checked(overrides, "override")) if overrides else {}
+    residual = resolved.pop(RESIDUAL_KEY, {})
+    overrides_residual = overrides.pop(RESIDUAL_KEY, {})
+    if overrides.get("action", resolved.get("action")) == "residual":
+        resolved = deep_merge(deep_merge(resolved, residual), overrides_residual)
+    return deep_merge(resolved, overrides)

@@ -1,0 +1,156 @@
+"""Torch policies of the gradient agent, and their observation-only numpy form for evaluation.
+
+Both map an observation batch to order-up-to levels (B, N, P) in whole units, differentiably in training
+(``relax=True``: rounding passes gradients straight through), exactly as the env decodes them otherwise:
+
+- :class:`LevelPolicy` (``direct``): the env's own ``order_up_to`` action, tanh(net(obs)) in (-1, 1).
+- :class:`ResidualLevelPolicy` (``residual``): log-multipliers of a plan's echelon levels, a = tanh(net(obs)),
+  levels ``S * exp(max_log_multiplier * a)``, implemented like :class:`agents.residual.ResidualPolicy`
+  (echelon position read from the observation). The head starts at zero, so training starts at the plan.
+
+:func:`numpy_policy` wraps a trained module as a callable for :func:`baselines.evaluation.evaluate`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from agents.residual import ResidualPolicy
+from baselines.policies import EchelonBaseStockPolicy, backlog_owner, subtree_matrix
+from envs.observation import observation_layout
+from envs.params import EnvParams
+
+
+def round_relaxed(x: torch.Tensor, relax: bool) -> torch.Tensor:
+    """Round half to even (like ``numpy.rint``); with ``relax`` the gradient passes straight through."""
+    rounded = torch.round(x)
+    return x - (x - rounded).detach() if relax else rounded
+
+
+def _mlp(observation_size: int, action_size: int, hidden: tuple[int, ...]) -> nn.Sequential:
+    layers: list[nn.Module] = []
+    width = observation_size
+    for size in hidden:
+        layers += [nn.Linear(width, size), nn.Tanh()]
+        width = size
+    head = nn.Linear(width, action_size)
+    nn.init.zeros_(head.weight)
+    nn.init.zeros_(head.bias)
+    return nn.Sequential(*layers, head)
+
+
+class LevelPolicy(nn.Module):
+    """Observation -> order-up-to action in (-1, 1) per (node, product), via tanh; starts at half of
+    ``max_level`` (a base stock with ~3 sd of safety)."""
+
+    kind = "direct"
+
+    def __init__(self, observation_size: int, action_size: int, hidden: tuple[int, ...],
+                 max_level: np.ndarray | None = None) -> None:
+        super().__init__()
+        self.net = _mlp(observation_size, action_size, tuple(hidden))
+        level = np.ones(action_size) if max_level is None else np.asarray(max_level, dtype=float).reshape(-1)
+        self.register_buffer("max_level", torch.as_tensor(level, dtype=torch.float64))
+
+    def forward(self, observation: torch.Tensor) -> torch.Tensor:
+        return torch.tanh(self.net(observation))
+
+    def levels(self, observation: torch.Tensor, relax: bool) -> torch.Tensor:
+        """Order-up-to levels (B, N * P) for a float64 observation batch, as the env decodes the action."""
+        fraction = (self(observation.to(torch.float32)).to(torch.float64) + 1.0) / 2.0
+        return round_relaxed(fraction * self.max_level, relax)
+
+    def act(self, observation: np.ndarray) -> np.ndarray:
+        """Env actions for a numpy observation batch (or a single observation)."""
+        with torch.no_grad():
+            return self(torch.as_tensor(np.asarray(observation), dtype=torch.float32)).numpy()
+
+
+class ResidualLevelPolicy(nn.Module):
+    """Log-multipliers of a plan's echelon levels (see module doc); ``echelon_levels`` is saved with it."""
+
+    kind = "residual"
+
+    def __init__(self, params: EnvParams, echelon_levels: np.ndarray, hidden: tuple[int, ...],
+                 max_log_multiplier: float = 0.5) -> None:
+        super().__init__()
+        size = params.num_nodes * params.num_products
+        self.net = _mlp(params.observation_size, size, tuple(hidden))
+        self.max_log_multiplier = float(max_log_multiplier)
+        self.shape = (params.num_nodes, params.num_products)
+        owner = backlog_owner(params) if params.backorders else np.zeros((params.num_regions, params.num_nodes))
+        subtree = subtree_matrix(params)
+        buffers = {
+            "echelon_levels": np.asarray(echelon_levels, dtype=float).reshape(self.shape),
+            "max_level": params.max_level,
+            "max_order": params.max_order,
+            "demand_scale": params.demand_scale,
+            "subtree": subtree,
+            "owner": owner,
+            "subtree_owner": owner @ subtree.T,
+        }
+        for name, value in buffers.items():
+            self.register_buffer(name, torch.as_tensor(np.asarray(value, dtype=float)))
+        self._blocks, offset = {}, 0
+        for name, shape in observation_layout(params).items():
+            self._blocks[name] = (offset, shape)
+            offset += int(np.prod(shape))
+
+    def forward(self, observation: torch.Tensor) -> torch.Tensor:
+        """Residual a in (-1, 1), (B, N * P)."""
+        return torch.tanh(self.net(observation))
+
+    def _block(self, observation: torch.Tensor, name: str) -> torch.Tensor:
+        offset, shape = self._blocks[name]
+        return observation[:, offset : offset + int(np.prod(shape))].reshape((-1, *shape))
+
+    def levels(self, observation: torch.Tensor, relax: bool) -> torch.Tensor:
+        """Local order-up-to levels (B, N * P), as :meth:`ResidualPolicy.env_action` asks the env for them."""
+        on_hand = round_relaxed(self._block(observation, "on_hand") * self.max_level, relax)
+        dock = round_relaxed(self._block(observation, "dock") * self.max_level, relax)
+        transit = round_relaxed(self._block(observation, "pipeline") * self.max_order[:, None, :], relax).sum(2)
+        backlog = round_relaxed(self._block(observation, "backlog") * self.demand_scale, relax)
+        own = on_hand + dock + transit
+        position = torch.einsum("nm,bmp->bnp", self.subtree, own) - torch.einsum(
+            "rn,brp->bnp", self.subtree_owner, backlog)
+        charged = torch.einsum("rn,brp->bnp", self.owner, backlog)
+        residual = self(observation.to(torch.float32)).to(torch.float64).reshape((-1, *self.shape))
+        target = self.echelon_levels * torch.exp(self.max_log_multiplier * residual)
+        level = round_relaxed(target - position + own - charged, relax)
+        return torch.clamp(level, torch.zeros_like(self.max_level), self.max_level).reshape(level.shape[0], -1)
+
+
+class GradientNumpyPolicy:
+    """A trained module as an observation-only policy for the numpy env (``action_mode`` order_up_to)."""
+
+    action_mode = "order_up_to"
+
+    def __init__(self, module: LevelPolicy | ResidualLevelPolicy, params: EnvParams) -> None:
+        self.module = module.eval()
+        self.residual = None
+        if isinstance(module, ResidualLevelPolicy):
+            levels = module.echelon_levels.numpy()
+            self.residual = ResidualPolicy(EchelonBaseStockPolicy(levels, params), module.max_log_multiplier)
+
+    def __call__(self, observations: np.ndarray) -> np.ndarray:
+        observations = np.atleast_2d(observations)
+        with torch.no_grad():
+            action = self.module(torch.as_tensor(observations, dtype=torch.float32)).numpy().astype(np.float64)
+        return action if self.residual is None else self.residual.env_action(observations, action)
+
+
+def build_policy(params: EnvParams, kind: str, hidden: Any, echelon_levels: np.ndarray | None = None,
+                 max_log_multiplier: float = 0.5) -> LevelPolicy | ResidualLevelPolicy:
+    """A fresh (untrained) policy module of ``kind`` ``direct`` or ``residual`` (which needs the plan levels)."""
+    hidden = tuple(int(h) for h in hidden)
+    if kind == "direct":
+        return LevelPolicy(params.observation_size, params.num_nodes * params.num_products, hidden, params.max_level)
+    if kind == "residual":
+        if echelon_levels is None:
+            raise ValueError("a residual policy needs the plan's echelon levels")
+        return ResidualLevelPolicy(params, echelon_levels, hidden, max_log_multiplier)
+    raise ValueError(f"action {kind!r} is not 'direct' or 'residual'")

@@ -1,0 +1,266 @@
+"""``echelon benchmark``: the analytic plan, its tuned version, the naive references and the learned agents on
+one env id, evaluated together with common random numbers; writes a report folder (:mod:`experiments.report`).
+
+The two learned agents (PPO and the gradient agent, residual on the plan by default) train at the same time in
+two ``echelon train`` processes (one core each, ``--threads 1``) into ``OUTPUT/runs``, with the budgets of their
+hyperparameter files (``agents/hyperparams/{ppo,gradient}.yaml``, the env id's entry and its ``residual``
+section), or tiny budgets with ``quick``. Meanwhile the plan is computed, tuned (fixed tuning seeds) and the
+baselines are evaluated. Every policy is evaluated on the same episodes: episode j seeded 1,000,000 + j, the
+registered episode length, from the env's warm-up. Training seeds are ``seed``; nothing else is random, so a
+rerun with the same seed gives the same numbers (only timings differ).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import json
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import yaml
+from tqdm import tqdm
+
+from baselines.lagrangian import Plan, plan
+from baselines.naive import constant_order_reference, newsvendor_reference
+from baselines.tuning import tune
+from envs import ENV_IDS
+from experiments.evaluate import DEFAULT_EVAL_SEED, EpisodeResults, episode_length, run_episodes
+from experiments.policies import TUNING_SEED, LoadedRun, load_plan_levels, load_run
+from experiments.recorder import StockRecorder
+from experiments.runs import META, RunError, base_meta, now_iso, write_atomic
+
+EPISODES, QUICK_EPISODES = 100, 16
+QUICK_TRAIN = {
+    "ppo": ["--total-steps", "1024", "--num-envs", "8", "--checkpoint-every", "512", "--set", "algo_kwargs.n_steps=64",
+            "--set", "algo_kwargs.batch_size=256", "--set", "algo_kwargs.n_epochs=1", "--set", "metrics_every=256"],
+    "gradient": ["--set", "iterations=4", "--set", "paths=8", "--set", "horizon=20", "--set", "checkpoint_every=2"],
+}
+QUICK_TUNING = {"num_envs": 4, "periods": 20, "warmup": 10}
+AGENTS = ("ppo", "gradient")
+
+
+@dataclass
+class PolicyResult:
+    """One evaluated policy: its results on the common episodes and its mean stock trajectory."""
+
+    name: str
+    label: str
+    results: EpisodeResults
+    trajectory: pd.DataFrame
+
+
+@dataclass
+class Training:
+    """A learned agent's run folder, throughput and learning curve."""
+
+    name: str
+    run: Path
+    steps: int
+    seconds: float
+    steps_per_second: float
+    curve: pd.DataFrame  # timesteps, mean_cost_per_period (on training draws)
+    config: dict
+
+
+@dataclass
+class Benchmark:
+    env_id: str
+    seed: int
+    quick: bool
+    action: str
+    episodes: int
+    periods: int
+    plan: Plan
+    optimum: float | None  # the exact optimal cost where the analytic model is exact (serial chains)
+    policies: list[PolicyResult] = field(default_factory=list)
+    training: dict[str, Training] = field(default_factory=dict)
+    timing: dict[str, float] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+    def result(self, name: str) -> PolicyResult:
+        return next(p for p in self.policies if p.name == name)
+
+
+def exact_optimum(planned: Plan) -> float | None:
+    """The plan's cost when it is the exact optimum: the tree recursion on a chain (Clark-Scarf, with the env's
+    end-of-period holding convention); elsewhere the analytic cost is approximate or a relaxation."""
+    parents = planned.params.supplier_index
+    chain = all(np.count_nonzero(parents == n) <= 1 for n in range(len(parents)))
+    return float(planned.cost) if planned.method == "tree recursion" and chain else None
+
+
+def default_output(env_id: str, seed: int, quick: bool) -> Path:
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    return Path("reports") / f"{env_id.split('/')[-1]}-seed{seed}{'-quick' if quick else ''}-{stamp}"
+
+
+def train_command(algo: str, env_id: str, seed: int, action: str, runs_dir: Path, quick: bool) -> list[str]:
+    """The ``echelon train`` command line of one learned agent (evaluation is left to the benchmark)."""
+    return [sys.executable, "-m", "experiments.cli", "train", "--env-id", env_id, "--algo", algo, "--seed", str(seed),
+            "--action", action, "--runs-dir", str(runs_dir), "--run-name", algo, "--threads", "1", "--no-progress",
+            "--set", "eval_episodes=0", *(QUICK_TRAIN[algo] if quick else [])]
+
+
+def _stop_with_parent() -> None:
+    """In the child before exec (Linux): receive SIGTERM when the benchmark dies, even by SIGKILL, so a
+    killed benchmark leaves no training behind (SIGTERM saves a checkpoint and stops)."""
+    with contextlib.suppress(Exception):
+        ctypes.CDLL(None).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
+def start_training(env_id: str, seed: int, action: str, output: Path, quick: bool) -> dict[str, subprocess.Popen]:
+    logs = output / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    processes = {}
+    for algo in AGENTS:
+        command = train_command(algo, env_id, seed, action, (output / "runs").resolve(), quick)
+        with open(logs / f"train-{algo}.log", "w") as log:
+            log.write(" ".join(command) + "\n")
+            log.flush()
+            processes[algo] = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT,
+                                               preexec_fn=_stop_with_parent if sys.platform == "linux" else None)
+    return processes
+
+
+def training_progress(run: Path) -> tuple[int, int | None]:
+    """(env steps recorded in metrics.csv, planned env steps) of a run folder being trained."""
+    try:
+        config = yaml.safe_load((run / "config.yaml").read_text())
+        total = (int(config["iterations"]) * int(config["paths"]) * int(config["horizon"])
+                 if config["algo"] == "gradient" else int(config["total_steps"]))
+    except (OSError, KeyError, TypeError, ValueError, yaml.YAMLError):
+        return 0, None
+    try:
+        done = int(pd.read_csv(run / "metrics.csv")["timesteps"].iloc[-1])
+    except (OSError, KeyError, IndexError, ValueError, pd.errors.EmptyDataError):
+        done = 0
+    return done, total
+
+
+def wait_training(processes: dict[str, subprocess.Popen], output: Path, progress: bool | None = None) -> None:
+    """Wait for both trainings (progress bars from their metrics.csv); a failure raises with its log's end."""
+    disable = None if progress is None else not progress
+    bars = {algo: tqdm(desc=f"train {algo}", unit="step", leave=False, disable=disable) for algo in processes}
+    try:
+        while any(process.poll() is None for process in processes.values()):
+            for algo, bar in bars.items():
+                done, total = training_progress(output / "runs" / algo)
+                bar.total = total
+                bar.update(done - bar.n)
+            time.sleep(1.0)
+    finally:
+        for bar in bars.values():
+            bar.close()
+    for algo, process in processes.items():
+        if process.returncode != 0:
+            tail = (output / "logs" / f"train-{algo}.log").read_text().splitlines()[-15:]
+            raise RunError(f"training {algo} failed (exit status {process.returncode}); end of its log:\n"
+                           + "\n".join(tail))
+
+
+def stop_training(processes: dict[str, subprocess.Popen]) -> None:
+    """SIGTERM to unfinished trainings (each saves a checkpoint and can be resumed), then wait for them."""
+    for process in processes.values():
+        if process.poll() is None:
+            process.terminate()
+    for process in processes.values():
+        try:
+            process.wait(timeout=120)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+def load_training(name: str, loaded: LoadedRun) -> Training:
+    meta = loaded.run.load_meta()
+    result = meta.get("result") or {}
+    curve = pd.read_csv(loaded.run.file("metrics.csv"))[["timesteps", "mean_cost_per_period"]]
+    return Training(name, loaded.run.path, int(result.get("timesteps", loaded.timesteps)),
+                    float(result.get("session_seconds", float("nan"))), float(result.get("session_fps", float("nan"))),
+                    curve, loaded.config)
+
+
+def evaluate_policy(name: str, label: str, policy, bench: Benchmark, warmup_periods: int | None = None,
+                    progress: bool | None = None) -> PolicyResult:
+    recorder = StockRecorder(policy, bench.plan.params, bench.periods)
+    results = run_episodes(recorder, bench.env_id, bench.episodes, DEFAULT_EVAL_SEED, None, bench.periods,
+                           warmup_periods, progress)
+    return PolicyResult(name, label, results, recorder.frame())
+
+
+def run_benchmark(env_id: str, seed: int = 0, *, quick: bool = False, action: str = "residual",
+                  episodes: int | None = None, output: str | Path | None = None, progress: bool | None = None,
+                  argv: list[str] | None = None) -> Path:
+    """Run the benchmark and write its report folder; returns the path of ``report.md``."""
+    from experiments.report import write_report
+
+    if env_id not in ENV_IDS:
+        raise RunError(f"unknown env id {env_id!r}; registered ids: {', '.join(ENV_IDS)}")
+    output = Path(output) if output is not None else default_output(env_id, seed, quick)
+    if output.exists():
+        raise RunError(f"{output} already exists; a report folder is never overwritten (choose another --output)")
+    output.mkdir(parents=True)
+    started = time.perf_counter()
+    scenario = ENV_IDS[env_id][0]
+    episodes = episodes or (QUICK_EPISODES if quick else EPISODES)
+    config = {"env_id": env_id, "seed": seed, "quick": quick, "action": action, "episodes": episodes,
+              "eval_seed": DEFAULT_EVAL_SEED, "tuning_seed": TUNING_SEED,
+              "tuning": QUICK_TUNING if quick else "baselines.tuning.tune defaults",
+              "train_commands": {a: train_command(a, env_id, seed, action, Path("runs"), quick)[2:] for a in AGENTS}}
+    write_atomic(output / "config.yaml", yaml.safe_dump(config, sort_keys=False))
+    meta = {**base_meta({"env_id": env_id, "algo": "benchmark", "seed": seed}),
+            "command": " ".join(argv or sys.argv)}
+    write_atomic(output / META, json.dumps(meta, indent=2, default=str) + "\n")
+    processes = start_training(env_id, seed, action, output, quick)
+    try:
+        with tqdm(total=8, desc="benchmark", unit="stage", disable=None if progress is None else not progress) as bar:
+            clock = time.perf_counter()
+            planned = plan(scenario)
+            bench = Benchmark(env_id, seed, quick, action, episodes, episode_length(env_id), planned,
+                              exact_optimum(planned))
+            bench.timing["plan_s"] = time.perf_counter() - clock
+            clock = time.perf_counter()
+            tuned = tune(planned, env_id, seed=TUNING_SEED, **(QUICK_TUNING if quick else {}))
+            bench.timing["tune_s"] = time.perf_counter() - clock
+            bar.update(2)
+            clock = time.perf_counter()
+            baselines = [("plan", "analytic plan", planned.policy()),
+                         ("tuned", "tuned base stock", tuned.policy),
+                         ("newsvendor", "newsvendor reference", newsvendor_reference(scenario)),
+                         ("constant", "constant-order reference", constant_order_reference(scenario))]
+            for name, label, policy in baselines:
+                bench.policies.append(evaluate_policy(name, label, policy, bench))
+                bar.update(1)
+            bench.timing["evaluate_baselines_s"] = time.perf_counter() - clock
+            bench.notes.append("tuned factors (node kind, product class): " + ", ".join(
+                f"{kind}/{cls} {factor:g}" for (kind, cls), factor in tuned.factors.items()))
+            clock = time.perf_counter()
+            wait_training(processes, output, progress)
+            bench.timing["wait_for_training_s"] = time.perf_counter() - clock
+            clock = time.perf_counter()
+            for algo in AGENTS:
+                loaded = load_run(output / "runs" / algo)
+                if loaded.config.get("action") == "residual" and not np.allclose(
+                        load_plan_levels(loaded.run), planned.echelon_levels):
+                    bench.notes.append(f"{algo} trained on a plan that differs from this benchmark's plan")
+                bench.training[algo] = load_training(algo, loaded)
+                label = f"{'PPO' if algo == 'ppo' else 'gradient agent'}{' (residual)' if action == 'residual' else ''}"
+                bench.policies.append(evaluate_policy(algo, label, loaded.policy, bench, loaded.warmup_periods))
+                bar.update(1)
+            bench.timing["evaluate_agents_s"] = time.perf_counter() - clock
+    except BaseException:
+        stop_training(processes)
+        raise
+    bench.timing["total_s"] = time.perf_counter() - started
+    report = write_report(bench, output)
+    meta.update(end_time=now_iso(), result={"report": str(report), "wall_seconds": round(bench.timing["total_s"], 1)})
+    write_atomic(output / META, json.dumps(meta, indent=2, default=str) + "\n")
+    return report
+

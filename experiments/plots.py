@@ -1,0 +1,114 @@
+"""Figures of the benchmark report (matplotlib, Agg backend): one function per PNG."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+
+def _save(fig, path: Path) -> Path:
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def cost_plot(summary: pd.DataFrame, path: Path, optimum: float | None, title: str) -> Path:
+    """Left: mean cost per period with 95% CIs per policy (and the exact optimum where there is one). Right: the
+    paired difference to the plan in percent, for the policies within 25% of it (the others are named)."""
+    fig, (left, right) = plt.subplots(1, 2, figsize=(12, 0.45 * len(summary) + 1.8), sharey=True)
+    y = np.arange(len(summary))[::-1]
+    left.errorbar(summary["cost_mean"], y, xerr=summary["cost_ci95"], fmt="o", capsize=4)
+    left.set_yticks(y, summary["label"])
+    if optimum is not None:
+        left.axvline(optimum, color="green", linestyle=":", label="exact optimum (Clark-Scarf)")
+        left.legend(loc="best", fontsize=8)
+    left.set_xlabel("mean cost per period (95% CI)")
+    left.set_title(title, fontsize=10)
+    plan = float(summary.loc[summary["policy"] == "plan", "cost_mean"].iloc[0])
+    near = summary["vs_plan_pct"].abs() < 25
+    right.errorbar(summary.loc[near, "vs_plan_pct"], y[near.to_numpy()],
+                   xerr=100 * summary.loc[near, "vs_plan_ci95"] / plan, fmt="o", capsize=4, color="C1")
+    right.axvline(0.0, color="grey", linestyle="--")
+    off = ", ".join(summary.loc[~near, "label"])
+    right.set_xlabel("paired difference to the analytic plan, % (95% CI)")
+    right.set_title("vs plan" + (f" (off scale: {off})" if off else ""), fontsize=10)
+    return _save(fig, path)
+
+
+def learning_curves_plot(curves: pd.DataFrame, path: Path, references: dict[str, float]) -> Path:
+    """Training cost per period (training draws) against env steps, one panel per agent."""
+    agents = list(dict.fromkeys(curves["agent"]))
+    fig, axes = plt.subplots(1, max(len(agents), 1), figsize=(6 * max(len(agents), 1), 4), squeeze=False)
+    for ax, agent in zip(axes[0], agents, strict=False):
+        rows = curves[curves["agent"] == agent]
+        ax.plot(rows["timesteps"], rows["mean_cost_per_period"], marker=".", label="training (sampled paths)")
+        for name, value in references.items():
+            ax.axhline(value, linestyle="--", linewidth=1, label=name, color="grey" if "plan" in name else "C1")
+        ax.set_xlabel("env steps")
+        ax.set_ylabel("cost per period")
+        ax.set_title(agent)
+        ax.legend(fontsize=8)
+    return _save(fig, path)
+
+
+def inventory_plot(trajectories: pd.DataFrame, path: Path) -> Path:
+    """Mean on hand and in transit per echelon over the episode, one line per policy."""
+    by = trajectories.groupby(["policy", "echelon", "period"], sort=False)[["on_hand", "in_transit"]].sum()
+    by = by.reset_index()
+    echelons = sorted(by["echelon"].unique())
+    fig, axes = plt.subplots(len(echelons), 2, figsize=(11, 2.6 * len(echelons)), squeeze=False, sharex=True)
+    for row, echelon in enumerate(echelons):
+        for col, column in enumerate(("on_hand", "in_transit")):
+            ax = axes[row][col]
+            for policy, rows in by[by["echelon"] == echelon].groupby("policy", sort=False):
+                ax.plot(rows["period"], rows[column], label=policy, linewidth=1)
+            ax.set_title(f"echelon {echelon}: {column.replace('_', ' ')} (units)", fontsize=9)
+    axes[-1][0].set_xlabel("period")
+    axes[-1][1].set_xlabel("period")
+    axes[0][1].legend(fontsize=7, loc="best")
+    return _save(fig, path)
+
+
+def fill_rate_plot(fill: pd.DataFrame, path: Path) -> Path:
+    """Fill rate by delivery speed (grouped bars per policy); ``fill`` is policies x speeds."""
+    fig, ax = plt.subplots(figsize=(9, 4))
+    width = 0.8 / max(len(fill), 1)
+    x = np.arange(len(fill.columns))
+    for i, (policy, row) in enumerate(fill.iterrows()):
+        ax.bar(x + i * width, row.to_numpy(), width, label=policy)
+    ax.set_xticks(x + 0.4 - width / 2, fill.columns)
+    ax.set_ylim(max(0.0, float(np.nanmin(fill.to_numpy())) - 0.05), 1.0)
+    ax.set_ylabel("fill rate")
+    ax.legend(fontsize=7, ncol=2)
+    return _save(fig, path)
+
+
+def capacity_plot(capacity: pd.DataFrame, path: Path) -> Path:
+    """Mean storage and inbound use relative to the caps, per capped node and policy (1 = at the cap)."""
+    kinds = [k for k in ("storage", "inbound") if np.isfinite(capacity[f"{k}_cap"]).any()]
+    fig, axes = plt.subplots(1, max(len(kinds), 1), figsize=(7 * max(len(kinds), 1), 4), squeeze=False)
+    for ax, kind in zip(axes[0], kinds, strict=False):
+        rows = capacity[np.isfinite(capacity[f"{kind}_cap"])]
+        table = rows.pivot(index="node", columns="policy", values=f"{kind}_use")
+        table = table.loc[list(dict.fromkeys(rows["node"])), list(dict.fromkeys(rows["policy"]))]
+        width = 0.8 / max(len(table.columns), 1)
+        x = np.arange(len(table))
+        for i, policy in enumerate(table.columns):
+            ax.bar(x + i * width, table[policy].to_numpy(), width, label=policy)
+        ax.axhline(1.0, color="red", linestyle="--", linewidth=1)
+        ax.set_xticks(x + 0.4 - width / 2, table.index, rotation=30)
+        ax.set_ylabel(f"mean {kind} use / cap")
+        ax.set_title(f"{kind} use against caps")
+    if kinds:
+        axes[0][0].legend(fontsize=7)
+    else:
+        axes[0][0].text(0.5, 0.5, "no finite caps in this scenario", ha="center", va="center")
+        axes[0][0].axis("off")
+    return _save(fig, path)

@@ -1,0 +1,80 @@
+"""The gradient agent's policies: training-time levels are exactly what the evaluated policy asks the env for."""
+
+import numpy as np
+import pytest
+import torch
+from gymnasium.utils import seeding
+
+from agents.gradient_agent import GradientAgentConfig, GradientTrainer, rollout_costs
+from agents.gradient_policies import GradientNumpyPolicy, build_policy
+from agents.torch_dynamics import to_torch
+from baselines.lagrangian import plan
+from envs.engine import NoiseStreams, start_state
+from envs.vector import EchelonVectorEnv
+
+
+def env_costs(policy, scenario: str, replicas: int, horizon: int, seed: int) -> np.ndarray:
+    env = EchelonVectorEnv(replicas, scenario, max_episode_steps=None)
+    observation, _ = env.reset(seed=seed)
+    costs = []
+    for _ in range(horizon):
+        observation, _, _, _, info = env.step(policy(observation))
+        costs.append(info["cost"]["total"])
+    return np.array(costs)
+
+
+def torch_costs(module, params, replicas: int, horizon: int, seed: int, relax: bool = False) -> torch.Tensor:
+    rngs = [seeding.np_random(seed + i)[0] for i in range(replicas)]
+    noise = NoiseStreams(params, replicas)
+    state = start_state(params, noise, rngs, params.scenario.warmup_periods)
+    return rollout_costs(module, params, to_torch(state), noise, rngs, horizon, relax=relax)
+
+
+@pytest.mark.parametrize("scenario", ["serial", "owmr", "network"])
+@pytest.mark.parametrize("kind", ["residual", "direct"])
+def test_torch_rollout_of_a_policy_reproduces_its_numpy_form_in_the_env(scenario, kind):
+    planned = plan(scenario)
+    params = planned.params
+    torch.manual_seed(1)
+    module = build_policy(params, kind, (16,), planned.echelon_levels, 0.5)
+    for parameter in module.parameters():  # a non-trivial, state-dependent policy
+        torch.nn.init.normal_(parameter, std=0.3)
+    expected = env_costs(GradientNumpyPolicy(module, params), scenario, 4, 25, seed=7)
+    with torch.no_grad():
+        simulated = torch_costs(module, params, 4, 25, seed=7).numpy()
+    np.testing.assert_allclose(simulated, expected, rtol=1e-9, atol=1e-9)
+    with torch.no_grad():
+        relaxed = torch_costs(module, params, 4, 25, seed=7, relax=True).numpy()
+    np.testing.assert_allclose(relaxed, expected, rtol=1e-9, atol=1e-9)  # relaxation changes gradients only
+
+
+def test_untrained_residual_policy_is_exactly_the_plan():
+    planned = plan("network")
+    module = build_policy(planned.params, "residual", (8,), planned.echelon_levels)
+    np.testing.assert_array_equal(env_costs(GradientNumpyPolicy(module, planned.params), "network", 3, 15, 2),
+                                  env_costs(planned.policy(), "network", 3, 15, 2))
+
+
+def test_residual_rollout_has_a_gradient_for_every_level():
+    planned = plan("serial")
+    module = build_policy(planned.params, "residual", (8,), planned.echelon_levels)
+    torch_costs(module, planned.params, 8, 30, seed=3, relax=True).mean().backward()
+    assert torch.count_nonzero(module.net[-1].bias.grad) == planned.params.num_nodes
+
+
+def test_resumed_training_continues_exactly():
+    planned = plan("serial")
+    config = dict(hidden=(8,), paths=4, horizon=10, iterations=4, learning_rate=1e-2, seed=5, action="residual")
+    straight = GradientTrainer(planned.params, GradientAgentConfig(**config), planned.echelon_levels)
+    for _ in range(4):
+        straight.step()
+    first = GradientTrainer(planned.params, GradientAgentConfig(**config), planned.echelon_levels)
+    first.step(), first.step()
+    state = first.state_dict()
+    second = GradientTrainer(planned.params, GradientAgentConfig(**{**config, "seed": 5}), planned.echelon_levels)
+    second.load_state_dict(state)
+    second.step(), second.step()
+    for name, value in straight.policy.state_dict().items():
+        torch.testing.assert_close(second.policy.state_dict()[name], value, rtol=0, atol=0)
+    assert [h["cost_per_period"] for h in second.config.history] == [
+        h["cost_per_period"] for h in straight.config.history[2:]]

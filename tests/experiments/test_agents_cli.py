@@ -1,0 +1,153 @@
+"""Named policies, residual PPO and the gradient agent through the real command line (tiny budgets, Serial-v0)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import torch
+import yaml
+from cli_helpers import ENV_ID, echelon
+
+from agents.config import ConfigError
+from experiments import train
+from experiments.policies import POLICIES
+
+EVAL = ["--episodes", "6", "--threads", "1"]
+TINY_PPO = ["--env-id", ENV_ID, "--algo", "ppo", "--seed", "2", "--num-envs", "4", "--total-steps", "256",
+            "--set", "algo_kwargs.n_steps=32", "--set", "algo_kwargs.batch_size=64", "--set", "algo_kwargs.n_epochs=1",
+            "--set", "eval_episodes=4", "--threads", "1"]  # fmt: skip
+TINY_GRADIENT = ["--env-id", ENV_ID, "--algo", "gradient", "--seed", "4", "--set", "iterations=4", "--set", "paths=4",
+                 "--set", "horizon=10", "--set", "checkpoint_every=2", "--set", "eval_episodes=4", "--threads", "1"]
+
+
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("agents-cli")
+
+
+@pytest.fixture(scope="module")
+def named(workdir: Path) -> dict:
+    output = workdir / "named.json"
+    flags = [arg for name in POLICIES for arg in ("--policy", name)]
+    result = echelon("compare", *flags, "--env-id", ENV_ID, *EVAL, "--output", str(output), cwd=workdir)
+    assert result.returncode == 0, result.stderr
+    return {row["policy"]: row for row in json.loads(output.read_text())["policies"]}
+
+
+@pytest.fixture(scope="module")
+def residual_run(workdir: Path) -> Path:
+    result = echelon("train", *TINY_PPO, "--action", "residual", "--set", "max_log_multiplier=0.3", "--set",
+                     "crn_groups=2", "--run-name", "residual", cwd=workdir)
+    assert result.returncode == 0, result.stderr
+    return workdir / "runs" / "residual"
+
+
+@pytest.fixture(scope="module")
+def gradient_run(workdir: Path) -> Path:
+    result = echelon("train", *TINY_GRADIENT, "--run-name", "gradient", cwd=workdir)
+    assert result.returncode == 0, result.stderr
+    return workdir / "runs" / "gradient"
+
+
+def test_named_policies_rank_as_expected(named: dict):
+    """The plan is the exact optimum on Serial-v0: every other named policy costs more on the same draws."""
+    assert list(named) == ["planner", *[n for n in POLICIES if n != "planner"]]
+    assert named["planner"]["difference_to_first"]["mean"] == 0.0
+    for name in ("newsvendor", "constant", "random"):
+        delta = named[name]["difference_to_first"]
+        assert delta["mean"] - delta["ci95"] > 0, name
+    assert abs(named["tuned"]["difference_to_first"]["mean"]) < 0.05 * named["planner"]["cost_per_period"]["mean"]
+
+
+def test_evaluate_a_named_policy_writes_the_same_numbers_as_compare(named: dict, workdir: Path):
+    output = workdir / "planner.json"
+    result = echelon("evaluate", "--policy", "planner", "--env-id", ENV_ID, *EVAL, "--output", str(output),
+                     cwd=workdir)
+    assert result.returncode == 0, result.stderr
+    summary = json.loads(output.read_text())
+    assert summary["episode_cost_per_period"] == named["planner"]["summary"]["episode_cost_per_period"]
+    assert summary["cost_per_period"]["total"]["ci95"] > 0 and summary["fill_rate"]["standard"]["mean"] > 0.9
+
+
+def test_residual_run_records_and_reconstructs_the_plan(residual_run: Path, named: dict, workdir: Path):
+    config = yaml.safe_load((residual_run / "config.yaml").read_text())
+    assert config["action"] == "residual" and config["max_log_multiplier"] == 0.3
+    assert config["policy_kwargs"]["log_std_init"] == -3.0  # the residual section of ppo.yaml applies
+    assert "residual" not in config
+    levels = json.loads((residual_run / "plan.json").read_text())["echelon_levels"]
+    assert len(levels) == 3
+    result = echelon("evaluate", "--run", str(residual_run), *EVAL, cwd=workdir)
+    assert result.returncode == 0, result.stderr
+    evaluated = json.loads((residual_run / "eval.json").read_text())
+    final = json.loads((residual_run / "final_eval.json").read_text())
+    assert evaluated["episode_cost_per_period"][:4] == final["episode_cost_per_period"]
+    # 256 steps barely move a policy that starts at zero: it is still about the plan (a direct policy
+    # started at the middle of the action range costs far more).
+    plan_cost = named["planner"]["cost_per_period"]["mean"]
+    assert abs(evaluated["cost_per_period"]["total"]["mean"] - plan_cost) < 0.02 * plan_cost
+
+
+def test_gradient_run_folder_and_evaluation(gradient_run: Path, workdir: Path):
+    names = {p.name for p in gradient_run.iterdir()}
+    assert {"config.yaml", "command.txt", "meta.json", "status", "metrics.csv", "checkpoints", "policy.pt",
+            "plan.json", "final_eval.json"} <= names
+    assert sorted(p.name for p in (gradient_run / "checkpoints").iterdir()) == ["gradient_2.pt", "gradient_4.pt"]
+    metrics = pd.read_csv(gradient_run / "metrics.csv")
+    assert metrics["timesteps"].tolist() == [40, 80, 120, 160] and metrics["fps"].gt(0).all()
+    meta = json.loads((gradient_run / "meta.json").read_text())
+    assert meta["result"]["timesteps"] == 160 and meta["seed"] == 4 and meta["git"]["revision"]
+    record = torch.load(gradient_run / "policy.pt", weights_only=True)
+    assert record["action"] == "residual" and record["iteration"] == 4 and "net.0.weight" in record["state_dict"]
+    result = echelon("evaluate", "--run", str(gradient_run), *EVAL, cwd=workdir)
+    assert result.returncode == 0, result.stderr
+    evaluated = json.loads((gradient_run / "eval.json").read_text())
+    final = json.loads((gradient_run / "final_eval.json").read_text())
+    assert evaluated["episode_cost_per_period"][:4] == final["episode_cost_per_period"]
+    assert evaluated["model_timesteps"] == 160
+
+
+def test_compare_runs_of_every_kind(residual_run: Path, gradient_run: Path, named: dict, workdir: Path):
+    output = workdir / "all.json"
+    result = echelon("compare", "--run", str(gradient_run), "--run", str(residual_run), "--policy", "planner", *EVAL,
+                     "--output", str(output), cwd=workdir)
+    assert result.returncode == 0, result.stderr
+    rows = json.loads(output.read_text())["policies"]
+    assert [r["policy"] for r in rows] == ["gradient residual (gradient)", "ppo residual (residual)", "planner"]
+    assert rows[2]["summary"]["episode_cost_per_period"] == named["planner"]["summary"]["episode_cost_per_period"]
+
+
+def test_gradient_resume_from_a_checkpoint_matches_an_uninterrupted_run(tmp_path):
+    sets = ["iterations=4", "paths=4", "horizon=10", "checkpoint_every=2", "eval_episodes=0", "hidden=[8]"]
+    straight, code = train.train(ENV_ID, "gradient", 1, runs_dir=tmp_path, run_name="straight", sets=sets,
+                                 progress=False, argv=["test"])
+    assert code == 0
+    stopped, code = train.train(ENV_ID, "gradient", 1, runs_dir=tmp_path, run_name="stopped", sets=sets,
+                                progress=False, argv=["test"])
+    # Pretend it stopped after its first checkpoint, then continue it.
+    (stopped.path / "policy.pt").unlink()
+    (stopped.path / "checkpoints" / "gradient_4.pt").unlink()
+    metrics = pd.read_csv(stopped.path / "metrics.csv")
+    metrics[metrics["iteration"] <= 2].to_csv(stopped.path / "metrics.csv", index=False)
+    stopped.set_status("interrupted")
+    _, code = train.resume(stopped.path, progress=False, argv=["test", "--resume"])
+    assert code == 0
+    a = torch.load(straight.path / "policy.pt", weights_only=True)["state_dict"]
+    b = torch.load(stopped.path / "policy.pt", weights_only=True)["state_dict"]
+    for name, value in a.items():
+        torch.testing.assert_close(b[name], value, rtol=0, atol=0)
+    assert pd.read_csv(stopped.path / "metrics.csv")["timesteps"].tolist() == [40, 80, 120, 160]
+
+
+def test_gradient_and_residual_options_are_checked():
+    with pytest.raises(ConfigError, match="--total-steps: not used by the gradient agent"):
+        train.resolve_config(ENV_ID, "gradient", 0, total_steps=100)
+    with pytest.raises(ConfigError, match="paths: expected a whole number >= 1"):
+        train.resolve_config(ENV_ID, "gradient", 0, sets=["paths=0"])
+    with pytest.raises(ConfigError, match=r"max_log_multiplier: expected a number in \(0, 3\]"):
+        train.resolve_config(ENV_ID, "ppo", 0, sets=["max_log_multiplier=5"], action="residual")
+    with pytest.raises(ConfigError, match="action residual needs env_kwargs.action_mode order_up_to"):
+        train.resolve_config(ENV_ID, "ppo", 0, sets=["env_kwargs.action_mode=quantity"], action="residual")
+    assert train.resolve_config(ENV_ID, "gradient", 0, action="direct")["action"] == "direct"
