@@ -30,7 +30,7 @@ from envs import ENV_IDS
 from envs.params import compile_scenario
 from envs.scenario import Scenario, resolve_scenario
 from experiments.policies import LoadedRun, load_run
-from experiments.runs import write_atomic
+from experiments.runs import FINAL_EVAL, Run, write_atomic
 
 DEFAULT_EVAL_SEED = 1_000_000
 """First evaluation seed: far from the training seeds (``seed .. seed + num_envs - 1``)."""
@@ -141,6 +141,21 @@ def evaluate_run(run_dir: str | Path, episodes: int = DEFAULT_EPISODES, seed: in
                  num_envs: int | None = None, periods: int | None = None, checkpoint: str | Path | None = None,
                  progress: bool | None = None) -> dict[str, Any]:
     return evaluate_loaded(load_run(run_dir, checkpoint), episodes, seed, num_envs, periods, progress)
+
+
+def final_evaluation(run: Run, config: dict, policy: Policy, label: str, model: Path, steps: int,
+                     warmup_periods: int | None, progress: bool | None) -> float | None:
+    """After training: evaluate ``policy`` on ``config["eval_episodes"]`` episodes, write ``final_eval.json``
+    into the run folder, print it, and return the mean cost per period (None when no episodes are asked)."""
+    episodes = int(config.get("eval_episodes", 0))
+    if episodes <= 0:
+        return None
+    summary = run_episodes(policy, config["env_id"], episodes, DEFAULT_EVAL_SEED, None, None, warmup_periods,
+                           progress).summary()
+    summary = {"policy": f"{label} ({run.path.name})", "model": str(model), "model_timesteps": steps, **summary}
+    write_json(run.file(FINAL_EVAL), summary)
+    print(format_summary(summary))
+    return summary["cost_per_period"]["total"]
 
 
 def write_json(path: Path, data: dict) -> None:

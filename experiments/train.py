@@ -49,7 +49,7 @@ from agents.sb3_agents import (
 from baselines.lagrangian import plan
 from envs import ENV_IDS
 from envs.sb3 import SB3VecEnv
-from experiments.evaluate import DEFAULT_EVAL_SEED, format_summary, run_episodes, write_json
+from experiments.evaluate import final_evaluation
 from experiments.interrupts import StopFlag, graceful_interrupts
 from experiments.policies import (
     ModelPolicy,
@@ -64,7 +64,6 @@ from experiments.runs import (
     CHECKPOINT_PREFIX,
     CONFIG,
     FAILED,
-    FINAL_EVAL,
     FINISHED,
     INTERRUPTED,
     METRICS,
@@ -459,18 +458,12 @@ def _session(run: Run, config: dict, model: BaseAlgorithm, argv: list[str], resu
         return EXIT_INTERRUPTED
     try:
         save_checkpoint_final(model, run)
-        episodes = int(config.get("eval_episodes", 0))
-        if episodes > 0:
-            policy = ModelPolicy(model, _frozen_copy(model.get_vec_normalize_env()),
-                                 env_kwargs_of(config).get("action_mode", "order_up_to"),
-                                 _residual_of(model.get_env()))
-            summary = run_episodes(policy, config["env_id"], episodes, DEFAULT_EVAL_SEED, None, None,
-                                   env_kwargs_of(config).get("warmup_periods"), progress).summary()
-            summary = {"policy": f"{config['algo']} ({run.path.name})", "model": str(run.file(MODEL)),
-                       "model_timesteps": steps, **summary}
-            write_json(run.file(FINAL_EVAL), summary)
-            result["eval_cost_per_period"] = summary["cost_per_period"]["total"]
-            print(format_summary(summary))
+        policy = ModelPolicy(model, _frozen_copy(model.get_vec_normalize_env()),
+                             env_kwargs_of(config).get("action_mode", "order_up_to"), _residual_of(model.get_env()))
+        cost = final_evaluation(run, config, policy, config["algo"], run.file(MODEL), steps,
+                                env_kwargs_of(config).get("warmup_periods"), progress)
+        if cost is not None:
+            result["eval_cost_per_period"] = cost
     except BaseException:
         with contextlib.suppress(Exception):
             run.end_session(FAILED, steps)

@@ -29,13 +29,12 @@ from agents.gradient_policies import GradientNumpyPolicy, build_policy
 from envs import ENV_IDS
 from envs.params import EnvParams, compile_scenario
 from envs.scenario import resolve_scenario
-from experiments.evaluate import DEFAULT_EVAL_SEED, format_summary, run_episodes, write_json
+from experiments.evaluate import final_evaluation
 from experiments.interrupts import StopFlag, graceful_interrupts
 from experiments.policies import LoadedRun
 from experiments.runs import (
     CHECKPOINTS,
     FAILED,
-    FINAL_EVAL,
     FINISHED,
     INTERRUPTED,
     METRICS,
@@ -160,16 +159,10 @@ def _session(run: Run, config: dict, trainer: GradientTrainer, argv: list[str], 
         return EXIT_INTERRUPTED
     try:
         _save_torch(run.file(POLICY), policy_record(trainer, config))
-        episodes = int(config.get("eval_episodes", 0))
-        if episodes > 0:
-            policy = GradientNumpyPolicy(trainer.policy, trainer.params)
-            summary = run_episodes(policy, config["env_id"], episodes, DEFAULT_EVAL_SEED, None, None,
-                                   config.get("warmup_periods"), progress).summary()
-            summary = {"policy": f"gradient ({run.path.name})", "model": str(run.file(POLICY)),
-                       "model_timesteps": steps, **summary}
-            write_json(run.file(FINAL_EVAL), summary)
-            result["eval_cost_per_period"] = summary["cost_per_period"]["total"]
-            print(format_summary(summary))
+        cost = final_evaluation(run, config, GradientNumpyPolicy(trainer.policy, trainer.params), "gradient",
+                                run.file(POLICY), steps, config.get("warmup_periods"), progress)
+        if cost is not None:
+            result["eval_cost_per_period"] = cost
     except BaseException:
         with contextlib.suppress(Exception):
             run.end_session(FAILED, steps)
