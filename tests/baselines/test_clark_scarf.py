@@ -1,6 +1,5 @@
 """Exact serial-system recursion (Clark & Scarf 1960; Chen & Zheng 1994) against published instances."""
 
-import time
 
 import numpy as np
 import pytest
@@ -37,12 +36,12 @@ def test_shang_song_2003_table_1(holding, levels, cost):
     assert result.cost == pytest.approx(cost, abs=5e-4)
 
 
-def test_four_stages_are_fast():
-    start = time.perf_counter()
+def test_four_stages_discrete_and_continuous_give_nondecreasing_echelon_levels():
     holding = [1, 0.5, 0.3, 0.2]
-    clark_scarf(holding, 20.0, [stats.poisson(10), stats.poisson(20), stats.poisson(5), stats.poisson(40)])
-    clark_scarf(holding, 20.0, [stats.norm(10, 3), stats.norm(20, 4), stats.norm(5, 2), stats.norm(40, 6)])
-    assert time.perf_counter() - start < 1.0
+    for demands in ([stats.poisson(10), stats.poisson(20), stats.poisson(5), stats.poisson(40)],
+                    [stats.norm(10, 3), stats.norm(20, 4), stats.norm(5, 2), stats.norm(40, 6)]):
+        levels = clark_scarf(holding, 20.0, demands).echelon_levels
+        assert all(a <= b for a, b in zip(levels, levels[1:]))
 
 
 @pytest.mark.parametrize("demand", [stats.poisson(12), stats.norm(30, 5), stats.binom(40, 0.3)])
