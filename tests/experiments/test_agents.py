@@ -6,7 +6,6 @@ import json
 
 import numpy as np
 import pytest
-import torch
 import yaml
 
 from agents.sb3_agents import ALGOS, ConfigError, load_hyperparams, make_model
@@ -21,14 +20,6 @@ TINY = {
     "sac": {"learning_starts": 16, "batch_size": 16, "buffer_size": 1000},
     "td3": {"learning_starts": 16, "batch_size": 16, "buffer_size": 1000},
 }
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.mark.parametrize("algo", list(ALGOS))
