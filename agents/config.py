@@ -2,9 +2,9 @@
 
 :func:`resolve_entry` deep-merges, lowest precedence first: ``default``, the env id's entry, then (when the
 resolved ``action`` is ``residual``) the ``residual`` sections of ``default`` and of the env's entry, then the
-caller's overrides. A ``residual`` section holds the settings that differ when the agent corrects the
-analytic plan (``--action residual``) instead of setting the env's action directly; it never appears in a
-resolved configuration.
+caller's overrides; a residual configuration always states its ``max_log_multiplier`` (0.5 unless set). A
+``residual`` section holds the settings that differ when the agent corrects the analytic plan (``--action
+residual``) instead of setting the env's action directly; it never appears in a resolved configuration.
 
 Numbers written like ``3e-4`` (which YAML 1.1 reads as strings) are read as numbers.
 """
@@ -25,6 +25,7 @@ HYPERPARAMS_DIR = Path(__file__).resolve().parent / "hyperparams"
 DEFAULT_KEY = "default"
 RESIDUAL_KEY = "residual"
 ACTIONS = ("direct", "residual")
+DEFAULT_MAX_LOG_MULTIPLIER = 0.5
 _NUMBER = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
 
 
@@ -115,4 +116,7 @@ def resolve_entry(path: Path, env_id: str, overrides: dict | None,
     overrides_residual = overrides.pop(RESIDUAL_KEY, {})
     if overrides.get("action", resolved.get("action")) == "residual":
         resolved = deep_merge(deep_merge(resolved, residual), overrides_residual)
-    return deep_merge(resolved, overrides)
+    resolved = deep_merge(resolved, overrides)
+    if resolved.get("action") == "residual":  # record the bound the policy is trained with in the run's config
+        resolved.setdefault("max_log_multiplier", DEFAULT_MAX_LOG_MULTIPLIER)
+    return resolved

@@ -13,6 +13,7 @@ Iteration i draws its paths from seeds derived from ``(seed, i)`` only, so a run
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -39,6 +40,7 @@ class GradientAgentConfig:
     horizon: int = 50  # periods per rollout
     iterations: int = 200
     learning_rate: float = 3e-3
+    final_learning_rate: float | None = None  # cosine decay to this over ``iterations``; None: constant
     seed: int = 0
     warmup_periods: int | None = None  # default: the scenario's
     action: str = "direct"  # or "residual" (needs the plan's echelon levels)
@@ -89,9 +91,21 @@ class GradientTrainer:
         seeds = np.random.SeedSequence([self.config.seed, iteration]).spawn(self.config.paths)
         return [np.random.default_rng(s) for s in seeds]
 
+    def learning_rate(self, iteration: int) -> float:
+        """Adam's step size at ``iteration``: constant, or a cosine decay from ``learning_rate`` to
+        ``final_learning_rate`` over ``iterations`` (Loshchilov & Hutter 2017, without restarts). It depends on
+        the iteration only, so a resumed run takes exactly the steps of an uninterrupted one."""
+        first, last = self.config.learning_rate, self.config.final_learning_rate
+        if last is None:
+            return first
+        progress = min(iteration / max(self.config.iterations - 1, 1), 1.0)
+        return last + (first - last) * (1.0 + math.cos(math.pi * progress)) / 2.0
+
     def step(self) -> dict[str, float]:
         """One update; returns the iteration's row (cost per period of the sampled paths, env-steps/s)."""
         start = time.perf_counter()
+        for group in self.optimizer.param_groups:
+            group["lr"] = self.learning_rate(self.iteration)
         rngs = self.path_rngs(self.iteration)
         state = start_state(self.params, self.noise, rngs, self.warmup)
         self.policy.train()
@@ -103,6 +117,7 @@ class GradientTrainer:
         self.optimizer.step()
         elapsed = time.perf_counter() - start
         row = {"iteration": self.iteration, "cost_per_period": float(costs.detach().mean()),
+               "learning_rate": self.optimizer.param_groups[0]["lr"],
                "env_steps_per_second": self.config.paths * self.config.horizon / elapsed}
         self.iteration += 1
         self.config.history.append(row)

@@ -1,19 +1,20 @@
 """Hyperparameters of the gradient agent: ``agents/hyperparams/gradient.yaml``, keyed by env id.
 
-================== ============================================================================
-key                meaning
-================== ============================================================================
-hidden             widths of the tanh hidden layers, e.g. ``[64]``
-paths              sampled demand / lead-time paths per update
-horizon            periods per sampled path (from the env's warm-up state, like an episode)
-iterations         Adam updates
-learning_rate      Adam step size
-action             ``direct`` (order-up-to levels) or ``residual`` (log-multipliers of the plan's levels)
-max_log_multiplier bound of the residual log-multipliers
-warmup_periods     env warm-up before each path (null: the scenario's)
-checkpoint_every   iterations between checkpoints
-eval_episodes      episodes of the final evaluation after training (0: none)
-================== ============================================================================
+=================== ============================================================================
+key                 meaning
+=================== ============================================================================
+hidden              widths of the tanh hidden layers, e.g. ``[64]``
+paths               sampled demand / lead-time paths per update
+horizon             periods per sampled path (from the env's warm-up state, like an episode)
+iterations          Adam updates
+learning_rate       Adam step size (the first one when final_learning_rate is set)
+final_learning_rate cosine decay of the step size to this value at the last iteration (null: constant)
+action              ``direct`` (order-up-to levels) or ``residual`` (log-multipliers of the plan's levels)
+max_log_multiplier  bound of the residual log-multipliers
+warmup_periods      env warm-up before each path (null: the scenario's)
+checkpoint_every    iterations between checkpoints
+eval_episodes       episodes of the final evaluation after training (0: none)
+=================== ============================================================================
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ GRADIENT_KEYS: dict[str, Any] = {
     "horizon": int,
     "iterations": int,
     "learning_rate": float,
+    "final_learning_rate": (float, type(None)),
     "action": str,
     "max_log_multiplier": float,
     "warmup_periods": (int, type(None)),
@@ -54,9 +56,11 @@ def validate_gradient(entry: dict, where: str) -> None:
         if key == "hidden":
             if not isinstance(value, list) or not all(isinstance(h, (int, float)) and h >= 1 for h in value):
                 raise ConfigError(f"{where}.hidden: expected a list of layer widths, got {value!r}")
-        elif key == "learning_rate":
+        elif key in ("learning_rate", "final_learning_rate"):
+            if value is None and key == "final_learning_rate":
+                continue
             if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
-                raise ConfigError(f"{where}.learning_rate: expected a number > 0, got {value!r}")
+                raise ConfigError(f"{where}.{key}: expected a number > 0, got {value!r}")
         elif GRADIENT_KEYS[key] is int or key == "warmup_periods":
             if value is None and key == "warmup_periods":
                 continue
@@ -85,6 +89,7 @@ def agent_config(config: dict) -> GradientAgentConfig:
     return GradientAgentConfig(
         hidden=tuple(config["hidden"]), paths=int(config["paths"]), horizon=int(config["horizon"]),
         iterations=int(config["iterations"]), learning_rate=float(config["learning_rate"]),
+        final_learning_rate=None if config.get("final_learning_rate") is None else float(config["final_learning_rate"]),
         seed=int(config.get("seed", 0)), warmup_periods=config.get("warmup_periods"),
         action=config.get("action", "direct"), max_log_multiplier=float(config.get("max_log_multiplier", 0.5)),
     )

@@ -12,6 +12,7 @@ import numpy as np
 from stable_baselines3.common.vec_env import VecEnv, VecEnvWrapper
 from stable_baselines3.common.vec_env.base_vec_env import VecEnvObs, VecEnvStepReturn
 
+from agents.config import DEFAULT_MAX_LOG_MULTIPLIER
 from baselines.policies import EchelonBaseStockPolicy
 from envs.actions import encode_level, validate_action
 
@@ -21,7 +22,7 @@ class ResidualPolicy:
 
     action_mode = "order_up_to"
 
-    def __init__(self, base: EchelonBaseStockPolicy, max_log_multiplier: float = 0.5) -> None:
+    def __init__(self, base: EchelonBaseStockPolicy, max_log_multiplier: float = DEFAULT_MAX_LOG_MULTIPLIER) -> None:
         if not 0 < max_log_multiplier <= 3:
             raise ValueError(f"max_log_multiplier must be in (0, 3], got {max_log_multiplier!r}")
         self.base = base

@@ -20,7 +20,7 @@ algo_kwargs       arguments of the SB3 class (``learning_rate``, ``n_steps``, ``
 device            torch device, ``cpu`` by default (small MLPs run faster there)
 action            ``direct`` (the env's action) or ``residual`` (log-multipliers of the analytic plan's
                   echelon levels, :mod:`agents.residual`; the ``residual`` section of an entry applies)
-max_log_multiplier  bound of the residual log-multipliers
+max_log_multiplier  bound of the residual log-multipliers (0.5 unless set)
 crn_groups        replicas per group sharing all draws, rewards centered per group (:mod:`agents.crn`;
                   1: off)
 ================  ==================================================================================

@@ -1,16 +1,21 @@
-"""Simulate a policy on the vector env with common random numbers; mean cost per period with a 95% CI.
+"""Simulate a policy on the vector env with common random numbers; per-replica averages with 95% CIs.
 
 Replica i of :class:`~envs.vector.EchelonVectorEnv` seeded ``seed`` draws exactly the uniforms of a single
 env seeded ``seed + i``, and every random number is exogenous (independent of actions), so two policies
 evaluated with the same ``seed`` and ``num_envs`` see the same demands and lead times: common random
-numbers. Each replica's time-average cost after ``warmup`` periods is one independent observation; the
-confidence intervals are Student-t intervals over replicas (paired over replicas for differences); the same
-holds for each node's storage use (:meth:`Evaluation.storage_estimate`).
+numbers. Each replica's time average after ``warmup`` periods is one independent observation of every
+metric (cost and its breakdown, fill rate and lost units by speed, capacity use by node); the confidence
+intervals are Student-t intervals over replicas (paired over replicas for differences).
+
+A replica's fill rate by speed is the type-2 fill rate over its evaluated periods: units served / units
+requested (requests include orders spilled in from a faster speed and backlog), the ratio of the sums.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Protocol
 
@@ -19,8 +24,13 @@ from scipy import stats
 
 from envs import ENV_IDS
 from envs.observation import split_observation
+from envs.params import EnvParams
 from envs.scenario import Scenario
 from envs.vector import EchelonVectorEnv
+
+INFO_GROUPS = ("cost", "requested", "served", "lost", "storage_use", "inbound_use")
+"""The groups of the env's info kept per replica (by cost component, by speed or by node); each replica's
+``fill_rate`` by speed is derived from them as ``sum(served) / sum(requested)`` (see :func:`fill_rates`)."""
 
 
 class Policy(Protocol):
@@ -51,30 +61,89 @@ class Estimate:
         return f"{self.mean:.4f} ± {self.half_width:.4f}"
 
 
-@dataclass(frozen=True)
-class Evaluation:
-    """Simulated long-run behaviour of one policy: cost per period and capacity use per node."""
+Metrics = dict[str, dict[str, np.ndarray]]
+"""group -> name -> array of shape (B,) (one value per replica)."""
 
-    cost: Estimate
-    cost_breakdown: dict[str, float]
-    storage_use: np.ndarray  # (N,) mean volume on hand / storage capacity (0 where uncapped)
-    inbound_use: np.ndarray  # (N,) mean units received / inbound capacity (0 where uncapped)
-    storage_volume: np.ndarray  # (N,) mean volume on hand at the end of a period
-    fill_rate: dict[str, float]
-    storage_replicas: np.ndarray | None = field(default=None, repr=False)  # (B, N) storage_use per replica
+
+@dataclass(frozen=True, eq=False)
+class Evaluation:
+    """Simulated long-run behaviour of one policy: every metric's time average per replica.
+
+    ``replicas[group][name]`` (shape (B,)) is the replica's mean over the evaluated periods of
+    ``info[group][name]`` for the groups :data:`INFO_GROUPS` (``cost`` by component with ``total``;
+    ``requested``, ``served`` and ``lost`` units by speed; ``storage_use`` and ``inbound_use`` / cap by node,
+    0 where uncapped), and of the end-of-period volume on hand by node (group ``storage_volume``); group
+    ``fill_rate`` by speed is the replica's served / requested units over those periods.
+    """
+
+    replicas: Metrics = field(repr=False)
+
+    @cached_property
+    def cost(self) -> Estimate:
+        """Mean total cost per period with its interval (per-replica values in ``cost.replicas``)."""
+        return estimate(self.replicas["cost"]["total"])
+
+    @property
+    def num_replicas(self) -> int:
+        return len(self.replicas["cost"]["total"])
+
+    def means(self, group: str) -> dict[str, float]:
+        """Mean over replicas of each metric of ``group``."""
+        return {name: float(np.mean(values)) for name, values in self.replicas[group].items()}
+
+    def estimates(self, group: str, confidence: float = 0.95) -> dict[str, Estimate]:
+        """Student-t interval over replicas of each metric of ``group``."""
+        return {name: estimate(values, confidence) for name, values in self.replicas[group].items()}
+
+    def per_node(self, group: str) -> np.ndarray:
+        """(B, N) replica averages of a by-node group (``storage_use``, ``inbound_use``, ``storage_volume``)."""
+        return np.column_stack(list(self.replicas[group].values()))
+
+    @property
+    def cost_breakdown(self) -> dict[str, float]:
+        return self.means("cost")
+
+    @property
+    def fill_rate(self) -> dict[str, float]:
+        return self.means("fill_rate")
+
+    @property
+    def lost(self) -> dict[str, float]:
+        """Mean units lost per period by speed (0 under backorders)."""
+        return self.means("lost")
+
+    @property
+    def storage_use(self) -> np.ndarray:
+        """(N,) mean volume on hand / storage capacity (0 where uncapped)."""
+        return self.per_node("storage_use").mean(0)
+
+    @property
+    def inbound_use(self) -> np.ndarray:
+        """(N,) mean units received / inbound capacity (0 where uncapped)."""
+        return self.per_node("inbound_use").mean(0)
+
+    @property
+    def storage_volume(self) -> np.ndarray:
+        """(N,) mean volume on hand at the end of a period."""
+        return self.per_node("storage_volume").mean(0)
+
+    @property
+    def storage_replicas(self) -> np.ndarray:
+        """(B, N) storage use / cap per replica."""
+        return self.per_node("storage_use")
 
     def storage_estimate(self, node: int, confidence: float = 0.95) -> Estimate:
         """Mean storage use / cap of ``node`` with a Student-t interval over replicas (replica time-averages)."""
-        if self.storage_replicas is None:
-            raise ValueError("this evaluation kept no per-replica storage use")
         return estimate(self.storage_replicas[:, node], confidence)
 
 
 def estimate(samples: np.ndarray, confidence: float = 0.95) -> Estimate:
-    """Student-t interval for the mean of independent ``samples`` (one per replica)."""
+    """Student-t interval for the mean of independent ``samples`` (one per replica); 0 wide if all are equal."""
     samples = np.asarray(samples, dtype=float)
     if samples.size < 2:
         raise ValueError("need at least two replicas for a confidence interval")
+    if np.all(samples == samples[0]):
+        return Estimate(float(samples[0]), 0.0, samples)
     quantile = stats.t.ppf(0.5 + confidence / 2.0, samples.size - 1)
     return Estimate(float(samples.mean()), float(quantile * samples.std(ddof=1) / np.sqrt(samples.size)), samples)
 
@@ -89,11 +158,34 @@ def paired_difference(first: Evaluation | Estimate, second: Evaluation | Estimat
     return estimate(a.replicas - b.replicas, confidence)
 
 
+def concatenate(evaluations: Sequence[Evaluation]) -> Evaluation:
+    """One evaluation whose replicas are those of ``evaluations``, in order (e.g. chunks of consecutive seeds)."""
+    groups = evaluations[0].replicas
+    return Evaluation({group: {name: np.concatenate([e.replicas[group][name] for e in evaluations])
+                               for name in names} for group, names in groups.items()})
+
+
 def scenario_of(env: str | Scenario | Path) -> Scenario | str | Path:
     """Accept a registered env id (``echelon/Serial-v0``), a scenario name, a YAML path or a Scenario."""
     if isinstance(env, str) and env in ENV_IDS:
         return ENV_IDS[env][0]
     return env
+
+
+def period_metrics(info: dict, observations: np.ndarray, params: EnvParams) -> Metrics:
+    """One period's metrics by group, each (B,): the :data:`INFO_GROUPS` of ``info`` and the volume on hand
+    per node read from the end-of-period ``observations``."""
+    on_hand = split_observation(observations, params)["on_hand"] * params.max_level
+    volume = on_hand @ params.volume
+    return {**{group: info[group] for group in INFO_GROUPS},
+            "storage_volume": dict(zip(params.node_names, volume.T, strict=True))}
+
+
+def _add(totals: Metrics, metrics: Metrics) -> None:
+    for group, values in metrics.items():
+        target = totals.setdefault(group, {})
+        for name, value in values.items():
+            target[name] = target.get(name, 0.0) + np.asarray(value, dtype=float)
 
 
 def evaluate(policy: Policy, env: str | Scenario | Path, num_envs: int = 64, periods: int = 300,
@@ -110,33 +202,18 @@ def evaluate(policy: Policy, env: str | Scenario | Path, num_envs: int = 64, per
     if hasattr(policy, "reset"):
         policy.reset()
     observations, _ = vec.reset(seed=seed)
-    totals = np.zeros(num_envs)
-    parts: dict[str, float] = {}
-    storage = np.zeros((num_envs, vec.params.num_nodes))
-    storage_volume = np.zeros(vec.params.num_nodes)
-    inbound = np.zeros(vec.params.num_nodes)
-    fill: dict[str, float] = {}
+    totals: Metrics = {}
     for t in range(warmup + periods):
         observations, _, _, _, info = vec.step(policy(observations))
-        if t < warmup:
-            continue
-        totals += info["cost"]["total"]
-        for name, value in info["cost"].items():
-            parts[name] = parts.get(name, 0.0) + float(np.mean(value))
-        for name, value in info["fill_rate"].items():
-            fill[name] = fill.get(name, 0.0) + float(np.mean(value))
-        storage += np.stack([np.asarray(v, dtype=float) for v in info["storage_use"].values()], axis=1)
-        inbound += np.array([np.mean(v) for v in info["inbound_use"].values()])
-        on_hand = split_observation(observations, vec.params)["on_hand"] * vec.params.max_level
-        storage_volume += np.mean(on_hand @ vec.params.volume, axis=0)
+        if t >= warmup:
+            _add(totals, period_metrics(info, observations, vec.params))
     vec.close()
-    return Evaluation(
-        cost=estimate(totals / periods),
-        cost_breakdown={k: v / periods for k, v in parts.items()},
-        storage_use=storage.mean(0) / periods,
-        inbound_use=inbound / periods,
-        storage_volume=storage_volume / periods,
-        fill_rate={k: v / periods for k, v in fill.items()},
-        storage_replicas=storage / periods,
-    )
+    averages = {group: {name: total / periods for name, total in values.items()} for group, values in totals.items()}
+    return Evaluation({**averages, "fill_rate": fill_rates(averages["requested"], averages["served"])})
 
+
+def fill_rates(requested: dict[str, np.ndarray], served: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Type-2 fill rate per replica and speed over the evaluated periods: units served / units requested (the
+    ratio of the sums, not the mean of per-period ratios; 1 for a speed that was never asked for)."""
+    return {name: np.where(requested[name] > 0, served[name] / np.maximum(requested[name], 1e-300), 1.0)
+            for name in requested}

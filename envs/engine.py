@@ -84,7 +84,9 @@ def reward(outcome: StepOutcome, params: EnvParams) -> np.ndarray:
 
 
 def batch_info(outcome: StepOutcome, params: EnvParams) -> dict:
-    """Cost breakdown, fill rate and lost units by speed, capacity use by node: arrays of shape (B,)."""
+    """Cost breakdown; fill rate, units requested and served, and lost units by speed; capacity use by node:
+    arrays of shape (B,). ``requested`` counts every order a speed had to serve this period (new, spilled in
+    from a faster speed, backlog), so a fill rate over many periods is ``sum(served) / sum(requested)``."""
     scenario = params.scenario
     nodes = params.node_names
     finite_storage = np.isfinite(params.storage_capacity)
@@ -103,6 +105,8 @@ def batch_info(outcome: StepOutcome, params: EnvParams) -> dict:
             **{f"penalty_{s.name}": outcome.penalty_cost[:, i] for i, s in enumerate(scenario.speeds)},
         },
         "fill_rate": {s.name: fill[:, i] for i, s in enumerate(scenario.speeds)},
+        "requested": {s.name: outcome.requested[:, i] for i, s in enumerate(scenario.speeds)},
+        "served": {s.name: outcome.served[:, i] for i, s in enumerate(scenario.speeds)},
         "lost": {s.name: outcome.lost[:, i] for i, s in enumerate(scenario.speeds)},
         "storage_use": {name: storage[:, i] for i, name in enumerate(nodes)},
         "inbound_use": {name: inbound[:, i] for i, name in enumerate(nodes)},

@@ -69,7 +69,8 @@ class EchelonEnv(gym.Env):
     Never terminates; truncated after ``max_episode_steps`` (set at registration) by ``TimeLimit``.
 
     ## Info
-    ``cost`` (breakdown), ``fill_rate`` and ``lost`` by speed, ``storage_use`` and ``inbound_use`` by node.
+    ``cost`` (breakdown); ``fill_rate``, and ``requested``, ``served`` and ``lost`` units by speed;
+    ``storage_use`` and ``inbound_use`` by node.
 
     ## Arguments
     - ``scenario``: a :class:`~envs.scenario.Scenario`, a registered name or a YAML path.

@@ -157,8 +157,9 @@ def build_parser() -> argparse.ArgumentParser:
             "Evaluate a run's final model (or a checkpoint; or the latest checkpoint of an unfinished run) with\n"
             "deterministic actions and its saved observation normalization (frozen), on EPISODES episodes seeded\n"
             "SEED, SEED + 1, ...: every policy evaluated with the same seed faces the same demand and lead-time\n"
-            "draws. Prints the mean cost per period with its 95% confidence interval, the cost breakdown, fill\n"
-            "rate and lost units by delivery speed, and writes them (with every episode's cost) to RUN_DIR/eval.json."
+            "draws. Prints the mean and 95% confidence interval of the cost per period and its breakdown, of the\n"
+            "fill rate and lost units by delivery speed and of capacity use, and writes them (with every episode's\n"
+            "cost) to RUN_DIR/eval.json."
         ),
     )
     which = evaluate.add_mutually_exclusive_group(required=True)
@@ -313,16 +314,17 @@ def cmd_compare(args: argparse.Namespace) -> int:
     rows = []
     for label, outcome in results:
         delta = paired_difference(outcome.cost, first)
-        rows.append({"policy": label, "cost_per_period": {"mean": outcome.cost.mean, "ci95": outcome.cost.half_width},
+        summary = outcome.summary()
+        rows.append({"policy": label, "cost_per_period": summary["cost_per_period"]["total"],
                      "difference_to_first": {"mean": delta.mean, "ci95": delta.half_width},
-                     "fill_rate": outcome.fill_rate, "summary": outcome.summary()})
+                     "fill_rate": summary["fill_rate"], "summary": summary})
     width = max(len(r["policy"]) for r in rows) + 2
     print(f"{env_id}: {args.episodes} episodes each, seeds {args.seed}..{args.seed + args.episodes - 1} "
           "(common random numbers)")
-    print(f"{'policy':<{width}}{'cost/period':>14}{'95% CI':>10}{'vs first':>14}{'95% CI':>10}  fill rate")
+    print(f"{'policy':<{width}}{'cost/period':>14}{'95% CI':>10}{'vs first':>14}{'95% CI':>10}  fill rate (95% CI)")
     for r in rows:
         cost, delta = r["cost_per_period"], r["difference_to_first"]
-        fill = ", ".join(f"{k} {v:.3f}" for k, v in r["fill_rate"].items())
+        fill = ", ".join(f"{k} {v['mean']:.3f}{_pm(v['ci95'])}" for k, v in r["fill_rate"].items())
         print(f"{r['policy']:<{width}}{cost['mean']:>14.3f}{_pm(cost['ci95']):>10}{delta['mean']:>+14.3f}"
               f"{_pm(delta['ci95']):>10}  {fill}")
     if args.output:

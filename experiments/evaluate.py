@@ -8,8 +8,9 @@ same ``seed`` faces the same demands and lead times. Each episode's average cost
 independent observation; the statistics are the baselines' (:func:`~baselines.evaluation.estimate`,
 :func:`~baselines.evaluation.paired_difference`: Student-t 95% intervals, paired by episode).
 
-The engine reports per-episode arrays for the total cost only; the cost breakdown, fill rates and capacity
-use are means over all episodes and periods (no interval).
+Every metric (cost and its breakdown, fill rate and lost units by speed, capacity use by node) is kept per
+episode, so each gets a Student-t interval over episodes. An episode's fill rate by speed is its units served /
+units requested (the ratio of the sums over its periods; 1 if the speed was never asked for).
 """
 
 from __future__ import annotations
@@ -21,13 +22,11 @@ from pathlib import Path
 from typing import Any
 
 import gymnasium as gym
-import numpy as np
 from tqdm import tqdm
 
 from agents.sb3_agents import ConfigError
-from baselines.evaluation import Estimate, Evaluation, Policy, estimate, evaluate
+from baselines.evaluation import Estimate, Evaluation, Policy, concatenate, evaluate
 from envs import ENV_IDS
-from envs.params import compile_scenario
 from envs.scenario import Scenario, resolve_scenario
 from experiments.policies import LoadedRun, load_run
 from experiments.runs import FINAL_EVAL, Run, write_atomic
@@ -41,35 +40,64 @@ MAX_EVAL_ENVS = 256
 
 @dataclass
 class EpisodeResults:
-    """One policy on ``episodes`` episodes: per-episode total cost, and means over every episode and period."""
+    """One policy on ``episodes`` episodes: every metric's average over each episode's periods (episode j is
+    replica j of ``evaluation``), and their means over episodes."""
 
     env_id: str
     seed: int
     periods: int
-    cost: Estimate  # per-episode cost per period in ``cost.replicas``
-    cost_breakdown: dict[str, float]
-    fill_rate: dict[str, float]  # by speed
-    storage_use: dict[str, float]  # by stocking node: mean volume on hand / capacity (0 where uncapped)
-    inbound_use: dict[str, float]  # by stocking node: mean units received / capacity (0 where uncapped)
+    evaluation: Evaluation
 
     @property
     def episodes(self) -> int:
-        return len(self.cost.replicas)
+        return self.evaluation.num_replicas
+
+    @property
+    def cost(self) -> Estimate:
+        """Mean total cost per period; per-episode values in ``cost.replicas``."""
+        return self.evaluation.cost
+
+    @property
+    def cost_breakdown(self) -> dict[str, float]:
+        return self.evaluation.means("cost")
+
+    @property
+    def fill_rate(self) -> dict[str, float]:
+        return self.evaluation.means("fill_rate")
+
+    @property
+    def lost(self) -> dict[str, float]:
+        """Units lost per period by speed (0 under backorders)."""
+        return self.evaluation.means("lost")
+
+    @property
+    def storage_use(self) -> dict[str, float]:
+        """By stocking node: mean volume on hand / capacity (0 where uncapped)."""
+        return self.evaluation.means("storage_use")
+
+    @property
+    def inbound_use(self) -> dict[str, float]:
+        """By stocking node: mean units received / capacity (0 where uncapped)."""
+        return self.evaluation.means("inbound_use")
+
+    def intervals(self, group: str) -> dict[str, dict[str, float]]:
+        """``{name: {"mean", "ci95"}}`` for the metrics of an evaluation group (95% Student-t over episodes)."""
+        return {name: {"mean": e.mean, "ci95": e.half_width} for name, e in self.evaluation.estimates(group).items()}
 
     def summary(self) -> dict[str, Any]:
-        """JSON-ready: mean cost per period (95% CI for the total), breakdown, fill rate, capacity use, and the
-        per-episode total cost per period (for paired comparisons)."""
+        """JSON-ready: mean and 95% CI over episodes of the cost per period (total and breakdown), fill rate and
+        lost units per period by speed, capacity use by node, and the per-episode total cost per period (for
+        paired comparisons)."""
         return {
             "env_id": self.env_id,
             "episodes": self.episodes,
             "seed": self.seed,
             "periods_per_episode": self.periods,
-            "cost_per_period": {"total": {"mean": self.cost.mean, "ci95": self.cost.half_width},
-                                **{k: {"mean": v, "ci95": None} for k, v in self.cost_breakdown.items()
-                                   if k != "total"}},
-            "fill_rate": {k: {"mean": v, "ci95": None} for k, v in self.fill_rate.items()},
-            "storage_use": self.storage_use,
-            "inbound_use": self.inbound_use,
+            "cost_per_period": self.intervals("cost"),
+            "fill_rate": self.intervals("fill_rate"),
+            "lost_per_period": self.intervals("lost"),
+            "storage_use": self.intervals("storage_use"),
+            "inbound_use": self.intervals("inbound_use"),
             "episode_cost_per_period": [float(v) for v in self.cost.replicas],
         }
 
@@ -103,28 +131,13 @@ def run_episodes(policy: Policy, env_id: str, episodes: int = DEFAULT_EPISODES, 
     if episodes < 2:
         raise ConfigError(f"need at least 2 episodes for a confidence interval, got {episodes}")
     periods = episode_length(env_id) if periods is None else int(periods)
-    parts: list[tuple[int, Evaluation]] = []
+    parts: list[Evaluation] = []
     with tqdm(total=episodes, desc="evaluate", unit="episode", disable=None if progress is None else not progress,
               leave=False) as bar:
         for first, size in chunks(episodes, MAX_EVAL_ENVS if num_envs is None else num_envs):
-            parts.append((size, evaluate(policy, scenario, num_envs=size, periods=periods, seed=seed + first,
-                                         warmup=0)))
+            parts.append(evaluate(policy, scenario, num_envs=size, periods=periods, seed=seed + first, warmup=0))
             bar.update(size)
-    weights = np.array([size for size, _ in parts], dtype=float) / episodes
-    evaluations = [e for _, e in parts]
-    nodes = compile_scenario(scenario).node_names
-
-    def mean_of(get) -> Any:
-        return sum(w * np.asarray(get(e), dtype=float) for w, e in zip(weights, evaluations, strict=True))
-
-    return EpisodeResults(
-        env_id=env_id, seed=seed, periods=periods,
-        cost=estimate(np.concatenate([e.cost.replicas for e in evaluations])),
-        cost_breakdown={k: float(mean_of(lambda e, k=k: e.cost_breakdown[k])) for k in evaluations[0].cost_breakdown},
-        fill_rate={k: float(mean_of(lambda e, k=k: e.fill_rate[k])) for k in evaluations[0].fill_rate},
-        storage_use=dict(zip(nodes, mean_of(lambda e: e.storage_use).tolist(), strict=True)),
-        inbound_use=dict(zip(nodes, mean_of(lambda e: e.inbound_use).tolist(), strict=True)),
-    )
+    return EpisodeResults(env_id=env_id, seed=seed, periods=periods, evaluation=concatenate(parts))
 
 
 def evaluate_loaded(loaded: LoadedRun, episodes: int = DEFAULT_EPISODES, seed: int = DEFAULT_EVAL_SEED,
@@ -155,7 +168,7 @@ def final_evaluation(run: Run, config: dict, policy: Policy, label: str, model: 
     summary = {"policy": f"{label} ({run.path.name})", "model": str(model), "model_timesteps": steps, **summary}
     write_json(run.file(FINAL_EVAL), summary)
     print(format_summary(summary))
-    return summary["cost_per_period"]["total"]
+    return summary["cost_per_period"]["total"]["mean"]
 
 
 def write_json(path: Path, data: dict) -> None:
@@ -163,22 +176,22 @@ def write_json(path: Path, data: dict) -> None:
 
 
 def format_summary(summary: dict[str, Any]) -> str:
-    """Human-readable report of :meth:`EpisodeResults.summary`."""
+    """Human-readable report of :meth:`EpisodeResults.summary`: means with their 95% CIs."""
     last_seed = summary["seed"] + summary["episodes"] - 1
-    lines = [
-        f"{summary.get('policy', 'policy')} on {summary['env_id']}: {summary['episodes']} episodes x "
-        f"{summary['periods_per_episode']} periods, seeds {summary['seed']}..{last_seed}",
-        f"{'cost per period':<22}{'mean':>12}{'95% CI':>12}",
-    ]
-    for name, est in summary["cost_per_period"].items():
-        lines.append(f"{name:<22}{est['mean']:>12.3f}{_half(est):>12}")
-    lines.append("fill rate by speed: " + ", ".join(
-        f"{name} {est['mean']:.4f}" for name, est in summary["fill_rate"].items()))
-    capped = {k: v for k, v in summary["storage_use"].items() if v > 0}
-    if capped:
-        lines.append("storage use / cap: " + ", ".join(f"{k} {v:.2f}" for k, v in capped.items()))
+    lines = [f"{summary.get('policy', 'policy')} on {summary['env_id']}: {summary['episodes']} episodes x "
+             f"{summary['periods_per_episode']} periods, seeds {summary['seed']}..{last_seed}"]
+    lines += _section("cost per period", summary["cost_per_period"], 3)
+    lines += _section("fill rate by speed", summary["fill_rate"], 4)
+    lines += _section("lost units per period", summary["lost_per_period"], 3)
+    for key, title in (("storage_use", "storage use / cap"), ("inbound_use", "inbound use / cap")):
+        lines += _section(title, {k: v for k, v in summary[key].items() if v["mean"] > 0}, 3)
     return "\n".join(lines)
 
 
-def _half(est: dict, digits: int = 3) -> str:
-    return "" if est["ci95"] is None else f"±{est['ci95']:.{digits}f}"
+def _section(title: str, intervals: dict[str, dict[str, float]], digits: int) -> list[str]:
+    """Table rows ``name  mean  ±ci95`` under a ``title`` header (nothing for no rows)."""
+    if not intervals:
+        return []
+    return [f"{title:<22}{'mean':>12}{'95% CI':>12}",
+            *(f"  {name:<20}{est['mean']:>12.{digits}f}{'±' + format(est['ci95'], f'.{digits}f'):>12}"
+              for name, est in intervals.items())]

@@ -76,32 +76,39 @@ def inventory_plot(trajectories: pd.DataFrame, path: Path) -> Path:
     return _save(fig, path)
 
 
-def fill_rate_plot(fill: pd.DataFrame, path: Path) -> Path:
-    """Fill rate by delivery speed (grouped bars per policy); ``fill`` is policies x speeds."""
+def fill_rate_plot(fill: pd.DataFrame, path: Path, ci: pd.DataFrame | None = None) -> Path:
+    """Fill rate by delivery speed (grouped bars per policy); ``fill`` is policies x speeds, ``ci`` the 95%
+    half-widths in the same layout (error bars)."""
     fig, ax = plt.subplots(figsize=(9, 4))
     width = 0.8 / max(len(fill), 1)
     x = np.arange(len(fill.columns))
     for i, (policy, row) in enumerate(fill.iterrows()):
-        ax.bar(x + i * width, row.to_numpy(), width, label=policy)
+        ax.bar(x + i * width, row.to_numpy(), width, label=policy,
+               yerr=None if ci is None else ci.loc[policy].to_numpy(), capsize=2)
     ax.set_xticks(x + 0.4 - width / 2, fill.columns)
-    ax.set_ylim(max(0.0, float(np.nanmin(fill.to_numpy())) - 0.05), 1.0)
+    lowest = fill if ci is None else fill - ci
+    ax.set_ylim(max(0.0, float(np.nanmin(lowest.to_numpy())) - 0.05), 1.0)
     ax.set_ylabel("fill rate")
     ax.legend(fontsize=7, ncol=2)
     return _save(fig, path)
 
 
 def capacity_plot(capacity: pd.DataFrame, path: Path) -> Path:
-    """Mean storage and inbound use relative to the caps, per capped node and policy (1 = at the cap)."""
+    """Mean storage and inbound use relative to the caps, per capped node and policy (1 = at the cap), with 95%
+    error bars when ``capacity`` has ``{kind}_use_ci95`` columns."""
     kinds = [k for k in ("storage", "inbound") if np.isfinite(capacity[f"{k}_cap"]).any()]
     fig, axes = plt.subplots(1, max(len(kinds), 1), figsize=(7 * max(len(kinds), 1), 4), squeeze=False)
     for ax, kind in zip(axes[0], kinds, strict=False):
         rows = capacity[np.isfinite(capacity[f"{kind}_cap"])]
-        table = rows.pivot(index="node", columns="policy", values=f"{kind}_use")
-        table = table.loc[list(dict.fromkeys(rows["node"])), list(dict.fromkeys(rows["policy"]))]
+        order = list(dict.fromkeys(rows["node"])), list(dict.fromkeys(rows["policy"]))
+        table = rows.pivot(index="node", columns="policy", values=f"{kind}_use").loc[order]
+        errors = (rows.pivot(index="node", columns="policy", values=f"{kind}_use_ci95").loc[order]
+                  if f"{kind}_use_ci95" in rows else None)
         width = 0.8 / max(len(table.columns), 1)
         x = np.arange(len(table))
         for i, policy in enumerate(table.columns):
-            ax.bar(x + i * width, table[policy].to_numpy(), width, label=policy)
+            ax.bar(x + i * width, table[policy].to_numpy(), width, label=policy,
+                   yerr=None if errors is None else errors[policy].to_numpy(), capsize=2)
         ax.axhline(1.0, color="red", linestyle="--", linewidth=1)
         ax.set_xticks(x + 0.4 - width / 2, table.index, rotation=30)
         ax.set_ylabel(f"mean {kind} use / cap")

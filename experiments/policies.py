@@ -25,6 +25,7 @@ import gymnasium as gym
 import numpy as np
 from stable_baselines3.common.vec_env import VecNormalize
 
+from agents.config import DEFAULT_MAX_LOG_MULTIPLIER
 from agents.residual import ResidualPolicy
 from agents.sb3_agents import ALGOS, ConfigError, load_model
 from baselines.lagrangian import plan
@@ -126,7 +127,8 @@ def load_plan_levels(run: Run) -> np.ndarray:
 def residual_policy(config: dict, echelon_levels: np.ndarray, params: EnvParams | None = None) -> ResidualPolicy:
     """The plan-correcting action map of a residual run's config."""
     params = params or compile_scenario(resolve_scenario(scenario_name(config["env_id"])))
-    return ResidualPolicy(EchelonBaseStockPolicy(echelon_levels, params), float(config.get("max_log_multiplier", 0.5)))
+    bound = float(config.get("max_log_multiplier", DEFAULT_MAX_LOG_MULTIPLIER))
+    return ResidualPolicy(EchelonBaseStockPolicy(echelon_levels, params), bound)
 
 
 # SB3 runs -------------------------------------------------------------------------------------------
@@ -178,8 +180,12 @@ class LoadedRun:
 
     @property
     def label(self) -> str:
-        action = self.config.get("action", "direct")
-        return f"{self.config['algo']}{' residual' if action == 'residual' else ''} ({self.run.path.name})"
+        return f"{policy_name(self.config)} ({self.run.path.name})"
+
+
+def policy_name(config: dict) -> str:
+    """``<algo>`` or ``<algo> residual``: what a run's policy is called in evaluations."""
+    return f"{config['algo']}{' residual' if config.get('action') == 'residual' else ''}"
 
 
 def load_run(run_dir: str | Path, checkpoint: str | Path | None = None) -> LoadedRun:

@@ -40,10 +40,40 @@ def summary_table(bench: Benchmark) -> pd.DataFrame:
                "gap_to_dual_bound_pct": 100 * (cost.mean - bench.plan.dual_bound) / abs(bench.plan.dual_bound),
                "gap_to_optimum_pct": (100 * (cost.mean - bench.optimum) / bench.optimum
                                       if bench.optimum is not None else np.nan)}
-        row.update({f"fill_{k}": v for k, v in p.results.fill_rate.items()})
-        row.update({f"cost_{k}": v for k, v in p.results.cost_breakdown.items() if k != "total"})
+        estimates = p.results.evaluation.estimates
+        row.update(interval_columns("fill_", estimates("fill_rate")))
+        row.update(interval_columns("cost_", {k: v for k, v in estimates("cost").items() if k != "total"}))
+        row.update(interval_columns("lost_", estimates("lost")))
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+def interval_columns(prefix: str, estimates: dict[str, Estimate]) -> dict[str, float]:
+    """Summary columns ``{prefix}{name}`` (mean over episodes) and ``{prefix}{name}_ci95`` (95% half-width)."""
+    columns: dict[str, float] = {}
+    for name, est in estimates.items():
+        columns.update({f"{prefix}{name}": est.mean, f"{prefix}{name}_ci95": est.half_width})
+    return columns
+
+
+def metric_names(bench: Benchmark, group: str) -> list[str]:
+    """The metrics of an evaluation group (speeds, cost components without the total, nodes)."""
+    return [name for name in bench.policies[0].results.evaluation.replicas[group] if name != "total"]
+
+
+def metric_frame(summary: pd.DataFrame, prefix: str, names: list[str], suffix: str = "") -> pd.DataFrame:
+    """Policies (by label) x ``names``: the summary columns ``{prefix}{name}{suffix}``."""
+    frame = summary.set_index("label")[[f"{prefix}{name}{suffix}" for name in names]]
+    frame.columns = names
+    return frame
+
+
+def interval_table(summary: pd.DataFrame, prefix: str, names: list[str], digits: int) -> pd.DataFrame:
+    """Markdown-ready policies x ``names`` table of ``mean ± ci95`` from the summary columns."""
+    means, halves = metric_frame(summary, prefix, names), metric_frame(summary, prefix, names, "_ci95")
+    table = pd.DataFrame({name: [_pm(m, h, digits) for m, h in zip(means[name], halves[name], strict=True)]
+                          for name in names}, index=means.index)
+    return table.rename_axis("policy").reset_index()
 
 
 def episodes_table(bench: Benchmark) -> pd.DataFrame:
@@ -59,10 +89,14 @@ def trajectories_table(bench: Benchmark) -> pd.DataFrame:
 
 def capacity_table(bench: Benchmark) -> pd.DataFrame:
     nodes = bench.plan.params.node_names
-    return pd.DataFrame([{"policy": p.name, "node": node, "storage_cap": bench.plan.storage_capacity[i],
-                          "storage_use": p.results.storage_use[node], "inbound_cap": bench.plan.inbound_capacity[i],
-                          "inbound_use": p.results.inbound_use[node]}
-                         for p in bench.policies for i, node in enumerate(nodes)])
+    rows = []
+    for p in bench.policies:
+        storage, inbound = p.results.intervals("storage_use"), p.results.intervals("inbound_use")
+        rows += [{"policy": p.name, "node": node, "storage_cap": bench.plan.storage_capacity[i],
+                  "storage_use": storage[node]["mean"], "storage_use_ci95": storage[node]["ci95"],
+                  "inbound_cap": bench.plan.inbound_capacity[i], "inbound_use": inbound[node]["mean"],
+                  "inbound_use_ci95": inbound[node]["ci95"]} for i, node in enumerate(nodes)]
+    return pd.DataFrame(rows)
 
 
 def curves_table(bench: Benchmark) -> pd.DataFrame:
@@ -192,17 +226,17 @@ def render(bench: Benchmark, summary: pd.DataFrame, files: list[str]) -> str:
             lines += ["(Quick mode: the budgets are far too small for these targets.)", ""]
     else:
         lines += ["The issue states targets for Serial-v0 and Network-v0 only.", ""]
-    fill = summary.set_index("label")[[c for c in summary.columns if c.startswith("fill_")]]
-    fill.columns = [c.removeprefix("fill_") for c in fill.columns]
-    lines += ["## Fill rate by speed", "", "Mean over episodes and periods of served / requested units.", "",
-              markdown_table(fill.reset_index().rename(columns={"label": "policy"})), ""]
+    speeds = metric_names(bench, "fill_rate")
+    lines += ["## Fill rate by speed", "",
+              "An episode's fill rate is its units served / units requested over all its periods (requests include "
+              "orders spilled in from a faster speed and backlog). Mean over episodes ± 95% Student-t half-width.",
+              "", markdown_table(interval_table(summary, "fill_", speeds, 4)), "",
+              "Units lost per period by speed (lost sales; 0 under backorders), mean ± 95% CI:", "",
+              markdown_table(interval_table(summary, "lost_", speeds, 3)), ""]
     lines += capacity_section(bench)
     lines += inventory_section(bench)
-    breakdown = summary.set_index("label")[[c for c in summary.columns if c.startswith("cost_")
-                                            and c not in ("cost_mean", "cost_ci95")]]
-    breakdown.columns = [c.removeprefix("cost_") for c in breakdown.columns]
-    lines += ["## Cost breakdown per period", "", markdown_table(breakdown.reset_index().rename(
-        columns={"label": "policy"})), ""]
+    lines += ["## Cost breakdown per period", "", "Mean over episodes ± 95% Student-t half-width.", "",
+              markdown_table(interval_table(summary, "cost_", metric_names(bench, "cost"), 3)), ""]
     lines += training_section(bench)
     if bench.notes:
         lines += ["## Notes", "", *[f"- {note}" for note in bench.notes], ""]
@@ -221,11 +255,14 @@ def capacity_section(bench: Benchmark) -> list[str]:
         if rows.empty:
             lines += [f"No finite {kind} caps.", ""]
             continue
-        table = rows.pivot(index="node", columns="policy", values=f"{kind}_use")
+        rows = rows.assign(text=[_pm(m, h, 3) for m, h in zip(rows[f"{kind}_use"], rows[f"{kind}_use_ci95"],
+                                                               strict=True)])
+        table = rows.pivot(index="node", columns="policy", values="text")
         table = table.loc[list(dict.fromkeys(rows["node"])), [p.name for p in bench.policies]]
         caps = rows.drop_duplicates("node").set_index("node")[f"{kind}_cap"]
         table.insert(0, "cap", caps.loc[table.index])
-        lines += [f"{kind.capitalize()} ({what}; 1 = at the cap):", "", markdown_table(table.reset_index()), ""]
+        lines += [f"{kind.capitalize()} ({what}, mean over episodes ± 95% CI; 1 = at the cap):", "",
+                  markdown_table(table.reset_index()), ""]
     return lines
 
 
@@ -281,13 +318,13 @@ def write_report(bench: Benchmark, output: Path) -> Path:
         files.append(str(output / name))
     title = f"{bench.env_id}: {bench.episodes} episodes x {bench.periods} periods"
     references = {"plan (evaluated)": bench.result("plan").results.cost.mean}
-    fill = summary.set_index("label")[[c for c in summary.columns if c.startswith("fill_")]]
-    fill.columns = [c.removeprefix("fill_") for c in fill.columns]
+    speeds = metric_names(bench, "fill_rate")
+    fill, fill_ci = metric_frame(summary, "fill_", speeds), metric_frame(summary, "fill_", speeds, "_ci95")
     files += [str(plots.cost_plot(summary, output / "cost.png", bench.optimum, title)),
               str(plots.learning_curves_plot(tables["learning_curves.csv"], output / "learning_curves.png",
                                              references)),
               str(plots.inventory_plot(tables["trajectories.csv"], output / "inventory.png")),
-              str(plots.fill_rate_plot(fill, output / "fill_rate.png")),
+              str(plots.fill_rate_plot(fill, output / "fill_rate.png", fill_ci)),
               str(plots.capacity_plot(tables["capacity.csv"], output / "capacity.png"))]
     timing = {**{k: round(v, 2) for k, v in bench.timing.items()},
               "training": {name: {"env_steps": t.steps, "seconds": t.seconds,

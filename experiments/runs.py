@@ -27,6 +27,7 @@ A finished run is never overwritten. Reading a corrupted ``config.yaml`` or chec
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import platform
@@ -36,6 +37,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from importlib import metadata
@@ -271,6 +273,27 @@ class Run:
             meta["result"] = result
         self.save_meta(meta)
         self.set_status(status)
+
+    @contextlib.contextmanager
+    def failing_session(self, steps: Callable[[], int]) -> Iterator[None]:
+        """End the session ``failed`` at ``steps()`` steps if the block raises anything (Ctrl-C included), then
+        re-raise; an error while recording the failure is dropped in favour of the original one."""
+        try:
+            yield
+        except BaseException:
+            with contextlib.suppress(Exception):
+                self.end_session(FAILED, steps())
+            raise
+
+    def finish_session(self, steps: int, result: dict, save_and_evaluate: Callable[[], Any]) -> None:
+        """Save and evaluate the final policy with ``save_and_evaluate()`` (it returns the evaluation's cost per
+        period, or None when there is no evaluation), then end the session ``finished`` with ``result`` (and
+        that cost); the session is ``failed`` if saving or evaluating raises."""
+        with self.failing_session(lambda: steps):
+            cost = save_and_evaluate()
+        if cost is not None:
+            result["eval_cost_per_period"] = cost
+        self.end_session(FINISHED, steps, result)
 
     def check_not_in_progress(self) -> None:
         """Refuse a run whose status is ``running`` while the process that runs it is still alive."""

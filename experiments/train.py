@@ -12,7 +12,6 @@ continues it from its latest checkpoint with the same step count.
 
 from __future__ import annotations
 
-import contextlib
 import math
 import pickle
 import signal
@@ -57,13 +56,13 @@ from experiments.policies import (
     load_plan_levels,
     load_sb3_model,
     load_vecnormalize,
+    policy_name,
     residual_policy,
     save_plan,
 )
 from experiments.runs import (
     CHECKPOINT_PREFIX,
     CONFIG,
-    FAILED,
     FINISHED,
     INTERRUPTED,
     METRICS,
@@ -428,25 +427,18 @@ def _session(run: Run, config: dict, model: BaseAlgorithm, argv: list[str], resu
     metrics = CostMetrics(run.file(METRICS), int(config.get("metrics_every", 10_000)), bar)
     checkpoints = StepCheckpoint(int(config.get("checkpoint_every", 100_000)), run.checkpoint_dir)
     status = FINISHED
-    try:
-        with graceful_interrupts(stop):
-            try:
-                if total > start_steps:
-                    model.learn(total_timesteps=total - start_steps if resumed else total,
-                                callback=CallbackList([metrics, checkpoints, stop]), reset_num_timesteps=not resumed,
-                                tb_log_name=config["algo"].upper(), progress_bar=False)
-            except KeyboardInterrupt:
-                stop.requested = True
-            if stop.requested:
-                status = INTERRUPTED
-                signal.signal(signal.SIGINT, signal.SIG_IGN)  # let the checkpoint be written
-                checkpoint = save_checkpoint(model, run.checkpoint_dir)
-    except BaseException:
-        bar.close()
-        with contextlib.suppress(Exception):
-            run.end_session(FAILED, int(model.num_timesteps))
-        raise
-    bar.close()
+    with run.failing_session(lambda: int(model.num_timesteps)), bar, graceful_interrupts(stop):
+        try:
+            if total > start_steps:
+                model.learn(total_timesteps=total - start_steps if resumed else total,
+                            callback=CallbackList([metrics, checkpoints, stop]), reset_num_timesteps=not resumed,
+                            tb_log_name=config["algo"].upper(), progress_bar=False)
+        except KeyboardInterrupt:
+            stop.requested = True
+        if stop.requested:
+            status = INTERRUPTED
+            signal.signal(signal.SIGINT, signal.SIG_IGN)  # let the checkpoint be written
+            checkpoint = save_checkpoint(model, run.checkpoint_dir)
     steps = int(model.num_timesteps)
     seconds = time.perf_counter() - started
     result: dict[str, Any] = {"timesteps": steps, "session_seconds": round(seconds, 2),
@@ -456,21 +448,18 @@ def _session(run: Run, config: dict, model: BaseAlgorithm, argv: list[str], resu
         print(f"interrupted at {steps:,} steps; checkpoint {checkpoint.model}\n"
               f"continue with: echelon train --resume {run.path}")
         return EXIT_INTERRUPTED
-    try:
-        save_checkpoint_final(model, run)
-        policy = ModelPolicy(model, _frozen_copy(model.get_vec_normalize_env()),
-                             env_kwargs_of(config).get("action_mode", "order_up_to"), _residual_of(model.get_env()))
-        cost = final_evaluation(run, config, policy, config["algo"], run.file(MODEL), steps,
-                                env_kwargs_of(config).get("warmup_periods"), progress)
-        if cost is not None:
-            result["eval_cost_per_period"] = cost
-    except BaseException:
-        with contextlib.suppress(Exception):
-            run.end_session(FAILED, steps)
-        raise
-    run.end_session(FINISHED, steps, result)
+    run.finish_session(steps, result, lambda: _save_and_evaluate(run, config, model, steps, progress))
     print(f"finished {steps:,} steps in {seconds:.1f} s ({result['session_fps']:,.0f} steps/s): {run.path}")
     return 0
+
+
+def _save_and_evaluate(run: Run, config: dict, model: BaseAlgorithm, steps: int, progress: bool | None) -> Any:
+    """Save the final model and its statistics, then evaluate it as it will be reloaded (None: no evaluation)."""
+    save_checkpoint_final(model, run)
+    action_mode = env_kwargs_of(config).get("action_mode", "order_up_to")
+    policy = ModelPolicy(model, _frozen_copy(model.get_vec_normalize_env()), action_mode, _residual_of(model.get_env()))
+    return final_evaluation(run, config, policy, policy_name(config), run.file(MODEL), steps,
+                            env_kwargs_of(config).get("warmup_periods"), progress)
 
 
 def _residual_of(env) -> Any:

@@ -10,7 +10,6 @@ residual policies, and final_eval.json. Interrupts save a checkpoint; ``--resume
 
 from __future__ import annotations
 
-import contextlib
 import io
 import re
 import signal
@@ -23,6 +22,7 @@ import pandas as pd
 import torch
 from tqdm import tqdm
 
+from agents.config import DEFAULT_MAX_LOG_MULTIPLIER
 from agents.gradient_agent import GradientTrainer
 from agents.gradient_config import agent_config
 from agents.gradient_policies import GradientNumpyPolicy, build_policy
@@ -31,11 +31,9 @@ from envs.params import EnvParams, compile_scenario
 from envs.scenario import resolve_scenario
 from experiments.evaluate import final_evaluation
 from experiments.interrupts import StopFlag, graceful_interrupts
-from experiments.policies import LoadedRun
+from experiments.policies import LoadedRun, policy_name
 from experiments.runs import (
     CHECKPOINTS,
-    FAILED,
-    FINISHED,
     INTERRUPTED,
     METRICS,
     POLICY,
@@ -127,28 +125,21 @@ def _session(run: Run, config: dict, trainer: GradientTrainer, argv: list[str], 
     started = time.perf_counter()
     bar = tqdm(total=iterations, initial=trainer.iteration, desc="train gradient", unit="it", dynamic_ncols=True,
                disable=None if progress is None else not progress)
-    try:
-        with graceful_interrupts(stop):
-            try:
-                while trainer.iteration < iterations and not stop.requested:
-                    row = trainer.step()
-                    _write_metrics(run, trainer, row, time.perf_counter() - started)
-                    bar.update(1)
-                    bar.set_postfix_str(f"cost/period {row['cost_per_period']:.2f}", refresh=False)
-                    if trainer.iteration % every == 0 or trainer.iteration == iterations:
-                        _save_torch(checkpoint_path(run, trainer.iteration), trainer.state_dict())
-            except KeyboardInterrupt:
-                stop.requested = True
-            if stop.requested:
-                signal.signal(signal.SIGINT, signal.SIG_IGN)  # let the checkpoint be written
-                path = checkpoint_path(run, trainer.iteration)
-                _save_torch(path, trainer.state_dict())
-    except BaseException:
-        bar.close()
-        with contextlib.suppress(Exception):
-            run.end_session(FAILED, env_steps(trainer))
-        raise
-    bar.close()
+    with run.failing_session(lambda: env_steps(trainer)), bar, graceful_interrupts(stop):
+        try:
+            while trainer.iteration < iterations and not stop.requested:
+                row = trainer.step()
+                _write_metrics(run, trainer, row, time.perf_counter() - started)
+                bar.update(1)
+                bar.set_postfix_str(f"cost/period {row['cost_per_period']:.2f}", refresh=False)
+                if trainer.iteration % every == 0 or trainer.iteration == iterations:
+                    _save_torch(checkpoint_path(run, trainer.iteration), trainer.state_dict())
+        except KeyboardInterrupt:
+            stop.requested = True
+        if stop.requested:
+            signal.signal(signal.SIGINT, signal.SIG_IGN)  # let the checkpoint be written
+            path = checkpoint_path(run, trainer.iteration)
+            _save_torch(path, trainer.state_dict())
     steps, seconds = env_steps(trainer), time.perf_counter() - started
     result: dict[str, Any] = {"timesteps": steps, "iterations": trainer.iteration, "session_seconds": round(seconds, 2),
                               "session_fps": round((steps - start_steps) / max(seconds, 1e-9), 1)}
@@ -157,20 +148,17 @@ def _session(run: Run, config: dict, trainer: GradientTrainer, argv: list[str], 
         print(f"interrupted at iteration {trainer.iteration} of {iterations}; checkpoint {path}\n"
               f"continue with: echelon train --resume {run.path}")
         return EXIT_INTERRUPTED
-    try:
-        _save_torch(run.file(POLICY), policy_record(trainer, config))
-        cost = final_evaluation(run, config, GradientNumpyPolicy(trainer.policy, trainer.params), "gradient",
-                                run.file(POLICY), steps, config.get("warmup_periods"), progress)
-        if cost is not None:
-            result["eval_cost_per_period"] = cost
-    except BaseException:
-        with contextlib.suppress(Exception):
-            run.end_session(FAILED, steps)
-        raise
-    run.end_session(FINISHED, steps, result)
+    run.finish_session(steps, result, lambda: _save_and_evaluate(run, config, trainer, progress))
     print(f"finished {trainer.iteration - start_iteration} iterations ({steps - start_steps:,} env steps) in "
           f"{seconds:.1f} s ({result['session_fps']:,.0f} env-steps/s): {run.path}")
     return 0
+
+
+def _save_and_evaluate(run: Run, config: dict, trainer: GradientTrainer, progress: bool | None) -> Any:
+    """Save ``policy.pt``, then evaluate the final policy (None: no evaluation)."""
+    _save_torch(run.file(POLICY), policy_record(trainer, config))
+    return final_evaluation(run, config, GradientNumpyPolicy(trainer.policy, trainer.params), policy_name(config),
+                            run.file(POLICY), env_steps(trainer), config.get("warmup_periods"), progress)
 
 
 def _write_metrics(run: Run, trainer: GradientTrainer, row: dict, elapsed: float) -> None:
@@ -194,7 +182,8 @@ def load_gradient_run(run: Run, config: dict, checkpoint: str | Path | None = No
     action = config.get("action", "direct")
     try:
         levels = state["echelon_levels"].numpy() if action == "residual" else None
-        module = build_policy(params, action, config["hidden"], levels, float(config.get("max_log_multiplier", 0.5)))
+        bound = float(config.get("max_log_multiplier", DEFAULT_MAX_LOG_MULTIPLIER))
+        module = build_policy(params, action, config["hidden"], levels, bound)
         module.load_state_dict(state)
     except Exception as error:
         raise RunError(f"{path} is corrupted or incompatible ({type(error).__name__}: {error}); the run folder "

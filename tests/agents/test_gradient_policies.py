@@ -62,9 +62,11 @@ def test_residual_rollout_has_a_gradient_for_every_level():
     assert torch.count_nonzero(module.net[-1].bias.grad) == planned.params.num_nodes
 
 
-def test_resumed_training_continues_exactly():
+@pytest.mark.parametrize("final_learning_rate", [None, 1e-4])
+def test_resumed_training_continues_exactly(final_learning_rate):
     planned = plan("serial")
-    config = dict(hidden=(8,), paths=4, horizon=10, iterations=4, learning_rate=1e-2, seed=5, action="residual")
+    config = dict(hidden=(8,), paths=4, horizon=10, iterations=4, learning_rate=1e-2, seed=5, action="residual",
+                  final_learning_rate=final_learning_rate)
     straight = GradientTrainer(planned.params, GradientAgentConfig(**config), planned.echelon_levels)
     for _ in range(4):
         straight.step()
@@ -78,3 +80,16 @@ def test_resumed_training_continues_exactly():
         torch.testing.assert_close(second.policy.state_dict()[name], value, rtol=0, atol=0)
     assert [h["cost_per_period"] for h in second.config.history] == [
         h["cost_per_period"] for h in straight.config.history[2:]]
+
+
+def test_cosine_learning_rate_runs_from_first_to_final_value():
+    planned = plan("serial")
+    config = GradientAgentConfig(hidden=(8,), paths=2, horizon=3, iterations=5, learning_rate=1e-2,
+                                 final_learning_rate=1e-4, action="residual")
+    trainer = GradientTrainer(planned.params, config, planned.echelon_levels)
+    rates = [trainer.step()["learning_rate"] for _ in range(5)]
+    assert rates[0] == pytest.approx(1e-2) and rates[-1] == pytest.approx(1e-4)
+    assert rates[2] == pytest.approx((1e-2 + 1e-4) / 2)  # half way the cosine is at the mean
+    assert all(a > b for a, b in zip(rates, rates[1:]))
+    constant = GradientTrainer(planned.params, GradientAgentConfig(iterations=5, learning_rate=3e-3), None)
+    assert {constant.learning_rate(i) for i in range(5)} == {3e-3}

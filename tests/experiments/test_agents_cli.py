@@ -1,4 +1,5 @@
-"""Named policies, residual PPO and the gradient agent through the real command line (tiny budgets, Serial-v0)."""
+"""Named policies, residual PPO, SAC and TD3 and the gradient agent through the real command line (tiny budgets,
+Serial-v0)."""
 
 from __future__ import annotations
 
@@ -10,15 +11,21 @@ import pytest
 import torch
 import yaml
 from cli_helpers import ENV_ID, echelon
+from torch import nn
 
 from agents.config import ConfigError
 from experiments import train
-from experiments.policies import POLICIES
+from experiments.evaluate import run_episodes
+from experiments.policies import POLICIES, load_run, make_named_policy
 
 EVAL = ["--episodes", "6", "--threads", "1"]
 TINY_PPO = ["--env-id", ENV_ID, "--algo", "ppo", "--seed", "2", "--num-envs", "4", "--total-steps", "256",
             "--set", "algo_kwargs.n_steps=32", "--set", "algo_kwargs.batch_size=64", "--set", "algo_kwargs.n_epochs=1",
             "--set", "eval_episodes=4", "--threads", "1"]  # fmt: skip
+TINY_OFF_POLICY = ["--env-id", ENV_ID, "--seed", "3", "--num-envs", "2", "--total-steps", "96",
+                   "--set", "algo_kwargs.learning_starts=16", "--set", "algo_kwargs.batch_size=16",
+                   "--set", "algo_kwargs.buffer_size=1000", "--set", "policy_kwargs.net_arch=[32, 32]",
+                   "--set", "eval_episodes=4", "--threads", "1"]  # fmt: skip
 TINY_GRADIENT = ["--env-id", ENV_ID, "--algo", "gradient", "--seed", "4", "--set", "iterations=4", "--set", "paths=4",
                  "--set", "horizon=10", "--set", "checkpoint_every=2", "--set", "eval_episodes=4", "--threads", "1"]
 
@@ -43,6 +50,15 @@ def residual_run(workdir: Path) -> Path:
                      "crn_groups=2", "--run-name", "residual", cwd=workdir)
     assert result.returncode == 0, result.stderr
     return workdir / "runs" / "residual"
+
+
+@pytest.fixture(scope="module", params=["sac", "td3"])
+def off_policy_residual_run(request, workdir: Path) -> Path:
+    algo = request.param
+    result = echelon("train", *TINY_OFF_POLICY, "--algo", algo, "--action", "residual", "--run-name",
+                     f"{algo}-residual", cwd=workdir)
+    assert result.returncode == 0, result.stderr
+    return workdir / "runs" / f"{algo}-residual"
 
 
 @pytest.fixture(scope="module")
@@ -88,6 +104,35 @@ def test_residual_run_records_and_reconstructs_the_plan(residual_run: Path, name
     # started at the middle of the action range costs far more).
     plan_cost = named["planner"]["cost_per_period"]["mean"]
     assert abs(evaluated["cost_per_period"]["total"]["mean"] - plan_cost) < 0.02 * plan_cost
+
+
+def test_off_policy_residual_run_finishes_and_its_model_reproduces_the_final_evaluation(
+        off_policy_residual_run: Path, workdir: Path):
+    run = off_policy_residual_run
+    config = yaml.safe_load((run / "config.yaml").read_text())
+    assert config["action"] == "residual" and config["max_log_multiplier"] == 0.5  # the bound is recorded
+    assert (run / "status").read_text().strip() == "finished"
+    assert {"model.zip", "vecnormalize.pkl", "plan.json", "final_eval.json"} <= {p.name for p in run.iterdir()}
+    assert json.loads((run / "meta.json").read_text())["result"]["timesteps"] == 96
+    result = echelon("evaluate", "--run", str(run), *EVAL, cwd=workdir)
+    assert result.returncode == 0, result.stderr
+    evaluated = json.loads((run / "eval.json").read_text())
+    final = json.loads((run / "final_eval.json").read_text())
+    assert evaluated["episode_cost_per_period"][:4] == final["episode_cost_per_period"]
+    assert evaluated["model_timesteps"] == final["model_timesteps"] == 96
+    assert evaluated["policy"] == final["policy"] == f"{config['algo']} residual ({run.name})"
+
+
+def test_off_policy_residual_model_with_a_zero_action_is_exactly_the_plan(off_policy_residual_run: Path):
+    """The whole reloaded chain (normalization, actor, squashing, residual map) turns a zero action into the plan."""
+    loaded = load_run(off_policy_residual_run)
+    output = [m for m in loaded.policy.model.actor.mu.modules() if isinstance(m, nn.Linear)][-1]
+    with torch.no_grad():
+        output.weight.zero_()
+        output.bias.zero_()
+    agent, planner = (run_episodes(policy, ENV_ID, 4).summary()["episode_cost_per_period"]
+                      for policy in (loaded.policy, make_named_policy("planner", ENV_ID)))
+    assert agent == planner
 
 
 def test_gradient_run_folder_and_evaluation(gradient_run: Path, workdir: Path):

@@ -1,0 +1,75 @@
+"""How a training session ends in its run folder: ``finished`` with its result, or ``failed`` on any error."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from experiments import train, train_gradient
+from experiments.runs import Run, create_run
+
+ENV_ID = "echelon/Serial-v0"
+TINY = {
+    "ppo": dict(sets=["algo_kwargs.n_steps=16", "algo_kwargs.batch_size=32", "algo_kwargs.n_epochs=1",
+                      "eval_episodes=2"], total_steps=64, num_envs=2),
+    "gradient": dict(sets=["iterations=2", "paths=2", "horizon=5", "hidden=[4]", "eval_episodes=2"]),
+}
+
+
+@pytest.fixture
+def run(tmp_path: Path) -> Run:
+    run = create_run(tmp_path, {"env_id": ENV_ID, "algo": "ppo", "seed": 0}, ["test"], "run")
+    run.start_session(["test"], 5, "started")
+    return run
+
+
+def last_session(run: Run) -> dict:
+    return json.loads(run.file("meta.json").read_text())["sessions"][-1]
+
+
+def test_an_error_inside_a_failing_session_marks_it_failed_and_propagates(run: Run):
+    with pytest.raises(KeyboardInterrupt), run.failing_session(lambda: 7):
+        raise KeyboardInterrupt
+    assert run.status == "failed" and last_session(run)["end_timesteps"] == 7
+
+
+def test_an_error_while_recording_the_failure_does_not_hide_the_original(run: Run):
+    with pytest.raises(RuntimeError, match="original"), run.failing_session(lambda: 1 // 0):
+        raise RuntimeError("original")
+
+
+def test_finish_session_records_the_result_and_the_evaluation_cost(run: Run):
+    result = {"timesteps": 9}
+    run.finish_session(9, result, lambda: 1.5)
+    meta = json.loads(run.file("meta.json").read_text())
+    assert run.status == "finished" and meta["end_time"] is not None
+    assert meta["result"] == {"timesteps": 9, "eval_cost_per_period": 1.5}
+    run.start_session(["test"], 9, "resumed")
+    run.finish_session(9, {"timesteps": 9}, lambda: None)  # no evaluation: no cost
+    assert run.status == "finished" and "eval_cost_per_period" not in run.load_meta()["result"]
+
+
+def test_a_failing_final_evaluation_fails_the_session(run: Run):
+    def broken() -> None:
+        raise OSError("disk full")
+
+    with pytest.raises(OSError, match="disk full"):
+        run.finish_session(9, {"timesteps": 9}, broken)
+    assert run.status == "failed" and last_session(run)["end_timesteps"] == 9
+    assert run.load_meta()["result"] is None
+
+
+@pytest.mark.parametrize("algo", ["ppo", "gradient"])
+def test_both_trainers_leave_a_failed_run_when_the_final_evaluation_breaks(algo, tmp_path, monkeypatch):
+    def broken(*args, **kwargs):
+        raise RuntimeError("evaluation broke")
+
+    monkeypatch.setattr(train_gradient if algo == "gradient" else train, "final_evaluation", broken)
+    with pytest.raises(RuntimeError, match="evaluation broke"):
+        train.train(ENV_ID, algo, 0, runs_dir=tmp_path, run_name="broken", progress=False, argv=["test"],
+                    **TINY[algo])
+    run = Run(tmp_path / "broken")
+    assert run.status == "failed" and last_session(run)["status"] == "failed"
+    assert last_session(run)["end_timesteps"] == (64 if algo == "ppo" else 2 * 2 * 5)
