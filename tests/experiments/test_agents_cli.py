@@ -191,6 +191,9 @@ def test_gradient_and_residual_options_are_checked():
         train.resolve_config(ENV_ID, "gradient", 0, total_steps=100)
     with pytest.raises(ConfigError, match="paths: expected a whole number >= 1"):
         train.resolve_config(ENV_ID, "gradient", 0, sets=["paths=0"])
+    with pytest.raises(ConfigError, match="final_learning_rate: expected a number > 0, got -0.1"):
+        train.resolve_config(ENV_ID, "gradient", 0, sets=["final_learning_rate=-0.1"])
+    assert train.resolve_config(ENV_ID, "gradient", 0, sets=["final_learning_rate=1e-4"])["final_learning_rate"] == 1e-4
     with pytest.raises(ConfigError, match=r"max_log_multiplier: expected a number in \(0, 3\]"):
         train.resolve_config(ENV_ID, "ppo", 0, sets=["max_log_multiplier=5"], action="residual")
     with pytest.raises(ConfigError, match="action residual needs env_kwargs.action_mode order_up_to"):
