@@ -73,14 +73,20 @@ def deep_merge(base: dict, update: dict) -> dict:
     return out
 
 
-def check_action(entry: dict, where: str) -> None:
-    """Validate the keys every algorithm shares: ``action`` and ``max_log_multiplier``."""
+def check_common(entry: dict, where: str) -> None:
+    """Validate the keys every algorithm shares: ``action``, ``max_log_multiplier`` and ``eval_episodes``."""
     if "action" in entry and entry["action"] not in ACTIONS:
         raise ConfigError(f"{where}.action: expected one of {', '.join(ACTIONS)}, got {entry['action']!r}")
     if "max_log_multiplier" in entry:
         value = entry["max_log_multiplier"]
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value <= 3:
             raise ConfigError(f"{where}.max_log_multiplier: expected a number in (0, 3], got {value!r}")
+    if "eval_episodes" in entry:
+        value = entry["eval_episodes"]
+        whole = isinstance(value, int) or (isinstance(value, float) and value.is_integer())
+        if isinstance(value, bool) or not whole or value < 0 or value == 1:
+            raise ConfigError(f"{where}.eval_episodes: expected 0 (no final evaluation) or a whole number >= 2 "
+                              f"(a confidence interval needs 2), got {value!r}; set eval_episodes=0 or >= 2")
 
 
 def resolve_entry(path: Path, env_id: str, overrides: dict | None,

@@ -22,7 +22,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from agents.config import HYPERPARAMS_DIR, ConfigError, check_action, resolve_entry
+from agents.config import HYPERPARAMS_DIR, ConfigError, check_common, resolve_entry
 from agents.gradient_agent import GradientAgentConfig
 
 GRADIENT_KEYS: dict[str, Any] = {
@@ -47,7 +47,8 @@ def gradient_hyperparams_path() -> Path:
 
 
 def validate_gradient(entry: dict, where: str) -> None:
-    """Check the keys and types of one entry of ``gradient.yaml`` (or an override)."""
+    """Check the keys, types and values of one entry of ``gradient.yaml`` (or an override)."""
+    check_common(entry, where)
     for key, value in entry.items():
         if key not in GRADIENT_KEYS:
             raise ConfigError(f"{where}: unknown key {key!r}; allowed: {', '.join(GRADIENT_KEYS)}")
@@ -67,7 +68,6 @@ def validate_gradient(entry: dict, where: str) -> None:
             least = 1 if key in _AT_LEAST_ONE else 0
             if not isinstance(value, int) or isinstance(value, bool) or value < least:
                 raise ConfigError(f"{where}.{key}: expected a whole number >= {least}, got {value!r}")
-    check_action(entry, where)
 
 
 def load_gradient_hyperparams(env_id: str, overrides: dict | None = None, path: str | Path | None = None) -> dict:

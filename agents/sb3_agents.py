@@ -17,7 +17,8 @@ normalize         ``obs``, ``reward`` (bool), ``clip_obs``, ``clip_reward`` of `
 policy_kwargs     ``MlpPolicy`` arguments (``net_arch``, ``activation_fn`` by name, ``log_std_init``, ...)
 algo_kwargs       arguments of the SB3 class (``learning_rate``, ``n_steps``, ``buffer_size``, ...);
                   ``action_noise`` as ``{type: normal | ornstein_uhlenbeck, sigma: float}``
-device            torch device, ``cpu`` by default (small MLPs run faster there)
+device            torch device: ``cpu`` (default; small MLPs run faster there), ``auto`` or ``cuda[:N]``
+                  (refused when CUDA is not available)
 action            ``direct`` (the env's action) or ``residual`` (log-multipliers of the analytic plan's
                   echelon levels, :mod:`agents.residual`; the ``residual`` section of an entry applies)
 max_log_multiplier  bound of the residual log-multipliers (0.5 unless set)
@@ -32,10 +33,12 @@ from __future__ import annotations
 
 import copy
 import inspect
+import re
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 from stable_baselines3 import A2C, PPO, SAC, TD3
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.noise import NormalActionNoise, OrnsteinUhlenbeckActionNoise
@@ -45,13 +48,14 @@ from agents.config import (  # noqa: F401  (re-exported: the names callers used 
     DEFAULT_KEY,
     HYPERPARAMS_DIR,
     ConfigError,
-    check_action,
+    check_common,
     check_env_id,
     coerce_numbers,
     deep_merge,
     read_yaml,
     resolve_entry,
 )
+from envs.actions import ACTION_MODES
 
 ALGOS: dict[str, type[BaseAlgorithm]] = {"ppo": PPO, "sac": SAC, "td3": TD3, "a2c": A2C}
 OFF_POLICY = frozenset({"sac", "td3"})
@@ -84,6 +88,7 @@ ACTIVATIONS = {
 # Arguments of the SB3 classes that the factory sets itself and a config may not.
 _RESERVED = {"self", "policy", "env", "seed", "tensorboard_log", "policy_kwargs", "verbose", "device",
              "_init_setup_model"}
+_DEVICE = re.compile(r"^(cpu|auto|cuda(:\d+)?)$")
 
 
 # Loading --------------------------------------------------------------------------------------------
@@ -117,9 +122,10 @@ def load_hyperparams(algo: str, env_id: str, overrides: dict | None = None,
 
 
 def validate_hyperparams(algo: str, entry: Any, where: str) -> None:
-    """Check the keys and types of one entry; ``where`` names its origin in error messages."""
+    """Check the keys, types and values of one entry; ``where`` names its origin in error messages."""
     if not isinstance(entry, dict):
         raise ConfigError(f"{where}: expected a mapping of hyperparameters, got {type(entry).__name__}")
+    check_common(entry, where)
     for key, value in entry.items():
         if key not in TOP_LEVEL_KEYS:
             raise ConfigError(f"{where}: unknown key {key!r}; allowed: {', '.join(TOP_LEVEL_KEYS)}")
@@ -136,9 +142,9 @@ def validate_hyperparams(algo: str, entry: Any, where: str) -> None:
                 raise ConfigError(f"{where}.{key}: expected a number, got {value!r}")
         elif not isinstance(value, kind):
             raise ConfigError(f"{where}.{key}: expected a {kind.__name__}, got {value!r}")
-    check_action(entry, where)
     _check_keys(entry.get("env_kwargs", {}), ENV_KWARGS, f"{where}.env_kwargs")
     _check_keys(entry.get("normalize", {}), NORMALIZE_KWARGS, f"{where}.normalize")
+    _check_values(entry, where)
     allowed = set(inspect.signature(ALGOS[algo].__init__).parameters) - _RESERVED
     _check_keys(entry.get("algo_kwargs", {}), allowed, f"{where}.algo_kwargs", f"{ALGOS[algo].__name__} argument")
     activation = entry.get("policy_kwargs", {}).get("activation_fn")
@@ -153,6 +159,32 @@ def validate_hyperparams(algo: str, entry: Any, where: str) -> None:
                 f"{where}.algo_kwargs.action_noise: expected {{type: normal | ornstein_uhlenbeck, sigma: float}}, "
                 f"got {noise!r}"
             )
+
+
+def _check_values(entry: dict, where: str) -> None:
+    """Check the values of ``env_kwargs``, ``normalize`` and ``device`` (their keys and types are checked)."""
+    env_kwargs, normalize = entry.get("env_kwargs", {}), entry.get("normalize", {})
+    if "action_mode" in env_kwargs and env_kwargs["action_mode"] not in ACTION_MODES:
+        raise ConfigError(f"{where}.env_kwargs.action_mode: expected one of {', '.join(ACTION_MODES)}, "
+                          f"got {env_kwargs['action_mode']!r}")
+    warmup = env_kwargs.get("warmup_periods")
+    if warmup is not None and (not isinstance(warmup, int) or isinstance(warmup, bool) or warmup < 0):
+        raise ConfigError(f"{where}.env_kwargs.warmup_periods: expected a whole number >= 0 or null (the "
+                          f"scenario's), got {warmup!r}")
+    for key in ("obs", "reward"):
+        if key in normalize and not isinstance(normalize[key], bool):
+            raise ConfigError(f"{where}.normalize.{key}: expected true or false, got {normalize[key]!r}")
+    for key in ("clip_obs", "clip_reward"):
+        value = normalize.get(key, 1.0)
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+            raise ConfigError(f"{where}.normalize.{key}: expected a number > 0, got {value!r}")
+    device = entry.get("device")
+    if device is not None:
+        if not _DEVICE.match(device):
+            raise ConfigError(f"{where}.device: expected cpu, auto or cuda, got {device!r}")
+        if device.startswith("cuda") and not torch.cuda.is_available():
+            raise ConfigError(f"{where}.device: {device!r} asked for, but CUDA is not available on this machine "
+                              "(torch.cuda.is_available() is False); use device=cpu (or auto)")
 
 
 def _check_keys(mapping: Any, allowed: set[str], where: str, what: str = "key") -> None:

@@ -32,8 +32,8 @@ from baselines.lagrangian import Plan, plan
 from baselines.naive import constant_order_reference, newsvendor_reference
 from baselines.tuning import tune
 from envs import ENV_IDS
-from experiments.evaluate import DEFAULT_EVAL_SEED, EpisodeResults, episode_length, run_episodes
-from experiments.policies import TUNING_SEED, LoadedRun, load_plan_levels, load_run
+from experiments.evaluate import DEFAULT_EVAL_SEED, EpisodeResults, episode_length, eval_scenario, run_episodes
+from experiments.policies import TUNING_SEED, LoadedRun, exact_optimum, load_plan_levels, load_run
 from experiments.recorder import StockRecorder
 from experiments.runs import META, RunError, base_meta, now_iso, write_atomic
 
@@ -87,14 +87,6 @@ class Benchmark:
 
     def result(self, name: str) -> PolicyResult:
         return next(p for p in self.policies if p.name == name)
-
-
-def exact_optimum(planned: Plan) -> float | None:
-    """The plan's cost when it is the exact optimum: the tree recursion on a chain (Clark-Scarf, with the env's
-    end-of-period holding convention); elsewhere the analytic cost is approximate or a relaxation."""
-    parents = planned.params.supplier_index
-    chain = all(np.count_nonzero(parents == n) <= 1 for n in range(len(parents)))
-    return float(planned.cost) if planned.method == "tree recursion" and chain else None
 
 
 def default_output(env_id: str, seed: int, quick: bool) -> Path:
@@ -187,12 +179,23 @@ def load_training(name: str, loaded: LoadedRun) -> Training:
                     curve, loaded.config)
 
 
-def evaluate_policy(name: str, label: str, policy, bench: Benchmark, warmup_periods: int | None = None,
-                    progress: bool | None = None) -> PolicyResult:
+def evaluate_policy(name: str, label: str, policy, bench: Benchmark, progress: bool | None = None) -> PolicyResult:
+    """``policy`` on the benchmark's common episodes (every policy from the scenario's warm-up state)."""
     recorder = StockRecorder(policy, bench.plan.params, bench.periods)
     results = run_episodes(recorder, bench.env_id, bench.episodes, DEFAULT_EVAL_SEED, None, bench.periods,
-                           warmup_periods, progress)
+                           progress=progress)
     return PolicyResult(name, label, results, recorder.frame())
+
+
+def evaluate_agent(name: str, label: str, loaded: LoadedRun, bench: Benchmark,
+                   progress: bool | None = None) -> PolicyResult:
+    """A trained agent on the common episodes, like the baselines (so the episodes pair); a note says when it was
+    trained with another env warm-up than the scenario's."""
+    default = eval_scenario(bench.env_id).warmup_periods
+    if loaded.warmup_periods is not None and int(loaded.warmup_periods) != default:
+        bench.notes.append(f"{name} was trained with warmup_periods={loaded.warmup_periods}; it is evaluated, like "
+                           f"every policy, from the scenario's warm-up ({default} periods)")
+    return evaluate_policy(name, label, loaded.policy, bench, progress)
 
 
 def run_benchmark(env_id: str, seed: int = 0, *, quick: bool = False, action: str = "residual",
@@ -206,7 +209,10 @@ def run_benchmark(env_id: str, seed: int = 0, *, quick: bool = False, action: st
     output = Path(output) if output is not None else default_output(env_id, seed, quick)
     if output.exists():
         raise RunError(f"{output} already exists; a report folder is never overwritten (choose another --output)")
-    output.mkdir(parents=True)
+    try:
+        output.mkdir(parents=True)
+    except OSError as error:
+        raise RunError(f"cannot create the report folder {output}: {error}") from error
     started = time.perf_counter()
     scenario = ENV_IDS[env_id][0]
     episodes = episodes or (QUICK_EPISODES if quick else EPISODES)
@@ -252,7 +258,7 @@ def run_benchmark(env_id: str, seed: int = 0, *, quick: bool = False, action: st
                     bench.notes.append(f"{algo} trained on a plan that differs from this benchmark's plan")
                 bench.training[algo] = load_training(algo, loaded)
                 label = f"{'PPO' if algo == 'ppo' else 'gradient agent'}{' (residual)' if action == 'residual' else ''}"
-                bench.policies.append(evaluate_policy(algo, label, loaded.policy, bench, loaded.warmup_periods))
+                bench.policies.append(evaluate_agent(algo, label, loaded, bench))
                 bar.update(1)
             bench.timing["evaluate_agents_s"] = time.perf_counter() - clock
     except BaseException:

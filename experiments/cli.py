@@ -5,7 +5,7 @@
     echelon train --env-id echelon/Network-v0 --algo gradient
     echelon train --resume runs/Serial-v0-ppo-seed0-20250101-120000
     echelon evaluate --run runs/Serial-v0-ppo-seed0-20250101-120000 --episodes 100
-    echelon compare --run runs/A --run runs/B --policy planner --policy tuned
+    echelon compare --run runs/A --run runs/B --policy planner --policy tuned   # paired against the plan
     echelon benchmark --env-id echelon/Network-v0 --seed 0
 
 Run ``echelon <command> --help`` for every option. Exit status: 0 done, 1 error (the message says what is
@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from importlib import metadata
 from pathlib import Path
@@ -69,6 +70,13 @@ def _episodes(text: str) -> int:
     return value
 
 
+class _Entry(argparse.Action):
+    """Appends ``(const, value)`` to the shared list ``dest``: --run and --policy entries keep their order."""
+
+    def __call__(self, parser, namespace, values, option_string=None) -> None:
+        setattr(namespace, self.dest, [*getattr(namespace, self.dest, []), (self.const, values)])
+
+
 def _add_runtime(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("runtime")
     group.add_argument("--threads", type=_positive, default=1,
@@ -103,8 +111,9 @@ def build_parser() -> argparse.ArgumentParser:
             "Train a stable-baselines3 agent on the natively batched env, or the gradient agent through the torch\n"
             "rollout of the env's transition, and record everything in a new run folder\n"
             "RUNS_DIR/<env>-<algo>-seed<seed>-<time>/: config.yaml (resolved), command.txt, meta.json (git\n"
-            "revision, package versions, seed, times), status, metrics.csv, checkpoints/, final_eval.json, and\n"
-            "model.zip + vecnormalize.pkl + tb/ (SB3) or policy.pt (gradient); plan.json for residual agents.\n\n"
+            "revision, package versions, seed, times), status, metrics.csv, tb/ (TensorBoard), checkpoints/,\n"
+            "final_eval.json, and model.zip + vecnormalize.pkl (SB3) or policy.pt (gradient); plan.json for\n"
+            "residual agents.\n\n"
             "--action residual: the agent outputs log-multipliers of the analytic plan's echelon levels (zero is\n"
             "the plan), bounded by max_log_multiplier; the plan is computed from the scenario and saved.\n\n"
             "Configuration, lowest precedence first: agents/hyperparams/<algo>.yaml ('default', then the env id's\n"
@@ -159,7 +168,7 @@ def build_parser() -> argparse.ArgumentParser:
             "SEED, SEED + 1, ...: every policy evaluated with the same seed faces the same demand and lead-time\n"
             "draws. Prints the mean and 95% confidence interval of the cost per period and its breakdown, of the\n"
             "fill rate and lost units by delivery speed and of capacity use, and writes them (with every episode's\n"
-            "cost) to RUN_DIR/eval.json."
+            "cost) to RUN_DIR/eval.json (RUN_DIR/eval_<checkpoint name>.json for a checkpoint)."
         ),
     )
     which = evaluate.add_mutually_exclusive_group(required=True)
@@ -168,9 +177,11 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--env-id", choices=list(ENV_IDS), metavar="ENV_ID", default=None,
                           help=f"env id for --policy ({ids})")
     evaluate.add_argument("--checkpoint", metavar="FILE", default=None,
-                          help="evaluate this checkpoint (RUN_DIR/checkpoints/model_<steps>_steps.zip) instead")
+                          help="evaluate this checkpoint of the run (RUN_DIR/checkpoints/model_<steps>_steps.zip) "
+                               "instead; a file outside RUN_DIR is refused")
     evaluate.add_argument("--output", metavar="FILE", default=None,
-                          help="where to write the JSON results (default: RUN_DIR/eval.json; none for --policy)")
+                          help="where to write the JSON results (default: RUN_DIR/eval.json, or "
+                               "RUN_DIR/eval_<checkpoint name>.json with --checkpoint; none for --policy)")
     evaluate.add_argument("--json", action="store_true", help="print the JSON results instead of the table")
     _add_eval_options(evaluate)
     _add_runtime(evaluate)
@@ -178,17 +189,28 @@ def build_parser() -> argparse.ArgumentParser:
     compare = commands.add_parser(
         "compare", formatter_class=_Formatter, help="compare runs and named policies on the same random draws",
         description=(
-            "Evaluate several runs and/or named policies on the same env id with the same episode seeds (common\n"
-            "random numbers) and print each one's mean cost per period with its 95% CI and its paired difference\n"
-            "to the first entry (episode by episode, so the interval is much tighter than the two separate ones)."
+            "Evaluate several runs and/or named policies (in command-line order) on the same env id with the same\n"
+            "episode seeds and the same env warm-up (common random numbers), and print each one's mean cost per\n"
+            "period with its 95% CI, its paired difference to the baseline (episode by episode, so the interval is\n"
+            "much tighter than the two separate ones) in cost and in percent of the baseline's cost, and how far it\n"
+            "is above the analytic plan's dual bound and above the exact optimum (where the plan is exact).\n\n"
+            "Runs trained with different env warm-ups (warmup_periods) are refused unless --warmup-periods sets\n"
+            "one warm-up for every entry."
         ),
     )
-    compare.add_argument("--run", dest="runs", action="append", metavar="RUN_DIR", default=[],
+    compare.add_argument("--run", dest="entries", action=_Entry, const="run", metavar="RUN_DIR", default=[],
                          help="run folder; repeatable")
-    compare.add_argument("--policy", dest="policies", action="append", choices=POLICY_NAMES, default=[],
-                         help=f"named policy; repeatable: {POLICY_HELP}")
+    compare.add_argument("--policy", dest="entries", action=_Entry, const="policy", choices=POLICY_NAMES,
+                         default=[], help=f"named policy; repeatable: {POLICY_HELP}")
+    compare.add_argument("--baseline", metavar="NAME", default=None,
+                         help="entry the differences are taken against: a label as printed (e.g. 'ppo (RUN)'), a "
+                              "RUN_DIR or policy name as given, or 'planner' (added if not given) (default: "
+                              "'planner' when it is an entry, else the first entry)")
     compare.add_argument("--env-id", choices=list(ENV_IDS), metavar="ENV_ID", default=None,
                          help="env id (default: the runs' env id, which must agree)")
+    compare.add_argument("--warmup-periods", type=_non_negative, default=None, metavar="N",
+                         help="env warm-up of every entry (default: the runs' own warm-up, which must agree with "
+                              "each other and with the scenario's when named policies are compared)")
     compare.add_argument("--output", metavar="FILE", default=None, help="write the comparison as JSON")
     _add_eval_options(compare)
     _add_runtime(compare)
@@ -257,14 +279,16 @@ def cmd_train(args: argparse.Namespace, argv: list[str]) -> int:
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from experiments import evaluate as ev
-    from experiments.policies import make_named_policy
+    from experiments.policies import load_run, make_named_policy
 
+    _check_output_file(args.output)
     if args.run is not None:
         if args.env_id is not None:
             raise _Usage("--env-id goes with --policy; a run evaluates on its own env id")
-        summary = ev.evaluate_run(args.run, args.episodes, args.seed, args.num_envs, args.periods, args.checkpoint,
-                                  args.progress)
-        output = Path(args.output) if args.output else Path(args.run) / "eval.json"
+        loaded = load_run(args.run, args.checkpoint)
+        name = f"eval_{Path(args.checkpoint).stem}.json" if args.checkpoint else "eval.json"
+        output = Path(args.output) if args.output else loaded.run.path / name
+        summary = ev.evaluate_loaded(loaded, args.episodes, args.seed, args.num_envs, args.periods, args.progress)
     else:
         if args.env_id is None:
             raise _Usage("--policy needs --env-id")
@@ -285,17 +309,18 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 def cmd_compare(args: argparse.Namespace) -> int:
     from baselines.evaluation import paired_difference
+    from baselines.lagrangian import plan
     from experiments import evaluate as ev
-    from experiments.policies import load_run, make_named_policy
+    from experiments.policies import exact_optimum, load_run, make_named_policy, plan_gaps, scenario_name
 
-    if not args.runs and not args.policies:
+    if not args.entries:
         raise _Usage("give at least one --run or --policy")
-    entries = []  # (label, policy, warmup)
-    env_ids = set()
-    for run_dir in args.runs:
-        loaded = load_run(run_dir)
-        env_ids.add(loaded.config["env_id"])
-        entries.append((loaded.label, loaded.policy, loaded.warmup_periods))
+    _check_output_file(args.output)
+    given = list(args.entries)
+    if args.baseline == "planner" and ("policy", "planner") not in given:
+        given.append(("policy", "planner"))
+    runs = {value: load_run(value) for kind, value in given if kind == "run"}
+    env_ids = {loaded.config["env_id"] for loaded in runs.values()}
     if len(env_ids) > 1:
         raise ev.ConfigError(f"the runs were trained on different env ids: {', '.join(sorted(env_ids))}")
     if args.env_id and env_ids and args.env_id not in env_ids:
@@ -303,46 +328,94 @@ def cmd_compare(args: argparse.Namespace) -> int:
     env_id = args.env_id or (env_ids.pop() if env_ids else None)
     if env_id is None:
         raise _Usage("--policy needs --env-id")
-    for name in args.policies:
-        entries.append((name, make_named_policy(name, env_id, args.seed), None))
+    labels = [runs[value].label if kind == "run" else value for kind, value in given]
+    baseline = _baseline_index(args.baseline, given, labels)
+    warmup = args.warmup_periods
+    if warmup is None:
+        warmup = ev.common_warmup(env_id, {label: runs[value].warmup_periods if kind == "run" else None
+                                           for label, (kind, value) in zip(labels, given, strict=True)})
     results = []
-    for label, policy, warmup in entries:
-        outcome = ev.run_episodes(policy, env_id, args.episodes, args.seed, args.num_envs, args.periods, warmup,
-                                  args.progress)
-        results.append((label, outcome))
-    first = results[0][1].cost
+    for (kind, value), label in zip(given, labels, strict=True):
+        policy = runs[value].policy if kind == "run" else make_named_policy(value, env_id, args.seed)
+        results.append((label, ev.run_episodes(policy, env_id, args.episodes, args.seed, args.num_envs,
+                                               args.periods, warmup, args.progress)))
+    planned = plan(scenario_name(env_id))
+    base_label, base = results[baseline]
     rows = []
     for label, outcome in results:
-        delta = paired_difference(outcome.cost, first)
-        summary = outcome.summary()
+        delta, summary = paired_difference(outcome.cost, base.cost), outcome.summary()
         rows.append({"policy": label, "cost_per_period": summary["cost_per_period"]["total"],
-                     "difference_to_first": {"mean": delta.mean, "ci95": delta.half_width},
-                     "fill_rate": summary["fill_rate"], "summary": summary})
+                     "difference_to_baseline": {"mean": delta.mean, "ci95": delta.half_width,
+                                                "pct": 100 * delta.mean / base.cost.mean,
+                                                "pct_ci95": 100 * delta.half_width / base.cost.mean},
+                     **plan_gaps(outcome.cost.mean, planned), "fill_rate": summary["fill_rate"], "summary": summary})
+    optimum = exact_optimum(planned)
+    print(f"{env_id}: {args.episodes} episodes each, seeds {args.seed}..{args.seed + args.episodes - 1}, warm-up "
+          f"{warmup} periods (common random numbers); differences paired against {base_label}")
+    print(f"analytic plan ({planned.method}): dual bound {planned.dual_bound:.3f}, exact optimum "
+          + ("none known" if optimum is None else f"{optimum:.3f}"))
     width = max(len(r["policy"]) for r in rows) + 2
-    print(f"{env_id}: {args.episodes} episodes each, seeds {args.seed}..{args.seed + args.episodes - 1} "
-          "(common random numbers)")
-    print(f"{'policy':<{width}}{'cost/period':>14}{'95% CI':>10}{'vs first':>14}{'95% CI':>10}  fill rate (95% CI)")
+    print(f"{'policy':<{width}}{'cost/period':>12}{'95% CI':>10}{'vs baseline':>13}{'95% CI':>10}{'%':>8}"
+          f"{'95% CI':>8}{'>bound %':>10}{'>opt %':>8}  fill rate (95% CI)")
     for r in rows:
-        cost, delta = r["cost_per_period"], r["difference_to_first"]
+        cost, delta, gap = r["cost_per_period"], r["difference_to_baseline"], r["gap_to_optimum_pct"]
         fill = ", ".join(f"{k} {v['mean']:.3f}{_pm(v['ci95'])}" for k, v in r["fill_rate"].items())
-        print(f"{r['policy']:<{width}}{cost['mean']:>14.3f}{_pm(cost['ci95']):>10}{delta['mean']:>+14.3f}"
-              f"{_pm(delta['ci95']):>10}  {fill}")
+        print(f"{r['policy']:<{width}}{cost['mean']:>12.3f}{_pm(cost['ci95']):>10}{delta['mean']:>+13.3f}"
+              f"{_pm(delta['ci95']):>10}{delta['pct']:>+8.2f}{_pm(delta['pct_ci95'], 2):>8}"
+              f"{r['gap_to_dual_bound_pct']:>+10.2f}{'-' if gap is None else format(gap, '+.2f'):>8}  {fill}")
     if args.output:
         ev.write_json(Path(args.output), {"env_id": env_id, "episodes": args.episodes, "seed": args.seed,
+                                          "warmup_periods": warmup, "baseline": base_label,
+                                          "plan": {"method": planned.method, "dual_bound": planned.dual_bound,
+                                                   "exact_optimum": optimum},
                                           "policies": rows})
         print(f"wrote {args.output}")
     return 0
 
 
-def _pm(half: float) -> str:
-    return f"±{half:.3f}"
+def _baseline_index(name: str | None, given: list[tuple[str, str]], labels: list[str]) -> int:
+    """Index of the ``--baseline`` entry (a label, or a RUN_DIR / policy name as given); default: ``planner`` when
+    it is an entry, else the first entry."""
+    if name is None:
+        return labels.index("planner") if ("policy", "planner") in given else 0
+    for index, ((_, value), label) in enumerate(zip(given, labels, strict=True)):
+        if name in (label, value):
+            return index
+    raise _Usage(f"--baseline {name!r} is not an entry; choose one of: {', '.join(labels)}")
+
+
+def _check_output_file(output: str | None) -> None:
+    """Refuse, before any evaluation, an ``--output`` file whose folder is missing or not writable."""
+    if output is None:
+        return
+    path = Path(output)
+    if path.is_dir():
+        raise _Usage(f"--output {output} is a folder; give a file name")
+    if not path.parent.is_dir():
+        raise _Usage(f"--output {output}: the folder {path.parent} does not exist")
+    if not os.access(path.parent, os.W_OK | os.X_OK):
+        raise _Usage(f"--output {output}: the folder {path.parent} is not writable")
+
+
+def _check_output_folder(output: Path) -> None:
+    """Refuse, before the benchmark starts, a report folder that cannot be created (an existing one is refused by
+    :func:`experiments.benchmark.run_benchmark`)."""
+    existing = next(p for p in (output, *output.parents) if p.exists())
+    if existing != output and not (existing.is_dir() and os.access(existing, os.W_OK | os.X_OK)):
+        raise _Usage(f"--output {output}: cannot create it, {existing} is not a writable folder")
+
+
+def _pm(half: float, digits: int = 3) -> str:
+    return f"±{half:.{digits}f}"
 
 
 def cmd_benchmark(args: argparse.Namespace, argv: list[str]) -> int:
-    from experiments.benchmark import run_benchmark
+    from experiments.benchmark import default_output, run_benchmark
 
+    output = Path(args.output) if args.output else default_output(args.env_id, args.seed, args.quick)
+    _check_output_folder(output)
     report = run_benchmark(args.env_id, args.seed, quick=args.quick, action=args.action, episodes=args.episodes,
-                           output=args.output, progress=args.progress, argv=argv)
+                           output=output, progress=args.progress, argv=argv)
     print(f"report: {report}")
     return 0
 

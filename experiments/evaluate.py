@@ -115,6 +115,20 @@ def eval_scenario(env_id: str, warmup_periods: int | None = None) -> Scenario:
     return scenario if warmup_periods is None else dataclasses.replace(scenario, warmup_periods=int(warmup_periods))
 
 
+def common_warmup(env_id: str, warmups: dict[str, int | None]) -> int:
+    """The env warm-up shared by entries (label: warm-up, None for the scenario's) evaluated on the same episodes;
+    a :class:`ConfigError` names every entry's warm-up when they differ (their episodes would start from
+    different states, so pairing them episode by episode would mean nothing)."""
+    default = eval_scenario(env_id).warmup_periods
+    resolved = {label: default if warmup is None else int(warmup) for label, warmup in warmups.items()}
+    if len(set(resolved.values())) > 1:
+        listed = ", ".join(f"{label}: {warmup}" for label, warmup in resolved.items())
+        raise ConfigError(f"the entries use different env warm-ups ({listed} periods), so their episodes start from "
+                          "different states and cannot be paired; give --warmup-periods N to evaluate all of them "
+                          "with one warm-up")
+    return next(iter(resolved.values()), default)
+
+
 def chunks(episodes: int, num_envs: int) -> list[tuple[int, int]]:
     """(first episode, size) of near-equal chunks of at most ``num_envs`` (and at least 2) episodes."""
     count = -(-episodes // max(int(num_envs), 2))
@@ -126,7 +140,8 @@ def run_episodes(policy: Policy, env_id: str, episodes: int = DEFAULT_EPISODES, 
                  num_envs: int | None = None, periods: int | None = None, warmup_periods: int | None = None,
                  progress: bool | None = None) -> EpisodeResults:
     """Run ``episodes`` (>= 2) episodes of ``periods`` periods (default: the registered episode length) of
-    ``policy``, ``num_envs`` at a time (default ``min(episodes, 256)``); episode j uses seed ``seed + j``."""
+    ``policy``, ``num_envs`` at a time (default ``min(episodes, 256)``); episode j uses seed ``seed + j``.
+    A policy with a ``start_episodes(first, count)`` method is told which episodes each chunk holds."""
     scenario = eval_scenario(env_id, warmup_periods)
     if episodes < 2:
         raise ConfigError(f"need at least 2 episodes for a confidence interval, got {episodes}")
@@ -135,6 +150,8 @@ def run_episodes(policy: Policy, env_id: str, episodes: int = DEFAULT_EPISODES, 
     with tqdm(total=episodes, desc="evaluate", unit="episode", disable=None if progress is None else not progress,
               leave=False) as bar:
         for first, size in chunks(episodes, MAX_EVAL_ENVS if num_envs is None else num_envs):
+            if hasattr(policy, "start_episodes"):  # policies with their own randomness, seeded per episode
+                policy.start_episodes(first, size)
             parts.append(evaluate(policy, scenario, num_envs=size, periods=periods, seed=seed + first, warmup=0))
             bar.update(size)
     return EpisodeResults(env_id=env_id, seed=seed, periods=periods, evaluation=concatenate(parts))

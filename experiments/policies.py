@@ -28,7 +28,7 @@ from stable_baselines3.common.vec_env import VecNormalize
 from agents.config import DEFAULT_MAX_LOG_MULTIPLIER
 from agents.residual import ResidualPolicy
 from agents.sb3_agents import ALGOS, ConfigError, load_model
-from baselines.lagrangian import plan
+from baselines.lagrangian import Plan, plan
 from baselines.naive import constant_order_reference, newsvendor_reference
 from baselines.policies import EchelonBaseStockPolicy
 from baselines.tuning import tune
@@ -61,7 +61,8 @@ class ModelPolicy:
 
 
 class RandomPolicy:
-    """Uniform random actions in [-1, 1] (a floor every learned policy should beat); reproducible."""
+    """Uniform random actions in [-1, 1] (a floor every learned policy should beat): episode j's actions come from
+    its own generator seeded (seed, j), so they do not depend on how the episodes are split into chunks."""
 
     def __init__(self, env_id: str, seed: int = 0, action_mode: str = "order_up_to") -> None:
         env = gym.make(env_id)
@@ -69,19 +70,42 @@ class RandomPolicy:
         env.close()
         self.seed = seed
         self.action_mode = action_mode
+        self.start_episodes(0, 0)
+
+    def start_episodes(self, first: int, count: int) -> None:
+        """The next batches are episodes ``first .. first + count - 1`` (called by ``run_episodes`` per chunk)."""
+        self.first, self.count = first, count
         self.reset()
 
     def reset(self) -> None:
-        self.rng = np.random.default_rng(self.seed)
+        self.rngs = [np.random.default_rng((self.seed, self.first + i)) for i in range(self.count)]
 
     def __call__(self, observations: np.ndarray) -> np.ndarray:
-        return self.rng.uniform(-1.0, 1.0, (len(observations), self.size)).astype(np.float32)
+        if len(observations) != len(self.rngs):  # not told which episodes: episodes 0 .. B - 1
+            self.start_episodes(0, len(observations))
+        return np.stack([rng.uniform(-1.0, 1.0, self.size) for rng in self.rngs]).astype(np.float32)
 
 
 def scenario_name(env_id: str) -> str:
     if env_id not in ENV_IDS:
         raise ConfigError(f"unknown env id {env_id!r}; registered ids: {', '.join(ENV_IDS)}")
     return ENV_IDS[env_id][0]
+
+
+def exact_optimum(planned: Plan) -> float | None:
+    """The plan's cost when it is the exact optimum: the tree recursion on a chain (Clark-Scarf, with the env's
+    end-of-period holding convention); elsewhere the analytic cost is approximate or a relaxation."""
+    parents = planned.params.supplier_index
+    chain = all(np.count_nonzero(parents == n) <= 1 for n in range(len(parents)))
+    return float(planned.cost) if planned.method == "tree recursion" and chain else None
+
+
+def plan_gaps(cost: float, planned: Plan) -> dict[str, float | None]:
+    """How far a mean cost per period is above the plan's dual bound and above the exact optimum, in percent
+    (None where no exact optimum is known)."""
+    optimum = exact_optimum(planned)
+    return {"gap_to_dual_bound_pct": 100 * (cost - planned.dual_bound) / abs(planned.dual_bound),
+            "gap_to_optimum_pct": None if optimum is None else 100 * (cost - optimum) / optimum}
 
 
 def _tuned(env_id: str, seed: int = 0):
@@ -189,8 +213,12 @@ def policy_name(config: dict) -> str:
 
 
 def load_run(run_dir: str | Path, checkpoint: str | Path | None = None) -> LoadedRun:
-    """The policy of a run: its final model (or ``checkpoint``, or the latest checkpoint of an unfinished run)."""
+    """The policy of a run: its final model (or ``checkpoint``, which must be inside the run folder, or the latest
+    checkpoint of an unfinished run)."""
     run = open_run(run_dir)
+    if checkpoint is not None and not Path(checkpoint).resolve().is_relative_to(run.path.resolve()):
+        raise RunError(f"checkpoint {checkpoint} is not inside the run folder {run.path}: a checkpoint is evaluated "
+                       "with its own run's config (and is reported under that run's name)")
     config = run.load_config()
     if config["algo"] == "gradient":
         from experiments.train_gradient import load_gradient_run

@@ -17,6 +17,7 @@ from baselines.evaluation import Estimate, paired_difference
 from experiments import plots
 from experiments.benchmark import Benchmark
 from experiments.evaluate import DEFAULT_EVAL_SEED
+from experiments.policies import plan_gaps
 from experiments.runs import write_atomic
 
 SERIAL_TARGETS = {"ppo": 0.03, "gradient": 0.005}  # relative excess over the Clark-Scarf optimum (issue 4)
@@ -37,9 +38,7 @@ def summary_table(bench: Benchmark) -> pd.DataFrame:
         row = {"policy": p.name, "label": p.label, "cost_mean": cost.mean, "cost_ci95": cost.half_width,
                "vs_plan_mean": delta.mean, "vs_plan_ci95": delta.half_width,
                "vs_plan_pct": 100 * delta.mean / plan_cost,
-               "gap_to_dual_bound_pct": 100 * (cost.mean - bench.plan.dual_bound) / abs(bench.plan.dual_bound),
-               "gap_to_optimum_pct": (100 * (cost.mean - bench.optimum) / bench.optimum
-                                      if bench.optimum is not None else np.nan)}
+               **{k: np.nan if v is None else v for k, v in plan_gaps(cost.mean, bench.plan).items()}}
         estimates = p.results.evaluation.estimates
         row.update(interval_columns("fill_", estimates("fill_rate")))
         row.update(interval_columns("cost_", {k: v for k, v in estimates("cost").items() if k != "total"}))

@@ -10,8 +10,9 @@ command.txt           the command line of every session (start and each ``--resu
 meta.json             git revision and dirty flag, package versions, python, platform, seed, start and
                       end times, one record per session, final result
 status                ``running``, ``interrupted``, ``failed`` or ``finished``
-metrics.csv           timesteps, episodes, mean episode cost, mean cost per period, fps
-tb/                   TensorBoard logs
+metrics.csv           timesteps, episodes, mean episode cost, mean cost per period, fps (gradient runs:
+                      timesteps, iteration, mean cost per period, fps); cumulative across sessions
+tb/                   TensorBoard logs (every run; a resumed session continues the same folder)
 checkpoints/          ``model_<steps>_steps.zip`` with ``model_vecnormalize_<steps>_steps.pkl`` (and the
                       latest ``model_replay_buffer_<steps>_steps.pkl`` for SAC and TD3)
 model.zip             final model, with ``vecnormalize.pkl`` (observation normalization statistics)
@@ -28,6 +29,8 @@ A finished run is never overwritten. Reading a corrupted ``config.yaml`` or chec
 from __future__ import annotations
 
 import contextlib
+import csv
+import io
 import json
 import os
 import platform
@@ -153,6 +156,28 @@ def _pid_alive(pid: int) -> bool:
     except PermissionError:
         return True
     return True
+
+
+def _process_start_time(pid: int) -> float | None:
+    """When process ``pid`` started (seconds since the epoch, from Linux's /proc; None where unknown)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+        boot = next(float(line.split()[1]) for line in Path("/proc/stat").read_text().splitlines()
+                    if line.startswith("btime "))
+        return boot + int(fields[19]) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError, StopIteration):
+        return None
+
+
+def _trained_by(pid: int, session_start: Any) -> bool:
+    """Whether the live process ``pid`` can be the one that started a session at ``session_start`` (ISO time): a
+    process that started later is an unrelated one that was given the dead trainer's id."""
+    started = _process_start_time(pid)
+    try:
+        session = datetime.fromisoformat(session_start).timestamp()
+    except (TypeError, ValueError):
+        return True
+    return started is None or started <= session + 2.0  # 2 s: /proc's boot time is rounded to the second
 
 
 # Checkpoints ----------------------------------------------------------------------------------------
@@ -296,7 +321,8 @@ class Run:
         self.end_session(FINISHED, steps, result)
 
     def check_not_in_progress(self) -> None:
-        """Refuse a run whose status is ``running`` while the process that runs it is still alive."""
+        """Refuse a run whose status is ``running`` while the process that runs it is still alive (a live process
+        that started after the session did is taken to have reused the dead trainer's id)."""
         if self.status != RUNNING:
             return
         try:
@@ -304,8 +330,31 @@ class Run:
         except (RunError, IndexError):
             return
         pid, host = session.get("pid"), session.get("hostname")
-        if isinstance(pid, int) and host == socket.gethostname() and pid != os.getpid() and _pid_alive(pid):
+        if (isinstance(pid, int) and host == socket.gethostname() and pid != os.getpid() and _pid_alive(pid)
+                and _trained_by(pid, session.get("start_time"))):
             raise RunError(f"{self.path} is being trained by process {pid}; stop it first (Ctrl-C saves a checkpoint)")
+
+    def trim_metrics(self, steps: int) -> dict[str, str] | None:
+        """Drop the rows of ``metrics.csv`` past ``steps`` (written after the checkpoint a resume starts from,
+        by a session that failed or was killed) and return the last row kept (None: no rows)."""
+        path = self.file(METRICS)
+        if not path.exists():
+            return None
+        try:
+            with open(path, newline="") as handle:
+                reader = csv.DictReader(handle)
+                rows = list(reader)
+            kept = [row for row in rows if int(float(row["timesteps"])) <= steps]
+        except (OSError, csv.Error, KeyError, TypeError, ValueError) as error:
+            raise RunError(f"{path} is corrupted ({type(error).__name__}: {error}); the run folder was left "
+                           "unchanged (delete the file to resume without the earlier metrics)") from error
+        if len(kept) < len(rows):
+            text = io.StringIO()
+            writer = csv.DictWriter(text, reader.fieldnames or [], lineterminator="\n")
+            writer.writeheader()
+            writer.writerows(kept)
+            write_atomic(path, text.getvalue())
+        return kept[-1] if kept else None
 
     # checkpoints
     def checkpoints(self) -> list[Checkpoint]:
@@ -324,6 +373,14 @@ class Run:
     def latest_checkpoint(self) -> Checkpoint | None:
         found = self.checkpoints()
         return found[-1] if found else None
+
+
+def metric_value(row: dict[str, str] | None, key: str) -> float:
+    """A number of a ``metrics.csv`` row (0 when there is no row or no such number)."""
+    try:
+        return float(row[key]) if row else 0.0
+    except (KeyError, TypeError, ValueError):
+        return 0.0
 
 
 def load_config(path: str | Path) -> dict:

@@ -72,6 +72,7 @@ from experiments.runs import (
     Run,
     RunError,
     create_run,
+    metric_value,
     open_run,
     write_atomic,
 )
@@ -255,12 +256,14 @@ def _save_pickled(vecnormalize: VecNormalize, path: Path) -> None:
 
 class CostMetrics(BaseCallback):
     """Episode costs from the env's ``info["cost"]``: rows of ``metrics.csv``, TensorBoard scalars and the
-    progress bar's postfix, every ``every`` steps and at the end of each session."""
+    progress bar's postfix, every ``every`` steps and at the end of each session. ``previous`` is the last row of
+    the earlier sessions (a resumed session continues its ``episodes`` and ``time_s``)."""
 
-    def __init__(self, path: Path, every: int, bar: tqdm | None = None) -> None:
+    def __init__(self, path: Path, every: int, bar: tqdm | None = None, previous: dict[str, str] | None = None) -> None:
         super().__init__()
         self.path, self.every, self.bar = Path(path), int(every), bar
-        self.episodes_total = 0
+        self.episodes_total = int(metric_value(previous, "episodes"))
+        self.time_offset = metric_value(previous, "time_s")
         self.window: list[tuple[float, int]] = []  # (episode cost, episode length) since the last row
         self.last_cost: float = math.nan
 
@@ -304,7 +307,7 @@ class CostMetrics(BaseCallback):
             "mean_cost_per_period": per_period,
             "episodes_in_window": len(self.window),
             "fps": round(fps, 1),
-            "time_s": round(now - self.start_time, 2),
+            "time_s": round(self.time_offset + now - self.start_time, 2),
         }
         pd.DataFrame([row]).to_csv(self.path, mode="a", header=not self.path.exists(), index=False)
         if self.window:
@@ -348,8 +351,9 @@ def resume(run_dir: str | Path, *, checkpoint: str | Path | None = None, total_s
            progress: bool | None = None, verbose: int = 0, argv: list[str] | None = None) -> tuple[Run, int]:
     """Continue an unfinished run from its latest checkpoint (or ``checkpoint``) with the same step count.
 
-    Everything is read and checked (config, checkpoint, normalization statistics, replay buffer) before the
-    folder is written to; a finished run is refused.
+    Everything is read and checked (config, meta.json, checkpoint, normalization statistics, replay buffer,
+    metrics.csv) before the folder is written to; a finished run is refused. Rows of ``metrics.csv`` past the
+    checkpoint (from a session that failed or was killed after it) are dropped.
     """
     run = open_run(run_dir)
     status = run.status
@@ -372,6 +376,7 @@ def resume(run_dir: str | Path, *, checkpoint: str | Path | None = None, total_s
         load_algo_hyperparams(config["algo"], config["env_id"], hyper)
     except ConfigError as error:
         raise RunError(f"{run.file(CONFIG)} is corrupted ({error}); the run folder was left unchanged") from error
+    run.load_meta()  # checked now: the session reads it only after the folder has been written to
     levels = load_plan_levels(run) if config.get("action") == "residual" else None
     if config["algo"] == "gradient":
         from experiments.train_gradient import resume_session
@@ -400,11 +405,12 @@ def resume(run_dir: str | Path, *, checkpoint: str | Path | None = None, total_s
         else:
             tqdm.write(f"note: no replay buffer saved at {found.steps} steps; resuming with an empty buffer",
                        file=sys.stderr)
+    previous = run.trim_metrics(int(model.num_timesteps))
     if total_steps is not None and total_steps != config["total_steps"]:
         config["total_steps"] = int(total_steps)
         write_atomic(run.file(CONFIG), yaml.safe_dump(config, sort_keys=False))
     model.set_random_seed(resume_seed(int(config["seed"]), int(model.num_timesteps)))
-    return run, _session(run, config, model, argv or sys.argv, resumed=True, progress=progress)
+    return run, _session(run, config, model, argv or sys.argv, resumed=True, progress=progress, previous=previous)
 
 
 def resume_seed(seed: int, steps: int) -> int:
@@ -414,8 +420,9 @@ def resume_seed(seed: int, steps: int) -> int:
 
 
 def _session(run: Run, config: dict, model: BaseAlgorithm, argv: list[str], resumed: bool,
-             progress: bool | None) -> int:
-    """Train ``model`` up to ``total_steps`` inside ``run``; save, evaluate and record the outcome."""
+             progress: bool | None, previous: dict[str, str] | None = None) -> int:
+    """Train ``model`` up to ``total_steps`` inside ``run``; save, evaluate and record the outcome (``previous``:
+    the last ``metrics.csv`` row of the earlier sessions)."""
     start_steps = int(model.num_timesteps)
     run.start_session(argv, start_steps, "resumed" if resumed else "started")
     model.tensorboard_log = str(run.tensorboard_dir)
@@ -424,7 +431,7 @@ def _session(run: Run, config: dict, model: BaseAlgorithm, argv: list[str], resu
     started = time.perf_counter()
     bar = tqdm(total=total, initial=start_steps, desc=f"train {config['algo']}", unit="step", dynamic_ncols=True,
                disable=None if progress is None else not progress)
-    metrics = CostMetrics(run.file(METRICS), int(config.get("metrics_every", 10_000)), bar)
+    metrics = CostMetrics(run.file(METRICS), int(config.get("metrics_every", 10_000)), bar, previous)
     checkpoints = StepCheckpoint(int(config.get("checkpoint_every", 100_000)), run.checkpoint_dir)
     status = FINISHED
     with run.failing_session(lambda: int(model.num_timesteps)), bar, graceful_interrupts(stop):

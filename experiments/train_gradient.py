@@ -4,8 +4,10 @@ Same run folder as the SB3 agents (:mod:`experiments.runs`): config.yaml, comman
 metrics.csv (one row per iteration: env steps so far, the sampled paths' cost per period, env-steps/s),
 ``checkpoints/gradient_<iteration>.pt`` every ``checkpoint_every`` iterations (policy and optimizer state),
 ``policy.pt`` (the final policy: torch ``state_dict`` and the settings that rebuild it), ``plan.json`` for
-residual policies, and final_eval.json. Interrupts save a checkpoint; ``--resume`` continues from it exactly
-(iteration i's paths depend on (seed, i) only).
+residual policies, final_eval.json, and TensorBoard logs in ``tb/`` (per iteration, at global step = env
+steps: the sampled cost per period, env-steps/s and the learning rate). Interrupts save a checkpoint;
+``--resume`` continues from it exactly (iteration i's paths depend on (seed, i) only), dropping the rows of
+metrics.csv and TensorBoard events past it.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import re
 import signal
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -39,8 +41,12 @@ from experiments.runs import (
     POLICY,
     Run,
     RunError,
+    metric_value,
     write_atomic,
 )
+
+if TYPE_CHECKING:
+    from torch.utils.tensorboard import SummaryWriter
 
 EXIT_INTERRUPTED = 130
 _CHECKPOINT = re.compile(r"^gradient_(\d+)\.pt$")
@@ -113,23 +119,32 @@ def resume_session(run: Run, config: dict, echelon_levels: np.ndarray | None, ch
     except Exception as error:
         raise RunError(f"{path} is corrupted or incompatible ({type(error).__name__}: {error}); the run folder "
                        "was left unchanged") from error
-    return _session(run, config, trainer, argv, resumed=True, progress=progress)
+    previous = run.trim_metrics(env_steps(trainer))
+    return _session(run, config, trainer, argv, resumed=True, progress=progress, previous=previous)
 
 
 def _session(run: Run, config: dict, trainer: GradientTrainer, argv: list[str], resumed: bool,
-             progress: bool | None) -> int:
+             progress: bool | None, previous: dict[str, str] | None = None) -> int:
+    """Train up to ``iterations`` inside ``run``; save, evaluate and record the outcome (``previous``: the last
+    ``metrics.csv`` row of the earlier sessions, whose ``time_s`` the new rows continue)."""
+    from torch.utils.tensorboard import SummaryWriter  # imported here: loading a gradient run does not need it
+
     start_steps, start_iteration = env_steps(trainer), trainer.iteration
+    time_offset = metric_value(previous, "time_s")
     run.start_session(argv, start_steps, "resumed" if resumed else "started")
     iterations, every = trainer.config.iterations, int(config.get("checkpoint_every", 25))
     stop = StopFlag()
     started = time.perf_counter()
     bar = tqdm(total=iterations, initial=trainer.iteration, desc="train gradient", unit="it", dynamic_ncols=True,
                disable=None if progress is None else not progress)
-    with run.failing_session(lambda: env_steps(trainer)), bar, graceful_interrupts(stop):
+    # purge_step hides the events a failed or killed session logged past the checkpoint resumed from
+    writer = SummaryWriter(str(run.tensorboard_dir), purge_step=start_steps + 1 if resumed else None)
+    with run.failing_session(lambda: env_steps(trainer)), bar, graceful_interrupts(stop), writer:
         try:
             while trainer.iteration < iterations and not stop.requested:
                 row = trainer.step()
-                _write_metrics(run, trainer, row, time.perf_counter() - started)
+                _write_metrics(run, trainer, row, time_offset + time.perf_counter() - started)
+                _log_tensorboard(writer, trainer, row)
                 bar.update(1)
                 bar.set_postfix_str(f"cost/period {row['cost_per_period']:.2f}", refresh=False)
                 if trainer.iteration % every == 0 or trainer.iteration == iterations:
@@ -167,6 +182,13 @@ def _write_metrics(run: Run, trainer: GradientTrainer, row: dict, elapsed: float
               "mean_cost_per_period": row["cost_per_period"], "fps": round(row["env_steps_per_second"], 1),
               "time_s": round(elapsed, 2)}
     pd.DataFrame([record]).to_csv(path, mode="a", header=not path.exists(), index=False)
+
+
+def _log_tensorboard(writer: SummaryWriter, trainer: GradientTrainer, row: dict) -> None:
+    step = env_steps(trainer)
+    writer.add_scalar("train/cost_per_period", row["cost_per_period"], step)
+    writer.add_scalar("time/env_steps_per_second", row["env_steps_per_second"], step)
+    writer.add_scalar("train/learning_rate", row["learning_rate"], step)
 
 
 def load_gradient_run(run: Run, config: dict, checkpoint: str | Path | None = None) -> LoadedRun:

@@ -11,6 +11,7 @@ import pytest
 import torch
 import yaml
 from cli_helpers import ENV_ID, echelon
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 from torch import nn
 
 from agents.config import ConfigError
@@ -71,11 +72,11 @@ def gradient_run(workdir: Path) -> Path:
 def test_named_policies_rank_as_expected(named: dict):
     """The plan is the exact optimum on Serial-v0: every other named policy costs more on the same draws."""
     assert list(named) == ["planner", *[n for n in POLICIES if n != "planner"]]
-    assert named["planner"]["difference_to_first"]["mean"] == 0.0
+    assert named["planner"]["difference_to_baseline"]["mean"] == 0.0
     for name in ("newsvendor", "constant", "random"):
-        delta = named[name]["difference_to_first"]
+        delta = named[name]["difference_to_baseline"]
         assert delta["mean"] - delta["ci95"] > 0, name
-    assert abs(named["tuned"]["difference_to_first"]["mean"]) < 0.05 * named["planner"]["cost_per_period"]["mean"]
+    assert abs(named["tuned"]["difference_to_baseline"]["mean"]) < 0.05 * named["planner"]["cost_per_period"]["mean"]
 
 
 def test_evaluate_a_named_policy_writes_the_same_numbers_as_compare(named: dict, workdir: Path):
@@ -137,8 +138,9 @@ def test_off_policy_residual_model_with_a_zero_action_is_exactly_the_plan(off_po
 
 def test_gradient_run_folder_and_evaluation(gradient_run: Path, workdir: Path):
     names = {p.name for p in gradient_run.iterdir()}
-    assert {"config.yaml", "command.txt", "meta.json", "status", "metrics.csv", "checkpoints", "policy.pt",
+    assert {"config.yaml", "command.txt", "meta.json", "status", "metrics.csv", "tb", "checkpoints", "policy.pt",
             "plan.json", "final_eval.json"} <= names
+    assert any(path.stat().st_size > 0 for path in (gradient_run / "tb").glob("events.out.tfevents.*"))
     assert sorted(p.name for p in (gradient_run / "checkpoints").iterdir()) == ["gradient_2.pt", "gradient_4.pt"]
     metrics = pd.read_csv(gradient_run / "metrics.csv")
     assert metrics["timesteps"].tolist() == [40, 80, 120, 160] and metrics["fps"].gt(0).all()
@@ -171,19 +173,25 @@ def test_gradient_resume_from_a_checkpoint_matches_an_uninterrupted_run(tmp_path
     assert code == 0
     stopped, code = train.train(ENV_ID, "gradient", 1, runs_dir=tmp_path, run_name="stopped", sets=sets,
                                 progress=False, argv=["test"])
-    # Pretend it stopped after its first checkpoint, then continue it.
+    # Pretend it failed after its first checkpoint (its metrics and TensorBoard events went on), then continue it.
     (stopped.path / "policy.pt").unlink()
     (stopped.path / "checkpoints" / "gradient_4.pt").unlink()
-    metrics = pd.read_csv(stopped.path / "metrics.csv")
-    metrics[metrics["iteration"] <= 2].to_csv(stopped.path / "metrics.csv", index=False)
-    stopped.set_status("interrupted")
+    stopped.set_status("failed")
     _, code = train.resume(stopped.path, progress=False, argv=["test", "--resume"])
     assert code == 0
     a = torch.load(straight.path / "policy.pt", weights_only=True)["state_dict"]
     b = torch.load(stopped.path / "policy.pt", weights_only=True)["state_dict"]
     for name, value in a.items():
         torch.testing.assert_close(b[name], value, rtol=0, atol=0)
-    assert pd.read_csv(stopped.path / "metrics.csv")["timesteps"].tolist() == [40, 80, 120, 160]
+    metrics = pd.read_csv(stopped.path / "metrics.csv")
+    assert metrics["timesteps"].tolist() == [40, 80, 120, 160] and metrics["time_s"].is_monotonic_increasing
+    events = EventAccumulator(str(stopped.path / "tb"))
+    events.Reload()
+    tags = {"train/cost_per_period", "time/env_steps_per_second", "train/learning_rate"}
+    assert tags <= set(events.Tags()["scalars"])
+    logged = events.Scalars("train/cost_per_period")
+    assert [event.step for event in logged] == [40, 80, 120, 160]
+    assert [event.value for event in logged] == pytest.approx(metrics["mean_cost_per_period"].tolist())
 
 
 def test_gradient_and_residual_options_are_checked():

@@ -11,6 +11,7 @@ import subprocess
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 import yaml
 from cli_helpers import COMMAND, ENV_ID, echelon
@@ -79,7 +80,8 @@ def test_help_explains_every_option(workdir: Path):
                   "--runs-dir", "--run-name", "--total-steps", "--resume", "--threads", "--verbose", "--progress"],
         "evaluate": ["--run", "--policy", "--env-id", "--checkpoint", "--output", "--json", "--episodes", "--seed",
                      "--num-envs", "--periods", "--progress"],
-        "compare": ["--run", "--policy", "--env-id", "--output", "--episodes", "--seed", "--num-envs", "--periods"],
+        "compare": ["--run", "--policy", "--baseline", "--env-id", "--warmup-periods", "--output", "--episodes",
+                    "--seed", "--num-envs", "--periods"],
         "benchmark": ["--env-id", "--seed", "--quick", "--action", "--episodes", "--output", "--threads",
                       "--progress"],
     }
@@ -187,11 +189,81 @@ def test_compare_pairs_runs_and_policies_on_the_same_draws(finished_run: Path, w
     result = echelon("compare", "--run", str(finished_run), "--policy", "random", *EVAL, "--output", str(output),
                      cwd=workdir)
     assert result.returncode == 0, result.stderr
-    assert "random" in result.stdout and "vs first" in result.stdout
+    assert "random" in result.stdout and "paired against ppo (done)" in result.stdout
     rows = json.loads(output.read_text())["policies"]
-    assert rows[0]["difference_to_first"]["mean"] == 0.0
+    assert rows[0]["difference_to_baseline"]["mean"] == 0.0
     evaluated = json.loads((finished_run / "final_eval.json").read_text())
     assert rows[0]["summary"]["episode_cost_per_period"] == evaluated["episode_cost_per_period"]
+
+
+def test_compare_keeps_the_command_line_order_and_pairs_against_the_plan(finished_run: Path, workdir: Path):
+    output = workdir / "compare-plan.json"
+    result = echelon("compare", "--policy", "random", "--run", str(finished_run), "--policy", "planner", *EVAL,
+                     "--output", str(output), cwd=workdir)
+    assert result.returncode == 0, result.stderr
+    compared = json.loads(output.read_text())
+    rows = {row["policy"]: row for row in compared["policies"]}
+    assert list(rows) == ["random", "ppo (done)", "planner"] and compared["baseline"] == "planner"
+    plan_costs = np.array(rows["planner"]["summary"]["episode_cost_per_period"])
+    for row in rows.values():
+        delta = np.array(row["summary"]["episode_cost_per_period"]) - plan_costs
+        assert row["difference_to_baseline"]["mean"] == pytest.approx(delta.mean())
+        assert row["difference_to_baseline"]["pct"] == pytest.approx(100 * delta.mean() / plan_costs.mean())
+        cost, optimum = row["cost_per_period"]["mean"], compared["plan"]["exact_optimum"]
+        assert row["gap_to_optimum_pct"] == pytest.approx(100 * (cost - optimum) / optimum)  # Serial: Clark-Scarf
+        assert row["gap_to_dual_bound_pct"] is not None
+    chosen = echelon("compare", "--policy", "planner", "--run", str(finished_run), "--baseline", str(finished_run),
+                     *EVAL, "--output", str(output), cwd=workdir)
+    assert chosen.returncode == 0, chosen.stderr
+    rows = json.loads(output.read_text())["policies"]
+    assert [row["policy"] for row in rows] == ["planner", "ppo (done)"]
+    assert rows[1]["difference_to_baseline"]["mean"] == 0.0 and rows[0]["difference_to_baseline"]["mean"] != 0.0
+
+
+def test_compare_refuses_runs_with_another_warmup(finished_run: Path, workdir: Path):
+    run = workdir / "other-warmup"
+    shutil.copytree(finished_run, run)
+    config = yaml.safe_load((run / "config.yaml").read_text())
+    config["env_kwargs"] = {**(config.get("env_kwargs") or {}), "warmup_periods": 3}
+    (run / "config.yaml").write_text(yaml.safe_dump(config))
+    refused = echelon("compare", "--run", str(run), "--policy", "planner", *EVAL, cwd=workdir)
+    assert refused.returncode == 1 and "Traceback" not in refused.stderr
+    assert "ppo (other-warmup): 3" in refused.stderr and "--warmup-periods" in refused.stderr
+    output = workdir / "compare-warmup.json"
+    forced = echelon("compare", "--run", str(run), "--policy", "planner", "--warmup-periods", "3", *EVAL,
+                     "--output", str(output), cwd=workdir)
+    assert forced.returncode == 0, forced.stderr
+    assert json.loads(output.read_text())["warmup_periods"] == 3
+
+
+def test_evaluate_takes_checkpoints_of_its_own_run_only(finished_run: Path, workdir: Path):
+    other = workdir / "other-run"
+    shutil.copytree(finished_run, other)
+    (other / "eval.json").unlink(missing_ok=True)
+    checkpoint = max((other / "checkpoints").glob("model_*_steps.zip"), key=lambda p: int(p.name.split("_")[1]))
+    before = snapshot(finished_run)
+    foreign = echelon("evaluate", "--run", str(finished_run), "--checkpoint", str(checkpoint), *EVAL, cwd=workdir)
+    assert foreign.returncode == 1 and "not inside the run folder" in foreign.stderr
+    assert snapshot(finished_run) == before
+    own = echelon("evaluate", "--run", str(other), "--checkpoint", str(checkpoint), *EVAL, cwd=workdir)
+    assert own.returncode == 0, own.stderr
+    written = json.loads((other / f"eval_{checkpoint.stem}.json").read_text())
+    assert written["model"].endswith(checkpoint.name) and not (other / "eval.json").exists()
+
+
+def test_unwritable_outputs_are_refused_before_any_evaluation(workdir: Path):
+    missing = str(workdir / "missing" / "x.json")
+    slow = ["--episodes", "100000", "--threads", "1"]  # would take minutes if it ran before the check
+    for command in (["evaluate", "--policy", "planner"], ["compare", "--policy", "planner"]):
+        result = echelon(*command, "--env-id", ENV_ID, *slow, "--output", missing, cwd=workdir, timeout=60)
+        assert result.returncode == 2, result.stderr
+        assert f"echelon {command[0]}: error: --output {missing}: the folder" in result.stderr
+        assert "does not exist" in result.stderr and "Traceback" not in result.stderr
+    blocker = workdir / "a-file"
+    blocker.write_text("")
+    benchmark = echelon("benchmark", "--quick", "--output", str(blocker / "report"), cwd=workdir)
+    assert benchmark.returncode == 2 and "not a writable folder" in benchmark.stderr
+    assert "Traceback" not in benchmark.stderr
 
 
 def test_bad_options_fail_clearly(workdir: Path):

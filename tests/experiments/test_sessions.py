@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
 
 from experiments import train, train_gradient
-from experiments.runs import Run, create_run
+from experiments.runs import Run, RunError, create_run
 
 ENV_ID = "echelon/Serial-v0"
 TINY = {
@@ -73,3 +76,24 @@ def test_both_trainers_leave_a_failed_run_when_the_final_evaluation_breaks(algo,
     run = Run(tmp_path / "broken")
     assert run.status == "failed" and last_session(run)["status"] == "failed"
     assert last_session(run)["end_timesteps"] == (64 if algo == "ppo" else 2 * 2 * 5)
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="process start times come from Linux's /proc")
+def test_a_running_run_is_refused_only_while_its_own_process_lives(run: Run):
+    """A live process that started after the session did only reused the dead trainer's process id."""
+    other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        meta = run.load_meta()
+        session = meta["sessions"][-1]
+        for offset, refused in ((60, True), (-3600, False)):
+            when = datetime.now().astimezone() + timedelta(seconds=offset)
+            session.update(pid=other.pid, start_time=when.isoformat(timespec="seconds"))
+            run.save_meta(meta)
+            if refused:
+                with pytest.raises(RunError, match=f"is being trained by process {other.pid}"):
+                    run.check_not_in_progress()
+            else:
+                run.check_not_in_progress()
+    finally:
+        other.kill()
+        other.wait()
