@@ -84,22 +84,13 @@ def test_resuming_a_run_that_failed_after_its_last_checkpoint_keeps_metrics_cumu
     assert after["time_s"].is_monotonic_increasing
 
 
-def test_resume_with_a_corrupted_meta_json_leaves_the_run_folder_unchanged(finished_ppo, tmp_path):
+@pytest.mark.parametrize("name, text", [("meta.json", "{not json"), ("metrics.csv", "timesteps,episodes\nabc,1\n")])
+def test_resume_with_a_corrupted_file_leaves_the_run_folder_unchanged(finished_ppo, tmp_path, name, text):
     run = copy_run(finished_ppo, tmp_path)
     run.set_status("interrupted")
-    run.file("meta.json").write_text("{not json")
+    run.file(name).write_text(text)
     files = {path: path.read_bytes() for path in run.path.rglob("*") if path.is_file()}
-    with pytest.raises(RunError, match="meta.json is corrupted .*the run folder was left unchanged"):
-        train.resume(run.path, total_steps=3200, progress=False, argv=["test", "--resume"])
-    assert {path: path.read_bytes() for path in run.path.rglob("*") if path.is_file()} == files
-
-
-def test_resume_with_a_corrupted_metrics_csv_leaves_the_run_folder_unchanged(finished_ppo, tmp_path):
-    run = copy_run(finished_ppo, tmp_path)
-    run.set_status("interrupted")
-    run.file("metrics.csv").write_text("timesteps,episodes\nabc,1\n")
-    files = {path: path.read_bytes() for path in run.path.rglob("*") if path.is_file()}
-    with pytest.raises(RunError, match="metrics.csv is corrupted .*the run folder was left unchanged"):
+    with pytest.raises(RunError, match=f"{name} is corrupted .*the run folder was left unchanged"):
         train.resume(run.path, total_steps=3200, progress=False, argv=["test", "--resume"])
     assert {path: path.read_bytes() for path in run.path.rglob("*") if path.is_file()} == files
 
