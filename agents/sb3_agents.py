@@ -147,6 +147,7 @@ def validate_hyperparams(algo: str, entry: Any, where: str) -> None:
     _check_values(entry, where)
     allowed = set(inspect.signature(ALGOS[algo].__init__).parameters) - _RESERVED
     _check_keys(entry.get("algo_kwargs", {}), allowed, f"{where}.algo_kwargs", f"{ALGOS[algo].__name__} argument")
+    _check_numbers(algo, entry.get("algo_kwargs", {}), f"{where}.algo_kwargs")
     activation = entry.get("policy_kwargs", {}).get("activation_fn")
     if activation is not None and activation not in ACTIVATIONS:
         raise ConfigError(f"{where}.policy_kwargs.activation_fn: {activation!r} is not one of {', '.join(ACTIVATIONS)}")
@@ -185,6 +186,16 @@ def _check_values(entry: dict, where: str) -> None:
         if device.startswith("cuda") and not torch.cuda.is_available():
             raise ConfigError(f"{where}.device: {device!r} asked for, but CUDA is not available on this machine "
                               "(torch.cuda.is_available() is False); use device=cpu (or auto)")
+
+
+def _check_numbers(algo: str, algo_kwargs: dict, where: str) -> None:
+    """An argument whose SB3 default is a number must not be given as text or true/false (``gamma=abc``)."""
+    defaults = inspect.signature(ALGOS[algo].__init__).parameters
+    for key, value in algo_kwargs.items():
+        default = defaults[key].default
+        numeric = isinstance(default, (int, float)) and not isinstance(default, bool)
+        if numeric and (isinstance(value, (str, bool)) or value is None):
+            raise ConfigError(f"{where}.{key}: expected a number (SB3's default is {default!r}), got {value!r}")
 
 
 def _check_keys(mapping: Any, allowed: set[str], where: str, what: str = "key") -> None:

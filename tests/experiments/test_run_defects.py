@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 from pathlib import Path
 
@@ -39,10 +40,12 @@ def test_eval_episodes_must_be_zero_or_at_least_two(algo, episodes):
     ("normalize.obs=maybe", "override.normalize.obs: expected true or false, got 'maybe'"),
     ("device=gpu", "override.device: expected cpu, auto or cuda, got 'gpu'"),
     ("device=cuda", "override.device: 'cuda' asked for, but CUDA is not available on this machine"),
+    ("algo_kwargs.gamma=abc", "override.algo_kwargs.gamma: expected a number (SB3's default is 0.99), got 'abc'"),
+    ("algo_kwargs.n_steps=true", "override.algo_kwargs.n_steps: expected a number (SB3's default is 2048), got True"),
 ])
 def test_override_values_are_checked(item, message, monkeypatch):
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
-    with pytest.raises(ConfigError, match=message.replace(".", r"\.")):
+    with pytest.raises(ConfigError, match=re.escape(message)):
         train.resolve_config(ENV_ID, "ppo", 0, sets=[item])
 
 
