@@ -42,6 +42,11 @@ class StockRecorder:
         if hasattr(self.policy, "reset"):
             self.policy.reset()
 
+    def start_episodes(self, first: int, count: int) -> None:
+        """Pass the chunk's episodes on to a policy that draws its own randomness per episode."""
+        if hasattr(self.policy, "start_episodes"):
+            self.policy.start_episodes(first, count)
+
     def __call__(self, observations: np.ndarray) -> np.ndarray:
         if self.period < len(self.count):
             stock = read_stock(observations, self.params)

@@ -10,18 +10,29 @@ import pytest
 
 from agents.sb3_agents import ConfigError
 from baselines.lagrangian import plan
+from envs.params import compile_scenario
 from experiments.benchmark import Benchmark, evaluate_agent, evaluate_policy
 from experiments.evaluate import common_warmup, eval_scenario, run_episodes
 from experiments.policies import RandomPolicy, exact_optimum, plan_gaps
+from experiments.recorder import StockRecorder
 
 ENV_ID = "echelon/Serial-v0"
 
 
-def test_random_policy_does_not_depend_on_the_chunking():
-    costs = [run_episodes(RandomPolicy(ENV_ID, seed=7), ENV_ID, 4, 123, num_envs=n, periods=5, progress=False)
-             .cost.replicas for n in (2, 4)]
+@pytest.mark.parametrize("recorded", [False, True])
+def test_random_policy_does_not_depend_on_the_chunking(recorded):
+    def policy():  # the benchmark wraps policies in a StockRecorder, which must pass the episodes on
+        random = RandomPolicy(ENV_ID, seed=7)
+        return StockRecorder(random, eval_scenario_params(), 5) if recorded else random
+
+    costs = [run_episodes(policy(), ENV_ID, 4, 123, num_envs=n, periods=5, progress=False).cost.replicas
+             for n in (2, 4)]
     np.testing.assert_array_equal(costs[0], costs[1])
     assert len(set(costs[0])) == 4  # same-slot episodes of different chunks get different actions
+
+
+def eval_scenario_params():
+    return compile_scenario(eval_scenario(ENV_ID))
 
 
 def test_random_actions_are_drawn_per_episode():
