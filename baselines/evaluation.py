@@ -108,11 +108,6 @@ class Evaluation:
         return self.means("fill_rate")
 
     @property
-    def lost(self) -> dict[str, float]:
-        """Mean units lost per period by speed (0 under backorders)."""
-        return self.means("lost")
-
-    @property
     def storage_use(self) -> np.ndarray:
         """(N,) mean volume on hand / storage capacity (0 where uncapped)."""
         return self.per_node("storage_use").mean(0)

@@ -57,29 +57,6 @@ class EpisodeResults:
         """Mean total cost per period; per-episode values in ``cost.replicas``."""
         return self.evaluation.cost
 
-    @property
-    def cost_breakdown(self) -> dict[str, float]:
-        return self.evaluation.means("cost")
-
-    @property
-    def fill_rate(self) -> dict[str, float]:
-        return self.evaluation.means("fill_rate")
-
-    @property
-    def lost(self) -> dict[str, float]:
-        """Units lost per period by speed (0 under backorders)."""
-        return self.evaluation.means("lost")
-
-    @property
-    def storage_use(self) -> dict[str, float]:
-        """By stocking node: mean volume on hand / capacity (0 where uncapped)."""
-        return self.evaluation.means("storage_use")
-
-    @property
-    def inbound_use(self) -> dict[str, float]:
-        """By stocking node: mean units received / capacity (0 where uncapped)."""
-        return self.evaluation.means("inbound_use")
-
     def intervals(self, group: str) -> dict[str, dict[str, float]]:
         """``{name: {"mean", "ci95"}}`` for the metrics of an evaluation group (95% Student-t over episodes)."""
         return {name: {"mean": e.mean, "ci95": e.half_width} for name, e in self.evaluation.estimates(group).items()}

@@ -118,7 +118,7 @@ def targets(bench: Benchmark) -> list[tuple[str, str, str]]:
             rows.append((f"{agent}: within {100 * limit:g}% of the Clark-Scarf optimum ({bench.optimum:.3f})",
                          f"paired excess over the optimal policy {100 * delta.mean / bench.optimum:+.2f}% "
                          f"(95% CI up to {100 * worst:+.2f}%); raw {cost.mean:.3f} vs optimum: "
-                         f"{100 * (cost.mean - bench.optimum) / bench.optimum:+.2f}%",
+                         f"{plan_gaps(cost.mean, bench.plan)['gap_to_optimum_pct']:+.2f}%",
                          _yes(worst <= limit)))
     if short.startswith("Network-"):
         best = min(("ppo", "gradient"), key=lambda a: bench.result(a).results.cost.mean)
@@ -132,7 +132,7 @@ def targets(bench: Benchmark) -> list[tuple[str, str, str]]:
         cost = bench.result(best).results.cost.mean
         rows.append(("gap to the plan's dual bound (bounds the analytic model, not the simulator)",
                      f"{best}: {cost:.3f} vs bound {bench.plan.dual_bound:.3f} "
-                     f"({100 * (cost - bench.plan.dual_bound) / bench.plan.dual_bound:+.1f}%)", "reported"))
+                     f"({plan_gaps(cost, bench.plan)['gap_to_dual_bound_pct']:+.1f}%)", "reported"))
         for agent, target in THROUGHPUT_TARGETS.items():
             if agent in bench.training:
                 fps = bench.training[agent].steps_per_second
@@ -142,7 +142,7 @@ def targets(bench: Benchmark) -> list[tuple[str, str, str]]:
 
 
 def plan_row_gap(bench: Benchmark) -> float:
-    return 100 * (bench.result("plan").results.cost.mean - bench.optimum) / bench.optimum
+    return plan_gaps(bench.result("plan").results.cost.mean, bench.plan)["gap_to_optimum_pct"]
 
 
 def _yes(flag: bool) -> str:
