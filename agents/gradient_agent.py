@@ -24,9 +24,10 @@ import torch
 from agents.gradient_policies import LevelPolicy, ResidualLevelPolicy, build_policy
 from agents.torch_dynamics import exact_namespace, relaxed_namespace, to_torch
 from envs.dynamics import transition
-from envs.engine import NoiseStreams, start_state
+from envs.noise import episode_keys, noise
 from envs.observation import observe
 from envs.params import EnvParams
+from envs.simulator import start_state
 
 __all__ = ["GradientAgentConfig", "GradientTrainer", "LevelPolicy", "ResidualLevelPolicy", "rollout_costs", "train"]
 
@@ -52,15 +53,15 @@ def rollout_costs(
     policy: LevelPolicy | ResidualLevelPolicy,
     params: EnvParams,
     state: Any,
-    noise: NoiseStreams,
-    rngs: list[np.random.Generator],
+    keys: np.ndarray,
     horizon: int,
     relax: bool,
 ) -> torch.Tensor:
     """Per-period costs (T, B) of running ``policy`` from torch ``state`` for ``horizon`` periods.
 
-    Noise comes from ``noise``/``rngs`` exactly as in the env, so with ``relax=False`` and the env's
-    seeds this reproduces the numpy env (same decoding, same transition) period by period.
+    Noise comes from the episode ``keys`` (B,) exactly as in the env (:func:`envs.noise.noise`), so with
+    ``relax=False`` and the env's episode keys this reproduces the numpy env (same decoding, same
+    transition) period by period.
     """
     xp = relaxed_namespace() if relax else exact_namespace()
     costs = []
@@ -68,7 +69,7 @@ def rollout_costs(
         observation = observe(state, params, xp)
         level = policy.levels(observation, relax).reshape(state.on_hand.shape)
         order = torch.relu(level - state.inventory_position(params, xp))
-        step_noise = to_torch(noise.next(rngs, np.asarray(state.period)))
+        step_noise = to_torch(noise(keys, state.period.cpu().numpy(), params))
         state, outcome = transition(state, order, step_noise, params, xp)
         costs.append(outcome.total_cost)
     return torch.stack(costs)
@@ -84,7 +85,6 @@ class GradientTrainer:
         self.policy = build_policy(params, config.action, config.hidden, echelon_levels, config.max_log_multiplier)
         self.optimizer = torch.optim.Adam(self.policy.parameters(), lr=config.learning_rate)
         self.warmup = params.scenario.warmup_periods if config.warmup_periods is None else config.warmup_periods
-        self.noise = NoiseStreams(params, config.paths)
         self.iteration = 0
 
     def path_rngs(self, iteration: int) -> list[np.random.Generator]:
@@ -106,11 +106,10 @@ class GradientTrainer:
         start = time.perf_counter()
         for group in self.optimizer.param_groups:
             group["lr"] = self.learning_rate(self.iteration)
-        rngs = self.path_rngs(self.iteration)
-        state = start_state(self.params, self.noise, rngs, self.warmup)
+        keys = episode_keys(self.path_rngs(self.iteration))
+        state = start_state(self.params, keys, self.warmup)
         self.policy.train()
-        costs = rollout_costs(self.policy, self.params, to_torch(state), self.noise, rngs, self.config.horizon,
-                              relax=True)
+        costs = rollout_costs(self.policy, self.params, to_torch(state), keys, self.config.horizon, relax=True)
         loss = costs.mean() / self.params.cost_scale
         self.optimizer.zero_grad()
         loss.backward()

@@ -58,7 +58,6 @@ def observe(state: State, params: EnvParams, xp: Any = np) -> Any:
     another array namespace (e.g. torch, for differentiable rollouts) the arrays' own dtype."""
     b = state.batch_size
     period = np.asarray(state.period)
-    phase = 2.0 * np.pi * (period % len(params.seasonality)) / len(params.seasonality)
     forecast = params.demand_factor(period)[:, None, None] * params.base_mean.sum(1)[None]
     blocks = (  # (value (B, *block shape), scale broadcastable to the block shape)
         (state.on_hand, 1.0 / params.max_level),
@@ -67,7 +66,7 @@ def observe(state: State, params: EnvParams, xp: Any = np) -> Any:
         (xp.sum(state.backlog, axis=2), 1.0 / params.demand_scale),
         (state.last_demand, 1.0 / params.demand_scale),
         (forecast, 1.0 / params.demand_scale),
-        (np.stack([np.sin(phase), np.cos(phase)], 1), 1.0),
+        (params.season_table[period % len(params.seasonality)], 1.0),
         (xp.matmul(state.on_hand, xp.asarray(params.volume)), _inverse_or_zero(params.storage_capacity)),
         (state.received, _inverse_or_zero(params.inbound_capacity)),
     )

@@ -106,6 +106,22 @@ class EnvParams:
         n, p, r, a = self.num_nodes, self.num_products, self.num_regions, self.num_ages
         return 2 * n * p + n * a * p + 3 * r * p + 2 + 2 * n
 
+    @property
+    def mix_threshold(self) -> float:
+        """A stream uses its product's common demand uniform when its mix uniform is below this."""
+        return float(np.sqrt(self.region_correlation))
+
+    @property
+    def lead_time_cdf32(self) -> np.ndarray:
+        """``lead_time_cdf`` in float32, the precision lead-time uniforms are compared at."""
+        return self.lead_time_cdf.astype(np.float32)
+
+    @functools.cached_property
+    def season_table(self) -> np.ndarray:
+        """(C, 2) sin and cos of each seasonal phase (the observation's season block)."""
+        angle = 2.0 * np.pi * np.arange(len(self.seasonality)) / len(self.seasonality)
+        return np.stack([np.sin(angle), np.cos(angle)], 1)
+
     def demand_factor(self, period: np.ndarray) -> np.ndarray:
         """Seasonality x trend multiplier of the base mean in the given period(s)."""
         period = np.asarray(period)

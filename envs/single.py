@@ -9,12 +9,14 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
-from envs.actions import ACTION_MODES, decode_action
-from envs.dynamics import transition
-from envs.engine import NoiseStreams, batch_info, reward, start_state, unbatch_info
-from envs.observation import observation_space, observe
+from envs.actions import ACTION_MODES
+from envs.noise import episode_keys
+from envs.observation import observation_space
 from envs.params import EnvParams, compile_scenario
 from envs.scenario import Scenario, resolve_scenario
+from envs.simulator import Simulator
+
+_ONE = np.ones(1, dtype=bool)
 
 
 class EchelonEnv(gym.Env):
@@ -77,6 +79,8 @@ class EchelonEnv(gym.Env):
     - ``action_mode``: ``"order_up_to"`` (default) or ``"quantity"``.
     - ``warmup_periods``: overrides the scenario's warm-up length.
     - ``render_mode``: ``None`` or ``"ansi"``.
+    - ``simulator``: ``"compiled"`` (numba kernel) or ``"reference"`` (the numpy specification); both give
+      the same results. ``None`` (default): ``$ECHELON_SIMULATOR``, else compiled (see :mod:`envs.simulator`).
 
     ## Version History
     - v0: initial release.
@@ -90,6 +94,7 @@ class EchelonEnv(gym.Env):
         action_mode: str = "order_up_to",
         warmup_periods: int | None = None,
         render_mode: str | None = None,
+        simulator: str | None = None,
     ) -> None:
         if action_mode not in ACTION_MODES:
             raise ValueError(f"action_mode {action_mode!r} is not one of {ACTION_MODES}")
@@ -105,18 +110,25 @@ class EchelonEnv(gym.Env):
         self.observation_space = observation_space(self.params)
         size = self.params.num_nodes * self.params.num_products
         self.action_space = spaces.Box(-1.0, 1.0, (size,), dtype=np.float32)
-        self._noise = NoiseStreams(self.params, 1)
-        self._state = None
+        self._simulator = Simulator(self.params, 1, action_mode, self.warmup_periods, simulator)
+        self._started = False
         self._last_info: dict = {}
+
+    @property
+    def simulator(self) -> str:
+        """The path that runs: ``"compiled"`` or ``"reference"``."""
+        return self._simulator.simulator
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
         super().reset(seed=seed)
-        self._state = start_state(self.params, self._noise, [self.np_random], self.warmup_periods)
+        observations = self._simulator.new_observations()
+        self._simulator.reset(_ONE, episode_keys([self.np_random]), observations)
+        self._started = True
         self._last_info = {}
-        return observe(self._state, self.params)[0], {}
+        return observations[0], {}
 
     def step(self, action):
-        if self._state is None:
+        if not self._started:
             raise RuntimeError("call reset() before step()")
         action = np.asarray(action)
         if action.shape != self.action_space.shape:
@@ -124,21 +136,21 @@ class EchelonEnv(gym.Env):
                 f"action has shape {action.shape}, expected {self.action_space.shape} "
                 f"(one entry per stocking node x product: {self.params.num_nodes} x {self.params.num_products})"
             )
-        order = decode_action(action.reshape(1, -1), self._state, self.params, self.action_mode)
-        noise = self._noise.next([self.np_random], self._state.period)
-        self._state, outcome = transition(self._state, order, noise, self.params)
-        info = unbatch_info(batch_info(outcome, self.params))
+        observations = self._simulator.new_observations()
+        rewards, outcome = self._simulator.step(action.reshape(1, -1), observations)
+        info = self._simulator.info_layout.row(outcome)
         self._last_info = info
-        return observe(self._state, self.params)[0], float(reward(outcome, self.params)[0]), False, False, info
+        return observations[0], float(rewards[0]), False, False, info
 
     def render(self) -> str | None:
-        if self.render_mode != "ansi" or self._state is None:
+        if self.render_mode != "ansi" or not self._started:
             return None
-        lines = [f"period {int(self._state.period[0])}"]
+        state = self._simulator.state
+        lines = [f"period {int(state.period[0])}"]
         for n, name in enumerate(self.params.node_names):
             lines.append(
-                f"{name:>12}: on hand {int(self._state.on_hand[0, n].sum()):>7d}  "
-                f"in transit {int(self._state.pipeline[0, n].sum()):>7d}  dock {int(self._state.dock[0, n].sum()):>5d}"
+                f"{name:>12}: on hand {int(state.on_hand[0, n].sum()):>7d}  "
+                f"in transit {int(state.pipeline[0, n].sum()):>7d}  dock {int(state.dock[0, n].sum()):>5d}"
             )
         if self._last_info:
             lines.append(f"cost {self._last_info['cost']['total']:.2f}")

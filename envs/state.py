@@ -58,11 +58,16 @@ class State:
         return State(**fields)
 
 
-def initial_state(params: EnvParams, batch_size: int, period: int = 0) -> State:
-    """Every node holds its mean demand over its mean lead time plus one period; nothing in transit."""
-    n, p, a = params.num_nodes, params.num_products, params.num_ages
+def initial_on_hand(params: EnvParams) -> np.ndarray:
+    """(N, P) each node's mean throughput over its mean lead time plus one period, rounded."""
     mean_lead = np.array([node.lead_time.mean for node in params.scenario.stocking_nodes])
-    start = np.rint(params.node_flow * (mean_lead[:, None] + 1.0))
+    return np.rint(params.node_flow * (mean_lead[:, None] + 1.0))
+
+
+def initial_state(params: EnvParams, batch_size: int, period: int = 0) -> State:
+    """Every node holds :func:`initial_on_hand`; nothing in transit."""
+    n, p, a = params.num_nodes, params.num_products, params.num_ages
+    start = initial_on_hand(params)
     zeros = np.zeros((batch_size, n, p))
     return State(
         on_hand=np.broadcast_to(start, (batch_size, n, p)).copy(),

@@ -10,11 +10,10 @@ from gymnasium.utils import seeding
 from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
-from envs.actions import ACTION_MODES, decode_action
-from envs.dynamics import transition
-from envs.engine import NoiseStreams, batch_info, reward, start_state
-from envs.observation import observe
+from envs.actions import ACTION_MODES
+from envs.noise import episode_keys
 from envs.scenario import Scenario
+from envs.simulator import Simulator
 from envs.single import EchelonEnv
 
 
@@ -38,6 +37,7 @@ class EchelonVectorEnv(VectorEnv):
         max_episode_steps: int | None = None,
         autoreset_mode: AutoresetMode | str = AutoresetMode.NEXT_STEP,
         render_mode: str | None = None,
+        simulator: str | None = None,
     ) -> None:
         if not isinstance(num_envs, (int, np.integer)) or num_envs < 1:
             raise ValueError(f"num_envs must be a whole number >= 1, got {num_envs!r}")
@@ -48,7 +48,7 @@ class EchelonVectorEnv(VectorEnv):
             raise ValueError("autoreset_mode DISABLED is not supported; use NEXT_STEP or SAME_STEP")
         if action_mode not in ACTION_MODES:
             raise ValueError(f"action_mode {action_mode!r} is not one of {ACTION_MODES}")
-        template = EchelonEnv(scenario, action_mode, warmup_periods, render_mode=None)
+        template = EchelonEnv(scenario, action_mode, warmup_periods, render_mode=None, simulator=simulator)
         self.scenario, self.params = template.scenario, template.params
         self.action_mode, self.warmup_periods = action_mode, template.warmup_periods
         self.num_envs = int(num_envs)
@@ -59,9 +59,10 @@ class EchelonVectorEnv(VectorEnv):
         self.single_action_space = template.action_space
         self.observation_space = batch_space(self.single_observation_space, self.num_envs)
         self.action_space = batch_space(self.single_action_space, self.num_envs)
-        self._noise = NoiseStreams(self.params, self.num_envs)
+        self._simulator = Simulator(self.params, self.num_envs, action_mode, self.warmup_periods, simulator)
+        self.simulator = self._simulator.simulator
         self._rngs: list[np.random.Generator] | None = None
-        self._state = None
+        self._started = False
         self._steps = np.zeros(self.num_envs, dtype=np.int64)
         self._needs_reset = np.zeros(self.num_envs, dtype=bool)
 
@@ -84,73 +85,48 @@ class EchelonVectorEnv(VectorEnv):
             mask = np.asarray(options["reset_mask"], dtype=bool)
             if mask.shape != (self.num_envs,):
                 raise ValueError(f"reset_mask has shape {mask.shape}, expected ({self.num_envs},)")
-            if self._state is None and not mask.all():
+            if not self._started and not mask.all():
                 raise ValueError("the first reset must reset every replica")
-        rows = np.flatnonzero(mask)
-        self._seed_rows(seed, rows)
-        self._reset_rows(rows)
-        return observe(self._state, self.params), {}
+        self._seed_rows(seed, np.flatnonzero(mask))
+        observations = self._simulator.new_observations()
+        if not mask.all():
+            self._simulator.observe(~mask, observations)
+        self._reset_rows(mask, observations)
+        return observations, {}
 
-    def _reset_rows(self, rows: np.ndarray) -> None:
-        fresh = start_state(self.params, self._noise, self._rngs, self.warmup_periods, rows)
-        self._state = fresh if self._state is None or len(rows) == self.num_envs else self._state.put(rows, fresh)
+    def _reset_rows(self, rows: np.ndarray, observations: np.ndarray) -> None:
+        """Start new episodes in the replicas where ``rows`` is True, each with a key from its generator."""
+        keys = episode_keys([self._rngs[i] for i in np.flatnonzero(rows)])
+        self._simulator.reset(rows, keys, observations)
+        self._started = True
         self._steps[rows] = 0
         self._needs_reset[rows] = False
 
     # Stepping ---------------------------------------------------------------------------------------
     def step(self, actions):
-        if self._state is None:
+        if not self._started:
             raise RuntimeError("call reset() before step()")
-        actions = np.asarray(actions, dtype=np.float64)
         mode = self.metadata["autoreset_mode"]
-        rewards = np.zeros(self.num_envs)
         restarting = self._needs_reset.copy() if mode == AutoresetMode.NEXT_STEP else np.zeros(self.num_envs, bool)
-        active = np.flatnonzero(~restarting)
-        order = decode_action(actions, self._state, self.params, self.action_mode)  # validates every row
-        if len(active) == self.num_envs:
-            noise = self._noise.next(self._rngs, self._state.period)
-            self._state, outcome = transition(self._state, order, noise, self.params)
-            rewards = reward(outcome, self.params)
-            info = batch_info(outcome, self.params)
-        else:
-            info = {}
-            if len(active):
-                sub = self._state.take(active)
-                noise = self._noise.next(self._rngs, sub.period, active)
-                sub, outcome = transition(sub, order[active], noise, self.params)
-                self._state = self._state.put(active, sub)
-                rewards[active] = reward(outcome, self.params)
-                info = _scatter(batch_info(outcome, self.params), active, self.num_envs)
-            self._reset_rows(np.flatnonzero(restarting))
+        active = ~restarting
+        observations = self._simulator.new_observations()
+        rewards, outcome = self._simulator.step(actions, observations, active)  # validates every row
+        if restarting.any():
+            self._reset_rows(restarting, observations)
         self._steps[active] += 1
         truncated = np.zeros(self.num_envs, dtype=bool)
         if self.max_episode_steps is not None:
             truncated[active] = self._steps[active] >= self.max_episode_steps
         terminated = np.zeros(self.num_envs, dtype=bool)
-        observations = observe(self._state, self.params)
+        info = self._simulator.info_layout.batch(outcome)
         if mode == AutoresetMode.NEXT_STEP:
             self._needs_reset = truncated | terminated
         elif truncated.any():
-            done = np.flatnonzero(truncated)
             info["final_obs"] = observations.copy()
             info["_final_obs"] = truncated.copy()
             info["final_info"] = info.copy()
-            self._reset_rows(done)
-            observations = observe(self._state, self.params)
+            self._reset_rows(truncated, observations)
         return observations, rewards, terminated, truncated, info
 
     def close_extras(self, **kwargs: Any) -> None:
-        self._state = None
-
-
-def _scatter(info: dict, rows: np.ndarray, size: int) -> dict:
-    """Place per-row info arrays into full-batch arrays (zeros elsewhere)."""
-    out = {}
-    for key, value in info.items():
-        if isinstance(value, dict):
-            out[key] = _scatter(value, rows, size)
-        else:
-            full = np.zeros(size, dtype=np.asarray(value).dtype)
-            full[rows] = value
-            out[key] = full
-    return out
+        self._started = False

@@ -9,7 +9,8 @@ from agents.gradient_agent import GradientAgentConfig, GradientTrainer, rollout_
 from agents.gradient_policies import GradientNumpyPolicy, build_policy
 from agents.torch_dynamics import to_torch
 from baselines.lagrangian import plan
-from envs.engine import NoiseStreams, start_state
+from envs.noise import episode_keys
+from envs.simulator import start_state
 from envs.vector import EchelonVectorEnv
 
 
@@ -24,10 +25,9 @@ def env_costs(policy, scenario: str, replicas: int, horizon: int, seed: int) -> 
 
 
 def torch_costs(module, params, replicas: int, horizon: int, seed: int, relax: bool = False) -> torch.Tensor:
-    rngs = [seeding.np_random(seed + i)[0] for i in range(replicas)]
-    noise = NoiseStreams(params, replicas)
-    state = start_state(params, noise, rngs, params.scenario.warmup_periods)
-    return rollout_costs(module, params, to_torch(state), noise, rngs, horizon, relax=relax)
+    keys = episode_keys([seeding.np_random(seed + i)[0] for i in range(replicas)])
+    state = start_state(params, keys, params.scenario.warmup_periods)
+    return rollout_costs(module, params, to_torch(state), keys, horizon, relax=relax)
 
 
 @pytest.mark.parametrize("scenario", ["serial", "owmr", "network"])

@@ -7,7 +7,8 @@ from gymnasium.utils import seeding
 
 from agents.gradient_agent import GradientAgentConfig, LevelPolicy, rollout_costs, train
 from agents.torch_dynamics import to_torch
-from envs.engine import NoiseStreams, start_state
+from envs.noise import episode_keys
+from envs.simulator import start_state
 from envs.vector import EchelonVectorEnv
 
 
@@ -27,11 +28,10 @@ def test_torch_rollout_reproduces_the_numpy_env(scenario):
         observation, _, _, _, info = env.step(policy.act(observation))
         env_costs.append(info["cost"]["total"])
 
-    rngs = [seeding.np_random(seed + i)[0] for i in range(replicas)]
-    noise = NoiseStreams(params, replicas)
-    state = start_state(params, noise, rngs, params.scenario.warmup_periods)
+    keys = episode_keys([seeding.np_random(seed + i)[0] for i in range(replicas)])
+    state = start_state(params, keys, params.scenario.warmup_periods)
     with torch.no_grad():
-        torch_costs = rollout_costs(policy, params, to_torch(state), noise, rngs, horizon, relax=False)
+        torch_costs = rollout_costs(policy, params, to_torch(state), keys, horizon, relax=False)
     np.testing.assert_allclose(torch_costs.numpy(), np.array(env_costs), rtol=1e-9, atol=1e-9)
 
 
@@ -41,10 +41,9 @@ def test_relaxed_rollout_has_the_same_costs_and_a_gradient():
     policy = LevelPolicy(params.observation_size, params.num_nodes * params.num_products, (8,), params.max_level)
     costs = {}
     for relax in (False, True):
-        rngs = [seeding.np_random(5 + i)[0] for i in range(3)]
-        noise = NoiseStreams(params, 3)
-        state = start_state(params, noise, rngs, 3)
-        costs[relax] = rollout_costs(policy, params, to_torch(state), noise, rngs, 10, relax=relax)
+        keys = episode_keys([seeding.np_random(5 + i)[0] for i in range(3)])
+        state = start_state(params, keys, 3)
+        costs[relax] = rollout_costs(policy, params, to_torch(state), keys, 10, relax=relax)
     np.testing.assert_allclose(costs[True].detach().numpy(), costs[False].detach().numpy())
     costs[True].sum().backward()
     head = policy.net[-1]

@@ -174,8 +174,8 @@ def test_region_correlation_gives_rank_correlation_and_keeps_marginals(rho):
 def test_correlation_uses_the_common_uniform_only_through_the_mixture():
     """realize: a stream uses the product's common uniform exactly when mix < sqrt(rho)."""
     params = compile_scenario(one_product_scenario(Demand("poisson", region_correlation=0.49), regions=2, mean=20))
-    uniforms = draw_uniforms(np.random.default_rng(4), params, 500)
     periods = np.arange(500)
+    uniforms = draw_uniforms(np.full(500, 4, dtype=np.uint64), periods, params)
     noise = realize(uniforms, periods, params)
     chosen = np.where(uniforms.mix < 0.7, uniforms.common[:, None, None, :], uniforms.demand)
     np.testing.assert_array_equal(noise.demand, params.quantile(chosen, periods))

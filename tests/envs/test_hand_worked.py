@@ -336,7 +336,7 @@ def test_env_reward_and_info_follow_the_documented_breakdown():
     env = EchelonEnv(hand_scenario())
     params = env.params
     assert params.cost_scale == pytest.approx(60.0)
-    env.reset(seed=3)
+    env.reset(seed=4)  # a seed whose 25 periods see both a same-day loss and an overflow
     actions = np.random.default_rng(0).uniform(-1, 0.2, (25, 3)).astype(np.float32)
     seen_lost = seen_overflow = False
     for action in actions:

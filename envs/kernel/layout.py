@@ -1,0 +1,180 @@
+"""The scenario's static arrays in the flat, fixed-dtype form the compiled kernel takes.
+
+Numba compiles one machine-code version per argument type signature, so every scenario is given as the
+same tuple of arrays with the same dtypes and dimensions (absent features are empty or dummy arrays and a
+flag). Grouped arrays keep the argument list short: each call of a compiled function pays a little for
+every argument. The index constants below name the rows of the grouped arrays.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+
+from envs.demand_table import GUIDE
+from envs.params import EnvParams
+from envs.state import initial_on_hand
+
+# rows of KernelParams.node_product (N, P per row)
+HOLDING, PIPELINE_HOLDING, PURCHASE, TRANSPORT, MAX_LEVEL, MAX_ORDER = 0, 1, 2, 3, 4, 5
+INV_MAX_LEVEL, WARMUP_ORDER, START_ON_HAND = 6, 7, 8
+# rows of KernelParams.node (N per row)
+STORAGE_CAPACITY, OVERFLOW_COST, INBOUND_UNITS, INBOUND_CAPACITY, INV_STORAGE, INV_INBOUND, FROM_VENDOR = range(7)
+# rows of KernelParams.speed (S per row)
+CUTOFF_SHARE, SPILL_SHARE = 0, 1
+# rows of KernelParams.region_product (R, P per row)
+BASE_TOTAL, INV_DEMAND_SCALE = 0, 1
+# entries of KernelParams.scalars
+TREND, MIX_THRESHOLD, COST_SCALE = 0, 1, 2
+# entries of KernelParams.flags
+BACKORDERS, SEQUENTIAL, HAS_INBOUND_CAPACITY, DEMAND_SOURCE = 0, 1, 2, 3
+# values of flags[DEMAND_SOURCE]
+DEMAND_TABLE, DEMAND_TRACE, DEMAND_GIVEN = 0, 1, 2
+ACTION_MODE_CODES = {"order_up_to": 0, "quantity": 1}
+
+
+class KernelParams(NamedTuple):
+    """Static arrays of one scenario for the kernel (axes as in :class:`~envs.params.EnvParams`)."""
+
+    node_product: np.ndarray  # (9, N, P) float64, rows HOLDING ... START_ON_HAND
+    node: np.ndarray  # (7, N) float64, rows STORAGE_CAPACITY ... FROM_VENDOR
+    volume: np.ndarray  # (P,) float64
+    speed: np.ndarray  # (2, S) float64
+    penalty: np.ndarray  # (S, P) float64
+    region_product: np.ndarray  # (2, R, P) float64
+    seasonality: np.ndarray  # (C,) float64
+    season_table: np.ndarray  # (C, 2) float64
+    scalars: np.ndarray  # (3,) float64
+    flags: np.ndarray  # (4,) int64
+    child_start: np.ndarray  # (N + 1,) int64: the children of node u are child_node[child_start[u]:child_start[u + 1]]
+    child_node: np.ndarray  # (N,) int64
+    backlog_node: np.ndarray  # (R, S) int64
+    arc_start: np.ndarray  # (2 S R + 1,) int64: arcs of (speed s, late c, region r) at index (2 s + c) R + r
+    arc_node: np.ndarray  # (arcs,) int64
+    arc_cost: np.ndarray  # (arcs,) float64 shipping cost per unit
+    lead_time_cdf: np.ndarray  # (N, A) float32
+    fixed_lead_time: np.ndarray  # (N,) int64, the lead time where it is deterministic, else 0
+    table_cdf: np.ndarray  # (cells,) float64 demand table (see envs.demand_table)
+    table_offset: np.ndarray  # (rows,) int64
+    table_guide: np.ndarray  # (rows, GUIDE + 1) int32
+    trace: np.ndarray  # (T, R, S, P) float64 replayed demand (empty unless traced)
+    pipeline_scale: np.ndarray  # (N, A, P) float64: 1 / max_order of the node and product, for every age
+
+    def transition_args(self) -> tuple:
+        """The fields :func:`envs.kernel.step.transition_batch` takes, in its order."""
+        return (self.node_product, self.node, self.volume, self.speed, self.penalty, self.flags, self.child_start,
+                self.child_node, self.arc_start, self.arc_node, self.arc_cost)
+
+    def noise_args(self) -> tuple:
+        """The fields :func:`envs.kernel.step.noise_batch` takes, in its order."""
+        return (self.seasonality, self.scalars, self.flags, self.lead_time_cdf, self.fixed_lead_time, self.table_cdf,
+                self.table_offset, self.table_guide, self.trace)
+
+    def observe_args(self) -> tuple:
+        """The fields :func:`envs.kernel.step.observe_batch` takes, in its order."""
+        return (self.node_product, self.node, self.volume, self.region_product, self.seasonality, self.season_table,
+                self.scalars, self.pipeline_scale)
+
+
+class ThreadBuffers(NamedTuple):
+    """One thread's working arrays for :func:`envs.kernel.compiled.step_batch`, in its argument order."""
+
+    demand: np.ndarray  # (1, R, S, P), or (B, R, S, P) when the caller gives the noise per replica
+    cutoff_uniform: np.ndarray  # like demand, float32
+    spill_uniform: np.ndarray  # like demand, float32
+    lead_time: np.ndarray  # (1 or B, N, P) int8
+    mix: np.ndarray  # (R, S, P) float32
+    order: np.ndarray  # (N, P)
+    work: np.ndarray  # (4, R, P)
+    scratch: np.ndarray  # (3, max(N, P))
+    shipped: np.ndarray  # (N, P)
+    purchased: np.ndarray  # (P,)
+    served_units: np.ndarray  # (P,)
+
+    @classmethod
+    def allocate(cls, params: EnvParams, noise: tuple[np.ndarray, ...] | None = None) -> ThreadBuffers:
+        """Fresh buffers; ``noise`` (demand, cutoff, spill, lead time arrays) is shared when given per replica."""
+        n, p, r, s = params.num_nodes, params.num_products, params.num_regions, params.num_speeds
+        if noise is None:
+            noise = (np.zeros((1, r, s, p)), np.zeros((1, r, s, p), np.float32), np.zeros((1, r, s, p), np.float32),
+                     np.ones((1, n, p), np.int8))
+        return cls(*noise, np.zeros((r, s, p), np.float32), np.zeros((n, p)), np.zeros((4, r, p)),
+                   np.zeros((3, max(n, p))), np.zeros((n, p)), np.zeros(p), np.zeros(p))
+
+
+def demand_source(params: EnvParams) -> int:
+    """Where the kernel's demand comes from: its own inverse-cdf table, the trace, or the caller."""
+    if params.trace is not None:
+        return DEMAND_TRACE
+    return DEMAND_TABLE if params.demand_table is not None else DEMAND_GIVEN
+
+
+def kernel_params(params: EnvParams) -> KernelParams:
+    """Flatten ``params`` for the kernel."""
+    n, p, r, s = params.num_nodes, params.num_products, params.num_regions, params.num_speeds
+    node_product = np.stack([
+        params.holding_cost, params.pipeline_holding_cost, params.purchase_cost, params.transport_cost,
+        params.max_level, params.max_order, 1.0 / params.max_level, np.rint(params.node_flow), initial_on_hand(params),
+    ]).astype(np.float64)
+    finite_storage = np.isfinite(params.storage_capacity)
+    finite_inbound = np.isfinite(params.inbound_capacity)
+    node = np.stack([
+        params.storage_capacity, params.overflow_cost, params.inbound_units, params.inbound_capacity,
+        np.where(finite_storage, 1.0 / np.where(finite_storage, params.storage_capacity, 1.0), 0.0),
+        np.where(finite_inbound, 1.0 / np.where(finite_inbound, params.inbound_capacity, 1.0), 0.0),
+        params.from_vendor.astype(np.float64),
+    ]).astype(np.float64)
+    children = [(supplier, list(kids)) for supplier, kids in params.children]
+    child_start = np.zeros(n + 1, dtype=np.int64)
+    for supplier, kids in children:
+        child_start[supplier + 1] = len(kids)
+    child_start = np.cumsum(child_start)
+    child_node = np.zeros(n, dtype=np.int64)
+    for supplier, kids in children:
+        child_node[child_start[supplier] : child_start[supplier] + len(kids)] = kids
+    arc_counts, arc_node, arc_cost = [0], [], []
+    for group in params.arc_groups:
+        for region in group:
+            arc_counts.append(len(region))
+            for node_index, cost_id in region:
+                arc_node.append(node_index)
+                arc_cost.append(params.shipping_costs[cost_id])
+    cdf = params.lead_time_cdf32  # a lead time is deterministic when its cdf only steps from 0 to 1
+    fixed = ((cdf == 0.0) | (cdf == 1.0)).all(1)
+    fixed_lead_time = np.where(fixed, 1 + (cdf[:, :-1] == 0.0).sum(1), 0).astype(np.int64)
+    table = params.demand_table
+    if table is None:
+        table_cdf, table_offset, table_guide = np.zeros(1), np.zeros(1, np.int64), np.zeros((1, GUIDE + 1), np.int32)
+    else:
+        table_cdf, table_offset, table_guide = table.cdf, table.offset, table.guide.astype(np.int32)
+    trace = params.trace if params.trace is not None else np.zeros((1, r, s, p))
+    return KernelParams(
+        node_product=np.ascontiguousarray(node_product),
+        node=np.ascontiguousarray(node),
+        volume=np.ascontiguousarray(params.volume, dtype=np.float64),
+        speed=np.stack([params.cutoff_share, params.spill_share]).astype(np.float64),
+        penalty=np.ascontiguousarray(params.penalty, dtype=np.float64),
+        region_product=np.stack([params.base_mean.sum(1), 1.0 / params.demand_scale]).astype(np.float64),
+        seasonality=np.ascontiguousarray(params.seasonality, dtype=np.float64),
+        season_table=np.ascontiguousarray(params.season_table, dtype=np.float64),
+        scalars=np.array([params.trend, params.mix_threshold, params.cost_scale], dtype=np.float64),
+        flags=np.array(
+            [params.backorders, params.sequential, params.has_inbound_capacity, demand_source(params)], dtype=np.int64
+        ),
+        child_start=child_start.astype(np.int64),
+        child_node=child_node,
+        backlog_node=np.ascontiguousarray(params.backlog_node, dtype=np.int64),
+        arc_start=np.cumsum(arc_counts).astype(np.int64),
+        arc_node=np.array(arc_node, dtype=np.int64),
+        arc_cost=np.array(arc_cost, dtype=np.float64),
+        lead_time_cdf=np.ascontiguousarray(params.lead_time_cdf32),
+        fixed_lead_time=fixed_lead_time,
+        table_cdf=np.ascontiguousarray(table_cdf, dtype=np.float64),
+        table_offset=np.ascontiguousarray(table_offset, dtype=np.int64),
+        table_guide=np.ascontiguousarray(table_guide),
+        trace=np.ascontiguousarray(trace, dtype=np.float64),
+        pipeline_scale=np.ascontiguousarray(
+            np.broadcast_to((1.0 / params.max_order)[:, None, :], (n, params.num_ages, p)), dtype=np.float64
+        ),
+    )

@@ -1,0 +1,310 @@
+"""The compiled kernel computes exactly what the reference path computes (differential tests).
+
+Units (stock, orders, shipments, demand, lead times, every state field) agree exactly; costs agree to
+1e-12 relative (the kernel sums in another order); observations agree exactly except the storage-use
+block, a float32 of a volume summed in another order (one float32 rounding step at most).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import warnings
+
+import numba
+import numpy as np
+import pytest
+from helpers import make_state
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from worlds import episode_keys, worlds
+
+from envs import ENV_IDS
+from envs.dynamics import StepOutcome, _apportion, transition
+from envs.info import COST_PARTS, NODE_GROUPS, SPEED_GROUPS, node_column, outcome_matrix, speed_column
+from envs.kernel import compiled as kernel
+from envs.kernel.layout import ThreadBuffers, kernel_params
+from envs.noise import key_words, noise
+from envs.observation import observation_layout
+from envs.params import compile_scenario
+from envs.philox import philox4x32
+from envs.simulator import Simulator
+from envs.single import EchelonEnv
+from envs.vector import EchelonVectorEnv
+
+SETTINGS = settings(max_examples=60, deadline=None)
+COST_RTOL = 1e-12
+PERIODS = 100
+
+
+def random123(*words: int) -> list[np.ndarray]:
+    return [np.array([w], dtype=np.uint32) for w in words]
+
+
+# Known-answer vectors of Philox4x32-10 from Random123's kat_vectors (counter, key -> output).
+KNOWN_ANSWERS = [
+    ((0, 0, 0, 0), (0, 0), (0x6627E8D5, 0xE169C58D, 0xBC57AC4C, 0x9B00DBD8)),
+    ((0xFFFFFFFF,) * 4, (0xFFFFFFFF,) * 2, (0x408F276D, 0x41C83B0E, 0xA20BC7C6, 0x6D5451FD)),
+    ((0x243F6A88, 0x85A308D3, 0x13198A2E, 0x03707344), (0xA4093822, 0x299F31D0),
+     (0xD16CFE09, 0x94FDCCEB, 0x5001E420, 0x24126EA1)),
+]
+
+
+@pytest.mark.parametrize(("counter", "key", "expected"), KNOWN_ANSWERS)
+def test_philox_reproduces_the_random123_known_answers(counter, key, expected):
+    assert [int(w[0]) for w in philox4x32(*random123(*counter, *key))] == list(expected)
+    words = numba.njit(philox4x32)(*(np.uint32(w) for w in (*counter, *key)))  # as the kernel compiles it
+    assert [int(w) for w in words] == list(expected)
+
+
+@settings(max_examples=200, deadline=None)
+@given(candidates=st.lists(st.integers(0, 7), min_size=1, max_size=12), cut=st.floats(0.0, 1.0))
+def test_apportion_matches_the_reference(candidates, cut):
+    """Largest remainder with ties to the lower index (many equal candidates), in both of the kernel's
+    branches: few units to place (repeated selection) and many (a stable sort)."""
+    for repeat in (1, 400):  # 400 copies push leftover x size past the sorting threshold
+        whole = np.tile(np.array(candidates, dtype=float), repeat)
+        units = float(np.floor(cut * whole.sum()))
+        share = whole * (units / max(whole.sum(), 1.0))
+        reference = _apportion(share[None], np.array([[units]]), -1, np)[0]
+        compiled = share.copy()
+        kernel.apportion(compiled, units, np.zeros_like(share))
+        np.testing.assert_array_equal(compiled, reference)
+
+
+def kernel_noise(params, keys, periods):
+    """The kernel's noise of replicas with ``keys`` in ``periods``, as a Noise."""
+    b, n, p = len(keys), params.num_nodes, params.num_products
+    stream = (b, params.num_regions, params.num_speeds, p)
+    arrays = (np.zeros(stream), np.zeros(stream, np.float32), np.zeros(stream, np.float32),
+              np.zeros((b, n, p), np.int8))
+    low, high = key_words(keys)
+    kernel.noise_batch(np.ones(b, bool), low, high, np.asarray(periods, dtype=np.int64), *arrays,
+                       np.zeros(stream[1:], np.float32), np.zeros((3, max(n, p))), *kernel_params(params).noise_args())
+    return dict(zip(("demand", "cutoff_uniform", "spill_uniform", "lead_time"), arrays, strict=True))
+
+
+@SETTINGS
+@given(scenario=worlds(), data=st.data())
+def test_noise_matches_the_reference(scenario, data):
+    params = compile_scenario(scenario)
+    if params.demand_table is None and params.trace is None:
+        return  # a trend: the kernel is given the reference's demand (tested through the simulator below)
+    count = data.draw(st.integers(1, 6))
+    keys = episode_keys(data.draw, count)
+    periods = np.array(data.draw(st.lists(st.integers(0, 500), min_size=count, max_size=count)))
+    compiled, reference = kernel_noise(params, keys, periods), noise(keys, periods, params)
+    for name, value in compiled.items():
+        np.testing.assert_array_equal(value, getattr(reference, name), err_msg=name)
+
+
+def outcome_fields(matrix: np.ndarray, shipped, purchased, served_units, params) -> dict[str, np.ndarray]:
+    """The kernel's outcome as StepOutcome fields."""
+    s, n = params.num_speeds, params.num_nodes
+
+    def speeds(group):
+        return matrix[:, speed_column(group, 0, s) : speed_column(group, 0, s) + s]
+
+    def nodes(group):
+        return matrix[:, node_column(group, 0, s, n) : node_column(group, 0, s, n) + n]
+
+    parts = {f"{part}_cost": matrix[:, k] for k, part in enumerate(COST_PARTS) if part != "total"}
+    return {**parts, "penalty_cost": speeds("penalty"), "requested": speeds("requested"),
+            "new_orders": speeds("new_orders"), "served": speeds("served"), "lost": speeds("lost"),
+            "purchased": purchased, "served_units": served_units, "shipped": shipped,
+            "storage_used": nodes("storage_used"), "received": nodes("received")}
+
+
+COST_FIELDS = {"holding_cost", "purchase_cost", "transport_cost", "shipping_cost", "penalty_cost", "overflow_cost",
+               "storage_used"}
+
+
+def assert_outcomes_agree(fields: dict, reference: StepOutcome, where: str) -> None:
+    for name, value in fields.items():
+        expected = getattr(reference, name)
+        if name in COST_FIELDS:
+            np.testing.assert_allclose(value, expected, rtol=COST_RTOL, atol=1e-12, err_msg=f"{where}: {name}")
+        else:
+            np.testing.assert_array_equal(value, expected, err_msg=f"{where}: {name}")
+    assert set(fields) == {f.name for f in dataclasses.fields(StepOutcome)}
+
+
+def assert_states_agree(compiled, reference, where: str) -> None:
+    for field in dataclasses.fields(reference):
+        np.testing.assert_array_equal(getattr(compiled, field.name), getattr(reference, field.name),
+                                      err_msg=f"{where}: {field.name}")
+
+
+def assert_observations_agree(compiled: np.ndarray, reference: np.ndarray, params, where: str) -> None:
+    """Equal, but the storage-use block within one float32 rounding step."""
+    offset = 0
+    for name, shape in observation_layout(params).items():
+        size = int(np.prod(shape))
+        block = (slice(None), slice(offset, offset + size))
+        if name == "storage_use":
+            np.testing.assert_allclose(compiled[block], reference[block], rtol=2**-23, err_msg=f"{where}: {name}")
+        else:
+            np.testing.assert_array_equal(compiled[block], reference[block], err_msg=f"{where}: {name}")
+        offset += size
+
+
+def random_units(rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
+    """Whole units up to a random scale (none, few, many), so that supply is sometimes short and sometimes not."""
+    return rng.integers(0, rng.choice([1, 4, 31]), shape).astype(float)
+
+
+@SETTINGS
+@given(scenario=worlds(), data=st.data())
+def test_transition_matches_the_reference_for_100_periods(scenario, data):
+    """Random orders and the episode's noise for 100 periods from a random start (stock, dock, pipeline,
+    backlog): every State and StepOutcome field agrees after every period."""
+    params = compile_scenario(scenario)
+    kp = kernel_params(params)
+    batch = data.draw(st.integers(1, 3))
+    keys = episode_keys(data.draw, batch)
+    n, p = params.num_nodes, params.num_products
+    rng = np.random.default_rng(data.draw(st.integers(0, 2**32 - 1)))
+    reference = make_state(params, batch, on_hand=random_units(rng, (batch, n, p)),
+                           dock=random_units(rng, (batch, n, p)), period=np.arange(batch) * 7)
+    compiled = make_state(params, batch, **{f.name: getattr(reference, f.name).copy()
+                                            for f in dataclasses.fields(reference)})
+    buffers = ThreadBuffers.allocate(params)
+    matrix = np.zeros((batch, outcome_matrix_width(params)))
+    shipped, purchased, served_units = np.zeros((batch, n, p)), np.zeros((batch, p)), np.zeros((batch, p))
+    rows = np.ones(batch, bool)
+    for period in range(PERIODS):
+        order = random_units(rng, (batch, n, p))
+        step_noise = noise(keys, reference.period, params)
+        reference, expected = transition(reference, order, step_noise, params)
+        kernel.transition_batch(rows, *state_arrays(compiled), order, step_noise.demand, step_noise.cutoff_uniform,
+                                step_noise.spill_uniform, step_noise.lead_time, buffers.work, buffers.scratch, matrix,
+                                shipped, purchased, served_units, *kp.transition_args())
+        where = f"period {period}"
+        assert_states_agree(compiled, reference, where)
+        assert_outcomes_agree(outcome_fields(matrix, shipped, purchased, served_units, params), expected, where)
+        np.testing.assert_allclose(matrix, outcome_matrix(expected, params), rtol=COST_RTOL, atol=1e-12)
+
+
+def outcome_matrix_width(params) -> int:
+    return len(COST_PARTS) + len(SPEED_GROUPS) * params.num_speeds + len(NODE_GROUPS) * params.num_nodes
+
+
+def state_arrays(state) -> tuple:
+    return tuple(getattr(state, f.name) for f in dataclasses.fields(state))
+
+
+@settings(max_examples=40, deadline=None)
+@given(scenario=worlds(), data=st.data())
+def test_simulator_paths_agree_through_steps_and_partial_resets(scenario, data):
+    """The whole env step (action decoding, noise, transition, reward, outcome, observation) for 100+
+    periods on several replicas, with some replicas idle or reset along the way."""
+    params = compile_scenario(scenario)
+    batch = data.draw(st.integers(1, 4))
+    mode = data.draw(st.sampled_from(["order_up_to", "quantity"]))
+    simulators = {path: Simulator(params, batch, mode, scenario.warmup_periods, path)
+                  for path in ("compiled", "reference")}
+    keys = episode_keys(data.draw, batch)
+    observations = {path: sim.new_observations() for path, sim in simulators.items()}
+    everything = np.ones(batch, bool)
+    for path, sim in simulators.items():
+        sim.reset(everything, keys, observations[path])
+    assert_observations_agree(observations["compiled"], observations["reference"], params, "reset")
+    size = params.num_nodes * params.num_products
+    rng = np.random.default_rng(data.draw(st.integers(0, 2**32 - 1)))
+    for period in range(PERIODS + 10):
+        actions = rng.uniform(-1, 1, (batch, size)).astype(np.float32)
+        actions[rng.random((batch, size)) < 0.1] = rng.choice([-1.0, 1.0])  # the bounds exactly, now and then
+        rows = rng.random(batch) > 0.1
+        results = {}
+        for path, sim in simulators.items():
+            observations[path] = sim.new_observations()
+            sim.observe(~rows, observations[path])
+            results[path] = sim.step(actions, observations[path], rows)
+        where = f"period {period}"
+        assert_states_agree(simulators["compiled"].state, simulators["reference"].state, where)
+        np.testing.assert_allclose(results["compiled"][0], results["reference"][0], rtol=COST_RTOL, atol=1e-12)
+        np.testing.assert_allclose(results["compiled"][1], results["reference"][1], rtol=COST_RTOL, atol=1e-12)
+        assert_observations_agree(observations["compiled"], observations["reference"], params, where)
+        if period % 37 == 36:  # start new episodes in some replicas
+            restart = ~rows
+            fresh = rng.integers(0, 2**64, int(restart.sum()), dtype=np.uint64)
+            for path, sim in simulators.items():
+                sim.reset(restart, fresh, observations[path])
+            assert_observations_agree(observations["compiled"], observations["reference"], params, where)
+
+
+def assert_infos_agree(info: dict, reference: dict, params, where: str) -> None:
+    assert info.keys() == reference.keys(), where
+    for key, value in reference.items():
+        if isinstance(value, dict):
+            assert_infos_agree(info[key], value, params, f"{where}: {key}")
+        elif key == "final_obs":
+            assert_observations_agree(info[key], value, params, f"{where}: {key}")
+        else:
+            np.testing.assert_allclose(info[key], value, rtol=COST_RTOL, atol=1e-12, err_msg=f"{where}: {key}")
+
+
+@pytest.mark.parametrize("env_id", list(ENV_IDS))
+@pytest.mark.parametrize("autoreset_mode", ["NextStep", "SameStep"])
+def test_every_registered_env_agrees_through_autoresets(env_id, autoreset_mode):
+    """The vector env on each path, episodes of 40 periods so that 130 steps cross several autoresets."""
+    envs = {path: EchelonVectorEnv(3, ENV_IDS[env_id][0], max_episode_steps=40, autoreset_mode=autoreset_mode,
+                                   simulator=path) for path in ("compiled", "reference")}
+    params = envs["compiled"].params
+    results = {path: env.reset(seed=5) for path, env in envs.items()}
+    assert_observations_agree(results["compiled"][0], results["reference"][0], params, "reset")
+    rng = np.random.default_rng(0)
+    for period in range(130):
+        actions = rng.uniform(-1, 1, (3, params.num_nodes * params.num_products)).astype(np.float32)
+        results = {path: env.step(actions) for path, env in envs.items()}
+        (obs, reward, _, truncated, info), (obs_ref, reward_ref, _, truncated_ref, info_ref) = results.values()
+        where = f"{env_id} step {period}"
+        assert_observations_agree(obs, obs_ref, params, where)
+        np.testing.assert_allclose(reward, reward_ref, rtol=COST_RTOL, atol=1e-12, err_msg=where)
+        np.testing.assert_array_equal(truncated, truncated_ref)
+        assert_infos_agree(info, info_ref, params, where)
+    assert_states_agree(envs["compiled"]._simulator.state, envs["reference"]._simulator.state, env_id)
+
+
+@pytest.mark.parametrize("scenario", ["serial", "network"])
+def test_single_env_paths_agree(scenario):
+    envs = {path: EchelonEnv(scenario, simulator=path) for path in ("compiled", "reference")}
+    params = envs["compiled"].params
+    first = [env.reset(seed=3)[0] for env in envs.values()]
+    assert_observations_agree(first[0][None], first[1][None], params, "reset")
+    rng = np.random.default_rng(1)
+    for period in range(100):
+        action = rng.uniform(-1, 1, params.num_nodes * params.num_products).astype(np.float32)
+        (obs, reward, *_, info), (obs_ref, reward_ref, *_, info_ref) = (env.step(action) for env in envs.values())
+        assert_observations_agree(obs[None], obs_ref[None], params, f"step {period}")
+        assert reward == pytest.approx(reward_ref, rel=COST_RTOL, abs=1e-12)
+        assert_infos_agree(info, info_ref, params, f"step {period}")
+
+
+def test_the_switch_and_the_environment_variable_choose_the_path(monkeypatch):
+    assert EchelonEnv("serial").simulator == "compiled"
+    assert EchelonEnv("serial", simulator="reference").simulator == "reference"
+    monkeypatch.setenv("ECHELON_SIMULATOR", "reference")
+    assert EchelonEnv("serial").simulator == "reference"
+    assert EchelonVectorEnv(2, "serial").simulator == "reference"
+    assert EchelonEnv("serial", simulator="compiled").simulator == "compiled"  # the argument wins
+    monkeypatch.setenv("ECHELON_SIMULATOR", "numba")
+    with pytest.raises(ValueError, match="environment variable ECHELON_SIMULATOR is 'numba'"):
+        EchelonEnv("serial")
+    with pytest.raises(ValueError, match="simulator is 'fast'"):
+        EchelonEnv("serial", simulator="fast")
+
+
+def test_without_numba_the_reference_path_runs_with_one_warning(monkeypatch):
+    import envs.simulator as simulator_module
+
+    monkeypatch.setattr(simulator_module, "kernel", None)
+    monkeypatch.setattr(simulator_module, "_KERNEL_IMPORT_ERROR", ImportError("No module named 'numba'"))
+    monkeypatch.setattr(simulator_module, "_warned", False)
+    with pytest.warns(RuntimeWarning, match="numba could not be imported"):
+        env = EchelonEnv("serial")
+    assert env.simulator == "reference"
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        EchelonEnv("owmr")  # one warning per process
+    obs, _ = env.reset(seed=0)
+    assert np.isfinite(env.step(env.action_space.sample())[1])
