@@ -1,55 +1,8 @@
-"""Fulfillment policies: which nodes serve an order stream, in which order.
+"""Transitional import path: fulfillment policies live in :mod:`envs.scenario.fulfillment`.
 
-A policy is a function ``(scenario, speed_index, late, region_index) -> tuple[(node name, shipping cost)]``
-returning the eligible nodes (transit within the promise, plus one period of slack for orders placed
-after the cut-off) in the order they are drawn from. The simulator then serves each stream greedily
-from on-hand stock along that list, speeds fastest first. Register your own with
-:func:`register_fulfillment_policy`.
+Only ``envs.params`` still imports from here; delete this file once it imports from ``envs.scenario.fulfillment``.
 """
 
-from __future__ import annotations
+from envs.scenario.fulfillment import get_fulfillment_policy
 
-from collections.abc import Callable
-
-from envs.scenario.errors import ScenarioError
-from envs.scenario.types import Scenario, ServiceLink
-
-FulfillmentPolicy = Callable[[Scenario, int, bool, int], tuple[tuple[str, float], ...]]
-
-
-def eligible_links(scenario: Scenario, speed_index: int, late: bool, region_index: int) -> list[ServiceLink]:
-    """Links of a region whose transit meets the speed's promise (one more period if ``late``)."""
-    slack = scenario.speeds[speed_index].promise + (1 if late else 0)
-    return [link for link in scenario.regions[region_index].links if link.transit <= slack]
-
-
-def greedy(scenario: Scenario, speed_index: int, late: bool, region_index: int) -> tuple[tuple[str, float], ...]:
-    """Cheapest shipping first (ties: shorter transit, then listing order)."""
-    links = eligible_links(scenario, speed_index, late, region_index)
-    ranked = sorted(enumerate(links), key=lambda il: (il[1].shipping_cost, il[1].transit, il[0]))
-    return tuple((link.node, link.shipping_cost) for _, link in ranked)
-
-
-def fastest(scenario: Scenario, speed_index: int, late: bool, region_index: int) -> tuple[tuple[str, float], ...]:
-    """Shortest transit first (ties: cheaper shipping, then listing order)."""
-    links = eligible_links(scenario, speed_index, late, region_index)
-    ranked = sorted(enumerate(links), key=lambda il: (il[1].transit, il[1].shipping_cost, il[0]))
-    return tuple((link.node, link.shipping_cost) for _, link in ranked)
-
-
-FULFILLMENT_POLICIES: dict[str, FulfillmentPolicy] = {"greedy": greedy, "fastest": fastest}
-
-
-def register_fulfillment_policy(name: str, policy: FulfillmentPolicy) -> None:
-    """Make ``policy`` selectable as ``Scenario.fulfillment = name``."""
-    if name in FULFILLMENT_POLICIES:
-        raise ValueError(f"fulfillment policy {name!r} is already registered")
-    FULFILLMENT_POLICIES[name] = policy
-
-
-def get_fulfillment_policy(name: str) -> FulfillmentPolicy:
-    if name not in FULFILLMENT_POLICIES:
-        raise ScenarioError(
-            f"scenario.fulfillment: unknown policy {name!r}; registered policies are {sorted(FULFILLMENT_POLICIES)}"
-        )
-    return FULFILLMENT_POLICIES[name]
+__all__ = ["get_fulfillment_policy"]
