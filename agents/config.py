@@ -19,7 +19,7 @@ from typing import Any
 
 import yaml
 
-from envs import ENV_IDS
+from envs import env_scenario
 
 HYPERPARAMS_DIR = Path(__file__).resolve().parent / "hyperparams"
 DEFAULT_KEY = "default"
@@ -34,8 +34,11 @@ class ConfigError(ValueError):
 
 
 def check_env_id(env_id: str) -> str:
-    if env_id not in ENV_IDS:
-        raise ConfigError(f"unknown env id {env_id!r}; registered ids: {', '.join(ENV_IDS)}")
+    """``env_id`` when it is registered; otherwise a :class:`ConfigError` that lists the registered ids."""
+    try:
+        env_scenario(env_id)
+    except ValueError as error:
+        raise ConfigError(str(error)) from None
     return env_id
 
 
@@ -113,8 +116,11 @@ def resolve_entry(path: Path, env_id: str, overrides: dict | None,
         return entry
 
     for key, entry in table.items():
-        if key != DEFAULT_KEY and key not in ENV_IDS:
-            raise ConfigError(f"{path}: unknown env id {key!r}; registered ids: {', '.join(ENV_IDS)}")
+        if key != DEFAULT_KEY:
+            try:
+                env_scenario(key)
+            except ValueError as error:
+                raise ConfigError(f"{path}: {error}") from None
         checked(entry, f"{path}: {key}")
     resolved = deep_merge(table.get(DEFAULT_KEY) or {}, table.get(env_id) or {})
     overrides = coerce_numbers(checked(overrides, "override")) if overrides else {}
