@@ -1,4 +1,4 @@
-"""Allocate customer demand streams to the nodes that serve them, with spill-over and cut-off slack.
+"""Stage 2 of the planner: allocate customer demand streams to the nodes that serve them (spill-over, cut-off slack).
 
 Each (region, speed) stream is split into orders placed before the cut-off (share 1 - c) and after it
 (share c, which may use nodes one period farther away); each part visits its eligible nodes in the
@@ -34,7 +34,7 @@ transit T has slack s = tau - T, and its protection interval at the node shrinks
 the node may ship the order s periods later*. The simulator serves every order from on-hand stock in the
 period it is placed (``envs.dynamics``, step 3): promises only decide eligibility, never when stock is
 committed. The usable slack is therefore 0 here; :func:`protection_periods` implements the reduction for
-a simulator that lets nodes commit stock later, and :func:`usable_slack` documents the env's value.
+a simulator that lets nodes commit stock later.
 """
 
 from __future__ import annotations
@@ -70,11 +70,6 @@ class DemandAllocation:
         served = (self.mean + self.fallback) * self.fill
         ratio = served / np.maximum(self.mean, 1e-300)
         return served, self.var_sum * ratio, self.sd_sum * np.sqrt(ratio)
-
-
-def usable_slack(promise: int, transit: int) -> int:
-    """Periods a node could delay committing stock to an order: 0 in this simulator (see module doc)."""
-    return 0
 
 
 def protection_periods(lead_time: float, slack: float) -> float:

@@ -28,12 +28,12 @@ import pandas as pd
 import yaml
 from tqdm import tqdm
 
-from baselines.lagrangian import Plan, plan
 from baselines.naive import constant_order_reference, newsvendor_reference
+from baselines.planner import Plan, exact_optimum, plan
 from baselines.tuning import tune
 from envs import ENV_IDS
 from experiments.evaluate import DEFAULT_EVAL_SEED, EpisodeResults, episode_length, eval_scenario, run_episodes
-from experiments.policies import TUNING_SEED, LoadedRun, exact_optimum, load_plan_levels, load_run
+from experiments.policies import TUNING_SEED, LoadedRun, load_plan_levels, load_run
 from experiments.recorder import StockRecorder
 from experiments.runs import META, RunError, base_meta, now_iso, write_atomic
 

@@ -309,9 +309,9 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 def cmd_compare(args: argparse.Namespace) -> int:
     from baselines.evaluation import paired_difference
-    from baselines.lagrangian import plan
+    from baselines.planner import exact_optimum, plan, plan_gaps
     from experiments import evaluate as ev
-    from experiments.policies import exact_optimum, load_run, make_named_policy, plan_gaps, scenario_name
+    from experiments.policies import load_run, make_named_policy, scenario_name
 
     if not args.entries:
         raise _Usage("give at least one --run or --policy")

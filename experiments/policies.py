@@ -28,8 +28,8 @@ from stable_baselines3.common.vec_env import VecNormalize
 from agents.config import DEFAULT_MAX_LOG_MULTIPLIER
 from agents.residual import ResidualPolicy
 from agents.sb3_agents import ALGOS, ConfigError, load_model
-from baselines.lagrangian import Plan, plan
 from baselines.naive import constant_order_reference, newsvendor_reference
+from baselines.planner import plan
 from baselines.policies import EchelonBaseStockPolicy
 from baselines.tuning import tune
 from envs import ENV_IDS
@@ -90,22 +90,6 @@ def scenario_name(env_id: str) -> str:
     if env_id not in ENV_IDS:
         raise ConfigError(f"unknown env id {env_id!r}; registered ids: {', '.join(ENV_IDS)}")
     return ENV_IDS[env_id][0]
-
-
-def exact_optimum(planned: Plan) -> float | None:
-    """The plan's cost when it is the exact optimum: the tree recursion on a chain (Clark-Scarf, with the env's
-    end-of-period holding convention); elsewhere the analytic cost is approximate or a relaxation."""
-    parents = planned.params.supplier_index
-    chain = all(np.count_nonzero(parents == n) <= 1 for n in range(len(parents)))
-    return float(planned.cost) if planned.method == "tree recursion" and chain else None
-
-
-def plan_gaps(cost: float, planned: Plan) -> dict[str, float | None]:
-    """How far a mean cost per period is above the plan's dual bound and above the exact optimum, in percent
-    (None where no exact optimum is known)."""
-    optimum = exact_optimum(planned)
-    return {"gap_to_dual_bound_pct": 100 * (cost - planned.dual_bound) / abs(planned.dual_bound),
-            "gap_to_optimum_pct": None if optimum is None else 100 * (cost - optimum) / optimum}
 
 
 def _tuned(env_id: str, seed: int = 0):

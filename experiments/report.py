@@ -14,10 +14,10 @@ import numpy as np
 import pandas as pd
 
 from baselines.evaluation import Estimate, paired_difference
+from baselines.planner import plan_gaps
 from experiments import plots
 from experiments.benchmark import Benchmark
 from experiments.evaluate import DEFAULT_EVAL_SEED
-from experiments.policies import plan_gaps
 from experiments.runs import write_atomic
 
 SERIAL_TARGETS = {"ppo": 0.03, "gradient": 0.005}  # relative excess over the Clark-Scarf optimum (issue 4)

@@ -45,7 +45,7 @@ from agents.sb3_agents import (
     make_model,
     read_yaml,
 )
-from baselines.lagrangian import plan
+from baselines.planner import plan
 from envs import ENV_IDS
 from envs.sb3 import SB3VecEnv
 from experiments.evaluate import final_evaluation

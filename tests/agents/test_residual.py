@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from agents.residual import ResidualPolicy, ResidualVecEnv
-from baselines.lagrangian import plan
+from baselines.planner import plan
 from envs.sb3 import SB3VecEnv
 from envs.vector import EchelonVectorEnv
 

@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 
 from agents.sb3_agents import ConfigError
-from baselines.lagrangian import plan
+from baselines.planner import exact_optimum, plan, plan_gaps
 from envs.params import compile_scenario
 from experiments.benchmark import Benchmark, evaluate_agent, evaluate_policy
 from experiments.evaluate import common_warmup, eval_scenario, run_episodes
-from experiments.policies import RandomPolicy, exact_optimum, plan_gaps
+from experiments.policies import RandomPolicy
 from experiments.recorder import StockRecorder
 
 ENV_ID = "echelon/Serial-v0"
