@@ -25,12 +25,21 @@ HYPERPARAMS_DIR = Path(__file__).resolve().parent / "hyperparams"
 DEFAULT_KEY = "default"
 RESIDUAL_KEY = "residual"
 ACTIONS = ("direct", "residual")
+SB3_ALGOS = ("ppo", "sac", "td3", "a2c")
+"""The stable-baselines3 algorithms (built by :mod:`agents.sb3_agents`)."""
+ALGO_NAMES = (*SB3_ALGOS, "gradient")
+"""Every algorithm ``echelon train --algo`` accepts."""
 DEFAULT_MAX_LOG_MULTIPLIER = 0.5
 _NUMBER = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
 
 
 class ConfigError(ValueError):
     """A hyperparameter file, entry or override is invalid; the message names the file and key."""
+
+
+def hyperparams_path(algo: str) -> Path:
+    """The hyperparameter table of ``algo`` (``agents/hyperparams/<algo>.yaml``)."""
+    return HYPERPARAMS_DIR / f"{algo}.yaml"
 
 
 def check_env_id(env_id: str) -> str:

@@ -20,6 +20,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from agents.config import DEFAULT_MAX_LOG_MULTIPLIER
 from agents.residual import ResidualPolicy
 from baselines.echelon_position import EchelonMatrices, local_request, stock_from_blocks
 from baselines.policies import EchelonBaseStockPolicy
@@ -78,7 +79,7 @@ class ResidualLevelPolicy(nn.Module):
     kind = "residual"
 
     def __init__(self, params: EnvParams, echelon_levels: np.ndarray, hidden: tuple[int, ...],
-                 max_log_multiplier: float = 0.5) -> None:
+                 max_log_multiplier: float = DEFAULT_MAX_LOG_MULTIPLIER) -> None:
         super().__init__()
         size = params.num_nodes * params.num_products
         self.net = _mlp(params.observation_size, size, tuple(hidden))
@@ -141,7 +142,7 @@ class GradientNumpyPolicy:
 
 
 def build_policy(params: EnvParams, kind: str, hidden: Any, echelon_levels: np.ndarray | None = None,
-                 max_log_multiplier: float = 0.5) -> LevelPolicy | ResidualLevelPolicy:
+                 max_log_multiplier: float = DEFAULT_MAX_LOG_MULTIPLIER) -> LevelPolicy | ResidualLevelPolicy:
     """A fresh (untrained) policy module of ``kind`` ``direct`` or ``residual`` (which needs the plan levels)."""
     hidden = tuple(int(h) for h in hidden)
     if kind == "direct":

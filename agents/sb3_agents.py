@@ -44,20 +44,18 @@ from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.noise import NormalActionNoise, OrnsteinUhlenbeckActionNoise
 from torch import nn
 
-from agents.config import (  # noqa: F401  (re-exported: the names callers used before agents.config)
+from agents.config import (
     DEFAULT_KEY,
-    HYPERPARAMS_DIR,
+    SB3_ALGOS,
     ConfigError,
     check_common,
     check_env_id,
-    coerce_numbers,
-    deep_merge,
-    read_yaml,
+    hyperparams_path,
     resolve_entry,
 )
 from envs.actions import ACTION_MODES
 
-ALGOS: dict[str, type[BaseAlgorithm]] = {"ppo": PPO, "sac": SAC, "td3": TD3, "a2c": A2C}
+ALGOS: dict[str, type[BaseAlgorithm]] = dict(zip(SB3_ALGOS, (PPO, SAC, TD3, A2C), strict=True))
 OFF_POLICY = frozenset({"sac", "td3"})
 
 TOP_LEVEL_KEYS = {
@@ -92,10 +90,6 @@ _DEVICE = re.compile(r"^(cpu|auto|cuda(:\d+)?)$")
 
 
 # Loading --------------------------------------------------------------------------------------------
-def hyperparams_path(algo: str) -> Path:
-    return HYPERPARAMS_DIR / f"{check_algo(algo)}.yaml"
-
-
 def check_algo(algo: str) -> str:
     if algo not in ALGOS:
         raise ConfigError(f"unknown algorithm {algo!r}; choose one of {', '.join(ALGOS)}")

@@ -19,7 +19,6 @@ import signal
 import subprocess
 import sys
 import time
-from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
@@ -28,14 +27,22 @@ import pandas as pd
 import yaml
 from tqdm import tqdm
 
+from agents.config import check_env_id
+from baselines.evaluation import Policy
 from baselines.naive import constant_order_reference, newsvendor_reference
-from baselines.planner import Plan, exact_optimum, plan
+from baselines.planner import exact_optimum, plan
 from baselines.tuning import tune
-from envs import ENV_IDS
-from experiments.evaluate import DEFAULT_EVAL_SEED, EpisodeResults, episode_length, eval_scenario, run_episodes
-from experiments.policies import TUNING_SEED, LoadedRun, load_plan_levels, load_run
+from envs import env_scenario
+from experiments.conventions import DEFAULT_EVAL_SEED, TUNING_SEED
+from experiments.evaluate import episode_length, eval_scenario, run_episodes
+from experiments.files import write_atomic
+from experiments.loading import LoadedRun, load_run
+from experiments.provenance import base_meta, now_iso
 from experiments.recorder import StockRecorder
-from experiments.runs import META, RunError, base_meta, now_iso, write_atomic
+from experiments.report import write_report
+from experiments.residual_plan import load_plan_levels
+from experiments.results import Benchmark, PolicyResult, Training
+from experiments.runs import META, RunError
 
 EPISODES, QUICK_EPISODES = 100, 16
 QUICK_TRAIN = {
@@ -45,48 +52,6 @@ QUICK_TRAIN = {
 }
 QUICK_TUNING = {"num_envs": 4, "periods": 20, "warmup": 10}
 AGENTS = ("ppo", "gradient")
-
-
-@dataclass
-class PolicyResult:
-    """One evaluated policy: its results on the common episodes and its mean stock trajectory."""
-
-    name: str
-    label: str
-    results: EpisodeResults
-    trajectory: pd.DataFrame
-
-
-@dataclass
-class Training:
-    """A learned agent's run folder, throughput and learning curve."""
-
-    name: str
-    run: Path
-    steps: int
-    seconds: float
-    steps_per_second: float
-    curve: pd.DataFrame  # timesteps, mean_cost_per_period (on training draws)
-    config: dict
-
-
-@dataclass
-class Benchmark:
-    env_id: str
-    seed: int
-    quick: bool
-    action: str
-    episodes: int
-    periods: int
-    plan: Plan
-    optimum: float | None  # the exact optimal cost where the analytic model is exact (serial chains)
-    policies: list[PolicyResult] = field(default_factory=list)
-    training: dict[str, Training] = field(default_factory=dict)
-    timing: dict[str, float] = field(default_factory=dict)
-    notes: list[str] = field(default_factory=list)
-
-    def result(self, name: str) -> PolicyResult:
-        return next(p for p in self.policies if p.name == name)
 
 
 def default_output(env_id: str, seed: int, quick: bool) -> Path:
@@ -179,7 +144,8 @@ def load_training(name: str, loaded: LoadedRun) -> Training:
                     curve, loaded.config)
 
 
-def evaluate_policy(name: str, label: str, policy, bench: Benchmark, progress: bool | None = None) -> PolicyResult:
+def evaluate_policy(name: str, label: str, policy: Policy, bench: Benchmark,
+                    progress: bool | None = None) -> PolicyResult:
     """``policy`` on the benchmark's common episodes (every policy from the scenario's warm-up state)."""
     recorder = StockRecorder(policy, bench.plan.params, bench.periods)
     results = run_episodes(recorder, bench.env_id, bench.episodes, DEFAULT_EVAL_SEED, None, bench.periods,
@@ -202,10 +168,7 @@ def run_benchmark(env_id: str, seed: int = 0, *, quick: bool = False, action: st
                   episodes: int | None = None, output: str | Path | None = None, progress: bool | None = None,
                   argv: list[str] | None = None) -> Path:
     """Run the benchmark and write its report folder; returns the path of ``report.md``."""
-    from experiments.report import write_report
-
-    if env_id not in ENV_IDS:
-        raise RunError(f"unknown env id {env_id!r}; registered ids: {', '.join(ENV_IDS)}")
+    scenario = env_scenario(check_env_id(env_id))
     output = Path(output) if output is not None else default_output(env_id, seed, quick)
     if output.exists():
         raise RunError(f"{output} already exists; a report folder is never overwritten (choose another --output)")
@@ -214,7 +177,6 @@ def run_benchmark(env_id: str, seed: int = 0, *, quick: bool = False, action: st
     except OSError as error:
         raise RunError(f"cannot create the report folder {output}: {error}") from error
     started = time.perf_counter()
-    scenario = ENV_IDS[env_id][0]
     episodes = episodes or (QUICK_EPISODES if quick else EPISODES)
     config = {"env_id": env_id, "seed": seed, "quick": quick, "action": action, "episodes": episodes,
               "eval_seed": DEFAULT_EVAL_SEED, "tuning_seed": TUNING_SEED,

@@ -14,7 +14,8 @@ from baselines.naive import newsvendor_reference
 from envs import ENV_IDS
 from envs.observation import split_observation
 from envs.vector import EchelonVectorEnv
-from experiments.evaluate import EpisodeResults, format_summary, run_episodes
+from experiments.evaluate import format_summary, run_episodes
+from experiments.results import EpisodeResults
 
 EPISODES, PERIODS, SEED = 3, 5, 123
 ENVS = ("echelon/Serial-v0", "echelon/Network-v0")  # backorders, uncapped / lost sales, capped
