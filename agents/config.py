@@ -37,6 +37,13 @@ class ConfigError(ValueError):
     """A hyperparameter file, entry or override is invalid; the message names the file and key."""
 
 
+def check_algo(algo: str) -> str:
+    """``algo`` when ``echelon train`` knows it; otherwise a :class:`ConfigError` that lists the algorithms."""
+    if algo not in ALGO_NAMES:
+        raise ConfigError(f"unknown algorithm {algo!r}; choose one of {', '.join(ALGO_NAMES)}")
+    return algo
+
+
 def hyperparams_path(algo: str) -> Path:
     """The hyperparameter table of ``algo`` (``agents/hyperparams/<algo>.yaml``)."""
     return HYPERPARAMS_DIR / f"{algo}.yaml"

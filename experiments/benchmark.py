@@ -42,7 +42,7 @@ from experiments.recorder import StockRecorder
 from experiments.report import write_report
 from experiments.residual_plan import load_plan_levels
 from experiments.results import Benchmark, PolicyResult, Training
-from experiments.runs import META, RunError
+from experiments.runs import META, METRICS, RunError
 
 EPISODES, QUICK_EPISODES = 100, 16
 QUICK_TRAIN = {
@@ -138,7 +138,7 @@ def stop_training(processes: dict[str, subprocess.Popen]) -> None:
 def load_training(name: str, loaded: LoadedRun) -> Training:
     meta = loaded.run.load_meta()
     result = meta.get("result") or {}
-    curve = pd.read_csv(loaded.run.file("metrics.csv"))[["timesteps", "mean_cost_per_period"]]
+    curve = pd.read_csv(loaded.run.file(METRICS))[["timesteps", "mean_cost_per_period"]]
     return Training(name, loaded.run.path, int(result.get("timesteps", loaded.timesteps)),
                     float(result.get("session_seconds", float("nan"))), float(result.get("session_fps", float("nan"))),
                     curve, loaded.config)
@@ -169,60 +169,18 @@ def run_benchmark(env_id: str, seed: int = 0, *, quick: bool = False, action: st
                   argv: list[str] | None = None) -> Path:
     """Run the benchmark and write its report folder; returns the path of ``report.md``."""
     scenario = env_scenario(check_env_id(env_id))
-    output = Path(output) if output is not None else default_output(env_id, seed, quick)
-    if output.exists():
-        raise RunError(f"{output} already exists; a report folder is never overwritten (choose another --output)")
-    try:
-        output.mkdir(parents=True)
-    except OSError as error:
-        raise RunError(f"cannot create the report folder {output}: {error}") from error
+    output = create_output(Path(output) if output is not None else default_output(env_id, seed, quick))
     started = time.perf_counter()
     episodes = episodes or (QUICK_EPISODES if quick else EPISODES)
-    config = {"env_id": env_id, "seed": seed, "quick": quick, "action": action, "episodes": episodes,
-              "eval_seed": DEFAULT_EVAL_SEED, "tuning_seed": TUNING_SEED,
-              "tuning": QUICK_TUNING if quick else "baselines.tuning.tune defaults",
-              "train_commands": {a: train_command(a, env_id, seed, action, Path("runs"), quick)[2:] for a in AGENTS}}
-    write_atomic(output / "config.yaml", yaml.safe_dump(config, sort_keys=False))
-    meta = {**base_meta({"env_id": env_id, "algo": "benchmark", "seed": seed}),
-            "command": " ".join(argv or sys.argv)}
-    write_atomic(output / META, json.dumps(meta, indent=2, default=str) + "\n")
+    meta = write_config_and_meta(output, env_id, seed, quick, action, episodes, argv or sys.argv)
     processes = start_training(env_id, seed, action, output, quick)
     try:
         with tqdm(total=8, desc="benchmark", unit="stage", disable=None if progress is None else not progress) as bar:
-            clock = time.perf_counter()
-            planned = plan(scenario)
-            bench = Benchmark(env_id, seed, quick, action, episodes, episode_length(env_id), planned,
-                              exact_optimum(planned))
-            bench.timing["plan_s"] = time.perf_counter() - clock
-            clock = time.perf_counter()
-            tuned = tune(planned, env_id, seed=TUNING_SEED, **(QUICK_TUNING if quick else {}))
-            bench.timing["tune_s"] = time.perf_counter() - clock
-            bar.update(2)
-            clock = time.perf_counter()
-            baselines = [("plan", "analytic plan", planned.policy()),
-                         ("tuned", "tuned base stock", tuned.policy),
-                         ("newsvendor", "newsvendor reference", newsvendor_reference(scenario)),
-                         ("constant", "constant-order reference", constant_order_reference(scenario))]
-            for name, label, policy in baselines:
-                bench.policies.append(evaluate_policy(name, label, policy, bench))
-                bar.update(1)
-            bench.timing["evaluate_baselines_s"] = time.perf_counter() - clock
-            bench.notes.append("tuned factors (node kind, product class): " + ", ".join(
-                f"{kind}/{cls} {factor:g}" for (kind, cls), factor in tuned.factors.items()))
+            bench = evaluate_baselines(env_id, scenario, seed, quick, action, episodes, bar)
             clock = time.perf_counter()
             wait_training(processes, output, progress)
             bench.timing["wait_for_training_s"] = time.perf_counter() - clock
-            clock = time.perf_counter()
-            for algo in AGENTS:
-                loaded = load_run(output / "runs" / algo)
-                if loaded.config.get("action") == "residual" and not np.allclose(
-                        load_plan_levels(loaded.run), planned.echelon_levels):
-                    bench.notes.append(f"{algo} trained on a plan that differs from this benchmark's plan")
-                bench.training[algo] = load_training(algo, loaded)
-                label = f"{'PPO' if algo == 'ppo' else 'gradient agent'}{' (residual)' if action == 'residual' else ''}"
-                bench.policies.append(evaluate_agent(algo, label, loaded, bench))
-                bar.update(1)
-            bench.timing["evaluate_agents_s"] = time.perf_counter() - clock
+            evaluate_agents(bench, output, bar)
     except BaseException:
         stop_training(processes)
         raise
@@ -232,3 +190,67 @@ def run_benchmark(env_id: str, seed: int = 0, *, quick: bool = False, action: st
     write_atomic(output / META, json.dumps(meta, indent=2, default=str) + "\n")
     return report
 
+
+def create_output(output: Path) -> Path:
+    """The new report folder (an existing one is refused: a report is never overwritten)."""
+    if output.exists():
+        raise RunError(f"{output} already exists; a report folder is never overwritten (choose another --output)")
+    try:
+        output.mkdir(parents=True)
+    except OSError as error:
+        raise RunError(f"cannot create the report folder {output}: {error}") from error
+    return output
+
+
+def write_config_and_meta(output: Path, env_id: str, seed: int, quick: bool, action: str, episodes: int,
+                          argv: list[str]) -> dict:
+    """``config.yaml`` (what was asked) and the opening ``meta.json`` (where it runs); returns the meta."""
+    config = {"env_id": env_id, "seed": seed, "quick": quick, "action": action, "episodes": episodes,
+              "eval_seed": DEFAULT_EVAL_SEED, "tuning_seed": TUNING_SEED,
+              "tuning": QUICK_TUNING if quick else "baselines.tuning.tune defaults",
+              "train_commands": {a: train_command(a, env_id, seed, action, Path("runs"), quick)[2:] for a in AGENTS}}
+    write_atomic(output / "config.yaml", yaml.safe_dump(config, sort_keys=False))
+    meta = {**base_meta({"env_id": env_id, "algo": "benchmark", "seed": seed}), "command": " ".join(argv)}
+    write_atomic(output / META, json.dumps(meta, indent=2, default=str) + "\n")
+    return meta
+
+
+def evaluate_baselines(env_id: str, scenario: str, seed: int, quick: bool, action: str, episodes: int,
+                       bar: tqdm) -> Benchmark:
+    """The plan, its tuned version and the naive references, evaluated on the common episodes (while the agents
+    train)."""
+    clock = time.perf_counter()
+    planned = plan(scenario)
+    bench = Benchmark(env_id, seed, quick, action, episodes, episode_length(env_id), planned, exact_optimum(planned))
+    bench.timing["plan_s"] = time.perf_counter() - clock
+    clock = time.perf_counter()
+    tuned = tune(planned, env_id, seed=TUNING_SEED, **(QUICK_TUNING if quick else {}))
+    bench.timing["tune_s"] = time.perf_counter() - clock
+    bar.update(2)
+    clock = time.perf_counter()
+    baselines = [("plan", "analytic plan", planned.policy()),
+                 ("tuned", "tuned base stock", tuned.policy),
+                 ("newsvendor", "newsvendor reference", newsvendor_reference(scenario)),
+                 ("constant", "constant-order reference", constant_order_reference(scenario))]
+    for name, label, policy in baselines:
+        bench.policies.append(evaluate_policy(name, label, policy, bench))
+        bar.update(1)
+    bench.timing["evaluate_baselines_s"] = time.perf_counter() - clock
+    bench.notes.append("tuned factors (node kind, product class): " + ", ".join(
+        f"{kind}/{cls} {factor:g}" for (kind, cls), factor in tuned.factors.items()))
+    return bench
+
+
+def evaluate_agents(bench: Benchmark, output: Path, bar: tqdm) -> None:
+    """The trained agents of ``output/runs``, evaluated on the common episodes, with their training records."""
+    clock = time.perf_counter()
+    for algo in AGENTS:
+        loaded = load_run(output / "runs" / algo)
+        if loaded.config.get("action") == "residual" and not np.allclose(
+                load_plan_levels(loaded.run), bench.plan.echelon_levels):
+            bench.notes.append(f"{algo} trained on a plan that differs from this benchmark's plan")
+        bench.training[algo] = load_training(algo, loaded)
+        label = f"{'PPO' if algo == 'ppo' else 'gradient agent'}{' (residual)' if bench.action == 'residual' else ''}"
+        bench.policies.append(evaluate_agent(algo, label, loaded, bench))
+        bar.update(1)
+    bench.timing["evaluate_agents_s"] = time.perf_counter() - clock

@@ -25,7 +25,7 @@ from envs import env_scenario
 from envs.sb3 import SB3VecEnv
 from experiments.checkpoints import Checkpoint, latest_gradient_checkpoint, latest_sb3_checkpoint
 from experiments.residual_plan import load_plan_levels, residual_policy
-from experiments.run_config import action_mode, env_kwargs_of, env_params, policy_name, warmup_periods
+from experiments.run_config import env_action_mode, env_kwargs_of, env_params, policy_name, warmup_periods
 from experiments.runs import CONFIG, MODEL, POLICY, VECNORMALIZE, Run, RunError, open_run
 
 
@@ -96,7 +96,7 @@ def _load_sb3_run(run: Run, config: dict, checkpoint: str | Path | None) -> Load
     vecnormalize = load_vecnormalize(vecnorm_path, config)
     model = load_sb3_model(config["algo"], model_path, device=config.get("device", "cpu"))
     residual = residual_policy(config, load_plan_levels(run)) if config.get("action") == "residual" else None
-    policy = ModelPolicy(model, vecnormalize, action_mode(config), residual)
+    policy = ModelPolicy(model, vecnormalize, env_action_mode(config), residual)
     return LoadedRun(run, config, policy, model_path, int(model.num_timesteps))
 
 

@@ -13,7 +13,16 @@ from typing import Any
 
 import yaml
 
-from agents.config import ALGO_NAMES, ConfigError, check_env_id, coerce_numbers, deep_merge, hyperparams_path, read_yaml
+from agents.config import (
+    ALGO_NAMES,
+    ConfigError,
+    check_algo,
+    check_env_id,
+    coerce_numbers,
+    deep_merge,
+    hyperparams_path,
+    read_yaml,
+)
 from agents.gradient_config import GRADIENT_KEYS, load_gradient_hyperparams
 from agents.sb3_agents import TOP_LEVEL_KEYS, load_hyperparams
 from envs import env_scenario
@@ -22,12 +31,6 @@ from envs.scenario import resolve_scenario
 from experiments.runs import RunError
 
 IDENTITY_KEYS = ("env_id", "algo", "seed")
-
-
-def check_algo(algo: str) -> str:
-    if algo not in ALGO_NAMES:
-        raise ConfigError(f"unknown algorithm {algo!r}; choose one of {', '.join(ALGO_NAMES)}")
-    return algo
 
 
 def hyperparam_keys(algo: str) -> dict:
@@ -110,7 +113,7 @@ def resolve_config(env_id: str | None, algo: str | None, seed: int | None, confi
                           "checkpoint_every (iterations) with --set")
     overrides.update(flags)
     hyperparams = load_algo_hyperparams(algo, env_id, overrides)
-    if hyperparams.get("action") == "residual" and action_mode(hyperparams) != "order_up_to":
+    if hyperparams.get("action") == "residual" and env_action_mode(hyperparams) != "order_up_to":
         raise ConfigError("action residual needs env_kwargs.action_mode order_up_to")
     return {"env_id": env_id, "algo": algo, "seed": seed, **hyperparams}
 
@@ -137,7 +140,7 @@ def env_kwargs_of(config: dict) -> dict:
     return {k: v for k, v in (config.get("env_kwargs") or {}).items() if k in ("action_mode", "warmup_periods")}
 
 
-def action_mode(config: dict) -> str:
+def env_action_mode(config: dict) -> str:
     """The env action mode a run's policy speaks."""
     return env_kwargs_of(config).get("action_mode", "order_up_to")
 

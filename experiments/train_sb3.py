@@ -36,7 +36,7 @@ from experiments.interrupts import StopFlag
 from experiments.loading import ModelPolicy, load_sb3_model, load_vecnormalize
 from experiments.metrics_file import append_metrics, metric_value, trim_metrics
 from experiments.residual_plan import residual_policy
-from experiments.run_config import action_mode, env_kwargs_of
+from experiments.run_config import env_action_mode, env_kwargs_of
 from experiments.runs import CONFIG, METRICS, MODEL, VECNORMALIZE, Run, RunError
 
 
@@ -75,7 +75,6 @@ class StepCheckpoint(CheckpointCallback):
         super().__init__(save_freq=1, save_path=str(save_path), name_prefix=CHECKPOINT_PREFIX,
                          save_replay_buffer=True, save_vecnormalize=True)
         self.every = int(every)
-        self.last_saved: int | None = None
 
     def _on_training_start(self) -> None:
         self._previous = self.model.num_timesteps
@@ -219,7 +218,7 @@ class SB3Trainer:
         """Save the final model and its statistics; the policy is evaluated as it will be reloaded."""
         _save_pickled(self.model.get_vec_normalize_env(), self.run.file(VECNORMALIZE))
         _save_with(self.model.save, self.run.file(MODEL))
-        policy = ModelPolicy(self.model, _frozen_copy(self.model.get_vec_normalize_env()), action_mode(self.config),
+        policy = ModelPolicy(self.model, _frozen_copy(self.model.get_vec_normalize_env()), env_action_mode(self.config),
                              _residual_of(self.model.get_env()))
         return self.run.file(MODEL), policy
 

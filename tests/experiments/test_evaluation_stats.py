@@ -11,7 +11,7 @@ from scipy import stats
 
 from baselines.evaluation import INFO_GROUPS, estimate
 from baselines.naive import newsvendor_reference
-from envs import ENV_IDS
+from envs import env_scenario
 from envs.observation import split_observation
 from envs.vector import EchelonVectorEnv
 from experiments.evaluate import format_summary, run_episodes
@@ -25,7 +25,7 @@ SUMMARY_GROUPS = {"cost_per_period": "cost", "fill_rate": "fill_rate", "lost_per
 
 def manual_rollout(env_id: str) -> dict[str, dict[str, np.ndarray]]:
     """Each replica's mean over ``PERIODS`` periods of every info metric, and of the volume on hand per node."""
-    scenario = ENV_IDS[env_id][0]
+    scenario = env_scenario(env_id)
     policy = newsvendor_reference(scenario)
     vec = EchelonVectorEnv(EPISODES, scenario, action_mode=policy.action_mode)
     observations, _ = vec.reset(seed=SEED)
@@ -55,7 +55,7 @@ def test_fill_rate_is_the_ratio_of_units_not_the_mean_of_period_ratios():
 
 
 def episodes(env_id: str, num_envs: int | None = None) -> EpisodeResults:
-    policy = newsvendor_reference(ENV_IDS[env_id][0])
+    policy = newsvendor_reference(env_scenario(env_id))
     return run_episodes(policy, env_id, EPISODES, SEED, num_envs=num_envs, periods=PERIODS, progress=False)
 
 
