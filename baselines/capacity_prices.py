@@ -1,11 +1,11 @@
 """Stage 4 of the planner: storage and inbound prices per node by projected subgradient on the Lagrangian dual.
 
-The analytic model (:mod:`baselines.echelon_newsvendor`, Fisher 1981 for the method) is
+The analytic model (:mod:`baselines.echelon_newsvendor`) is
 
     minimize   C(S) = sum_{n,p} [H E(S - D~)^+ + B E(D~ - S)^+]
     subject to storage_use_n(S) <= storage_cap_n,   inbound_use_n(S) <= inbound_cap_n   (expected values).
 
-Dualizing the caps with prices lambda, pi >= 0 separates it into independent newsvendors (closed form), so
+Dualizing the caps with prices lambda, pi >= 0 (Fisher 1981) separates it into independent newsvendors, so
 the dual function q(lambda, pi) = min_S [C(S) + lambda (use - cap) + pi (flow - cap)] is evaluated exactly
 in one vectorized pass, and by weak duality every q is a lower bound on the model's capacity-constrained
 optimum. Prices move along the (relative) subgradient, lambda_n <- [lambda_n + a_k s_n (use_n / cap_n - 1)]^+,

@@ -145,7 +145,7 @@ def stream_variance(model: NetworkModel, share: np.ndarray, other: np.ndarray | 
 
     Streams of a product have rank correlation rho (the simulator's mixture copula), taken as the linear
     correlation of their demands: Cov = rho sd_i sd_j between distinct streams (slightly high for slow
-    movers, whose tied small counts correlate less: up to ~20% too much variance for the whole product).
+    movers, whose tied small counts correlate less; ``tests/baselines/test_local_stock.py`` bounds the error).
     A fraction f of stream i contributes f^2 Var_i (the split of a stream into on-time and late orders is a
     deterministic share) plus the binomial thinning noise f (1 - f) mean_i (none when f >= 1: spilled orders
     may ask a node again).
@@ -155,7 +155,7 @@ def stream_variance(model: NetworkModel, share: np.ndarray, other: np.ndarray | 
     rho = model.correlation
     var, mean, sd = model.stream_var, model.stream_mean, np.sqrt(model.stream_var)
     weighted = np.einsum("...rsp,rsp->...p", share, sd)
-    if other is None:  # einsum avoids most (N, R, S, P) temporaries (10,000 products plan in seconds)
+    if other is None:  # einsum avoids most (N, R, S, P) temporaries
         # a node may be asked for more than a whole stream (spilled orders come back to it): no thinning then
         whole = np.minimum(share, 1.0)
         squares = np.einsum("...rsp,...rsp,rsp->...p", share, share, var)
