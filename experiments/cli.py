@@ -33,6 +33,7 @@ from experiments.conventions import (
     POLICY_NAMES,
     UsageError,
 )
+from experiments.files import write_json
 from experiments.runs import RunError
 
 
@@ -303,7 +304,6 @@ def cmd_train(args: argparse.Namespace, argv: list[str]) -> int:
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from experiments import evaluate as ev
-    from experiments.files import write_json
     from experiments.loading import load_run
     from experiments.named_policies import make_named_policy
 
@@ -335,7 +335,6 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 def cmd_compare(args: argparse.Namespace) -> int:
     from experiments.compare import compare
-    from experiments.files import write_json
 
     if not args.entries:
         raise UsageError("give at least one --run or --policy")

@@ -9,6 +9,7 @@ import pytest
 import yaml
 
 from agents.config import ConfigError
+from agents.gradient_config import load_gradient_hyperparams
 from agents.sb3_agents import ALGOS, load_hyperparams, make_model
 from envs import ENV_IDS
 from envs.sb3 import SB3VecEnv
@@ -123,8 +124,6 @@ def test_residual_sections_apply_only_to_residual_agents(tmp_path):
 
 
 def test_every_env_id_has_gradient_defaults():
-    from agents.gradient_config import load_gradient_hyperparams
-
     for env_id in ENV_IDS:
         params = load_gradient_hyperparams(env_id)
         assert params["iterations"] >= 1 and params["paths"] >= 1 and params["action"] in ("direct", "residual")
