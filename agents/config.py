@@ -19,12 +19,16 @@ from typing import Any
 
 import yaml
 
-from envs import ENV_IDS
+from envs import env_scenario
 
 HYPERPARAMS_DIR = Path(__file__).resolve().parent / "hyperparams"
 DEFAULT_KEY = "default"
 RESIDUAL_KEY = "residual"
 ACTIONS = ("direct", "residual")
+SB3_ALGOS = ("ppo", "sac", "td3", "a2c")
+"""The stable-baselines3 algorithms (built by :mod:`agents.sb3_agents`)."""
+ALGO_NAMES = (*SB3_ALGOS, "gradient")
+"""Every algorithm ``echelon train --algo`` accepts."""
 DEFAULT_MAX_LOG_MULTIPLIER = 0.5
 _NUMBER = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
 
@@ -33,9 +37,24 @@ class ConfigError(ValueError):
     """A hyperparameter file, entry or override is invalid; the message names the file and key."""
 
 
+def check_algo(algo: str) -> str:
+    """``algo`` when ``echelon train`` knows it; otherwise a :class:`ConfigError` that lists the algorithms."""
+    if algo not in ALGO_NAMES:
+        raise ConfigError(f"unknown algorithm {algo!r}; choose one of {', '.join(ALGO_NAMES)}")
+    return algo
+
+
+def hyperparams_path(algo: str) -> Path:
+    """The hyperparameter table of ``algo`` (``agents/hyperparams/<algo>.yaml``)."""
+    return HYPERPARAMS_DIR / f"{algo}.yaml"
+
+
 def check_env_id(env_id: str) -> str:
-    if env_id not in ENV_IDS:
-        raise ConfigError(f"unknown env id {env_id!r}; registered ids: {', '.join(ENV_IDS)}")
+    """``env_id`` when it is registered; otherwise a :class:`ConfigError` that lists the registered ids."""
+    try:
+        env_scenario(env_id)
+    except ValueError as error:
+        raise ConfigError(str(error)) from None
     return env_id
 
 
@@ -113,8 +132,11 @@ def resolve_entry(path: Path, env_id: str, overrides: dict | None,
         return entry
 
     for key, entry in table.items():
-        if key != DEFAULT_KEY and key not in ENV_IDS:
-            raise ConfigError(f"{path}: unknown env id {key!r}; registered ids: {', '.join(ENV_IDS)}")
+        if key != DEFAULT_KEY:
+            try:
+                env_scenario(key)
+            except ValueError as error:
+                raise ConfigError(f"{path}: {error}") from None
         checked(entry, f"{path}: {key}")
     resolved = deep_merge(table.get(DEFAULT_KEY) or {}, table.get(env_id) or {})
     overrides = coerce_numbers(checked(overrides, "override")) if overrides else {}

@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from agents.config import DEFAULT_MAX_LOG_MULTIPLIER
 from agents.gradient_policies import LevelPolicy, ResidualLevelPolicy, build_policy
 from agents.torch_dynamics import exact_namespace, relaxed_namespace, to_torch
 from envs.dynamics import transition
@@ -29,7 +30,7 @@ from envs.observation import observe
 from envs.params import EnvParams
 from envs.simulator import start_state
 
-__all__ = ["GradientAgentConfig", "GradientTrainer", "LevelPolicy", "ResidualLevelPolicy", "rollout_costs", "train"]
+__all__ = ["GradientAgentConfig", "GradientTrainer", "rollout_costs", "train"]
 
 
 @dataclass
@@ -45,7 +46,7 @@ class GradientAgentConfig:
     seed: int = 0
     warmup_periods: int | None = None  # default: the scenario's
     action: str = "direct"  # or "residual" (needs the plan's echelon levels)
-    max_log_multiplier: float = 0.5
+    max_log_multiplier: float = DEFAULT_MAX_LOG_MULTIPLIER
     history: list[dict] = field(default_factory=list)
 
 

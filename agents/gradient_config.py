@@ -22,7 +22,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from agents.config import HYPERPARAMS_DIR, ConfigError, check_common, resolve_entry
+from agents.config import DEFAULT_MAX_LOG_MULTIPLIER, ConfigError, check_common, hyperparams_path, resolve_entry
 from agents.gradient_agent import GradientAgentConfig
 
 GRADIENT_KEYS: dict[str, Any] = {
@@ -40,10 +40,6 @@ GRADIENT_KEYS: dict[str, Any] = {
 }
 _AT_LEAST_ONE = ("paths", "horizon", "iterations", "checkpoint_every")
 REQUIRED = ("hidden", "paths", "horizon", "iterations", "learning_rate")
-
-
-def gradient_hyperparams_path() -> Path:
-    return HYPERPARAMS_DIR / "gradient.yaml"
 
 
 def validate_gradient(entry: dict, where: str) -> None:
@@ -72,7 +68,7 @@ def validate_gradient(entry: dict, where: str) -> None:
 
 def load_gradient_hyperparams(env_id: str, overrides: dict | None = None, path: str | Path | None = None) -> dict:
     """Resolved hyperparameters on ``env_id`` (``default`` < env entry < ``residual`` sections < overrides)."""
-    path = Path(path) if path is not None else gradient_hyperparams_path()
+    path = Path(path) if path is not None else hyperparams_path("gradient")
     resolved = resolve_entry(path, env_id, overrides, validate_gradient)
     missing = [key for key in REQUIRED if key not in resolved]
     if missing:
@@ -91,5 +87,6 @@ def agent_config(config: dict) -> GradientAgentConfig:
         iterations=int(config["iterations"]), learning_rate=float(config["learning_rate"]),
         final_learning_rate=None if config.get("final_learning_rate") is None else float(config["final_learning_rate"]),
         seed=int(config.get("seed", 0)), warmup_periods=config.get("warmup_periods"),
-        action=config.get("action", "direct"), max_log_multiplier=float(config.get("max_log_multiplier", 0.5)),
+        action=config.get("action", "direct"),
+        max_log_multiplier=float(config.get("max_log_multiplier", DEFAULT_MAX_LOG_MULTIPLIER)),
     )

@@ -5,10 +5,11 @@ Both map an observation batch to order-up-to levels (B, N, P) in whole units, di
 
 - :class:`LevelPolicy` (``direct``): the env's own ``order_up_to`` action, tanh(net(obs)) in (-1, 1).
 - :class:`ResidualLevelPolicy` (``residual``): log-multipliers of a plan's echelon levels, a = tanh(net(obs)),
-  levels ``S * exp(max_log_multiplier * a)``, implemented like :class:`agents.residual.ResidualPolicy`
-  (echelon position read from the observation). The head starts at zero, so training starts at the plan.
+  levels ``S * exp(max_log_multiplier * a)``, asked of the env through the echelon position read from the
+  observation by the same code as the numpy policies (:mod:`baselines.echelon_position`). The head starts at
+  zero, so training starts at the plan.
 
-:func:`numpy_policy` wraps a trained module as a callable for :func:`baselines.evaluation.evaluate`.
+:class:`GradientNumpyPolicy` wraps a trained module as a callable for :func:`baselines.evaluation.evaluate`.
 """
 
 from __future__ import annotations
@@ -19,8 +20,10 @@ import numpy as np
 import torch
 from torch import nn
 
+from agents.config import DEFAULT_MAX_LOG_MULTIPLIER
 from agents.residual import ResidualPolicy
-from baselines.policies import EchelonBaseStockPolicy, backlog_owner, subtree_matrix
+from baselines.echelon_position import EchelonMatrices, local_request, stock_from_blocks
+from baselines.policies import EchelonBaseStockPolicy
 from envs.observation import observation_layout
 from envs.params import EnvParams
 
@@ -76,22 +79,21 @@ class ResidualLevelPolicy(nn.Module):
     kind = "residual"
 
     def __init__(self, params: EnvParams, echelon_levels: np.ndarray, hidden: tuple[int, ...],
-                 max_log_multiplier: float = 0.5) -> None:
+                 max_log_multiplier: float = DEFAULT_MAX_LOG_MULTIPLIER) -> None:
         super().__init__()
         size = params.num_nodes * params.num_products
         self.net = _mlp(params.observation_size, size, tuple(hidden))
         self.max_log_multiplier = float(max_log_multiplier)
         self.shape = (params.num_nodes, params.num_products)
-        owner = backlog_owner(params) if params.backorders else np.zeros((params.num_regions, params.num_nodes))
-        subtree = subtree_matrix(params)
+        matrices = EchelonMatrices.of(params)
         buffers = {
             "echelon_levels": np.asarray(echelon_levels, dtype=float).reshape(self.shape),
             "max_level": params.max_level,
             "max_order": params.max_order,
             "demand_scale": params.demand_scale,
-            "subtree": subtree,
-            "owner": owner,
-            "subtree_owner": owner @ subtree.T,
+            "subtree": matrices.subtree,
+            "owner": matrices.owner,
+            "subtree_owner": matrices.subtree_owner,
         }
         for name, value in buffers.items():
             self.register_buffer(name, torch.as_tensor(np.asarray(value, dtype=float)))
@@ -110,17 +112,13 @@ class ResidualLevelPolicy(nn.Module):
 
     def levels(self, observation: torch.Tensor, relax: bool) -> torch.Tensor:
         """Local order-up-to levels (B, N * P), as :meth:`ResidualPolicy.env_action` asks the env for them."""
-        on_hand = round_relaxed(self._block(observation, "on_hand") * self.max_level, relax)
-        dock = round_relaxed(self._block(observation, "dock") * self.max_level, relax)
-        transit = round_relaxed(self._block(observation, "pipeline") * self.max_order[:, None, :], relax).sum(2)
-        backlog = round_relaxed(self._block(observation, "backlog") * self.demand_scale, relax)
-        own = on_hand + dock + transit
-        position = torch.einsum("nm,bmp->bnp", self.subtree, own) - torch.einsum(
-            "rn,brp->bnp", self.subtree_owner, backlog)
-        charged = torch.einsum("rn,brp->bnp", self.owner, backlog)
+        blocks = {name: self._block(observation, name) for name in ("on_hand", "dock", "pipeline", "backlog")}
+        stock = stock_from_blocks(blocks, self.max_level, self.max_order, self.demand_scale,
+                                  lambda x: round_relaxed(x, relax))
         residual = self(observation.to(torch.float32)).to(torch.float64).reshape((-1, *self.shape))
         target = self.echelon_levels * torch.exp(self.max_log_multiplier * residual)
-        level = round_relaxed(target - position + own - charged, relax)
+        matrices = EchelonMatrices(self.subtree, self.owner, self.subtree_owner)
+        level = round_relaxed(local_request(target, stock, matrices, xp=torch), relax)
         return torch.clamp(level, torch.zeros_like(self.max_level), self.max_level).reshape(level.shape[0], -1)
 
 
@@ -144,7 +142,7 @@ class GradientNumpyPolicy:
 
 
 def build_policy(params: EnvParams, kind: str, hidden: Any, echelon_levels: np.ndarray | None = None,
-                 max_log_multiplier: float = 0.5) -> LevelPolicy | ResidualLevelPolicy:
+                 max_log_multiplier: float = DEFAULT_MAX_LOG_MULTIPLIER) -> LevelPolicy | ResidualLevelPolicy:
     """A fresh (untrained) policy module of ``kind`` ``direct`` or ``residual`` (which needs the plan levels)."""
     hidden = tuple(int(h) for h in hidden)
     if kind == "direct":

@@ -44,20 +44,18 @@ from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.noise import NormalActionNoise, OrnsteinUhlenbeckActionNoise
 from torch import nn
 
-from agents.config import (  # noqa: F401  (re-exported: the names callers used before agents.config)
+from agents.config import (
     DEFAULT_KEY,
-    HYPERPARAMS_DIR,
+    SB3_ALGOS,
     ConfigError,
     check_common,
     check_env_id,
-    coerce_numbers,
-    deep_merge,
-    read_yaml,
+    hyperparams_path,
     resolve_entry,
 )
 from envs.actions import ACTION_MODES
 
-ALGOS: dict[str, type[BaseAlgorithm]] = {"ppo": PPO, "sac": SAC, "td3": TD3, "a2c": A2C}
+ALGOS: dict[str, type[BaseAlgorithm]] = dict(zip(SB3_ALGOS, (PPO, SAC, TD3, A2C), strict=True))
 OFF_POLICY = frozenset({"sac", "td3"})
 
 TOP_LEVEL_KEYS = {
@@ -92,11 +90,7 @@ _DEVICE = re.compile(r"^(cpu|auto|cuda(:\d+)?)$")
 
 
 # Loading --------------------------------------------------------------------------------------------
-def hyperparams_path(algo: str) -> Path:
-    return HYPERPARAMS_DIR / f"{check_algo(algo)}.yaml"
-
-
-def check_algo(algo: str) -> str:
+def check_sb3_algo(algo: str) -> str:
     if algo not in ALGOS:
         raise ConfigError(f"unknown algorithm {algo!r}; choose one of {', '.join(ALGOS)}")
     return algo
@@ -111,7 +105,7 @@ def load_hyperparams(algo: str, env_id: str, overrides: dict | None = None,
     algorithm or env id, a file that is not valid YAML or not a mapping of env ids, and unknown or
     ill-typed keys (the message names the file and the key).
     """
-    check_algo(algo)
+    check_sb3_algo(algo)
     check_env_id(env_id)
     path = Path(path) if path is not None else hyperparams_path(algo)
     resolved = resolve_entry(path, env_id, overrides, lambda entry, where: validate_hyperparams(algo, entry, where))
@@ -238,7 +232,7 @@ def make_model(algo: str, env, hyperparams: dict, seed: int, tensorboard_log: st
     ``hyperparams`` is a resolved dict as returned by :func:`load_hyperparams` (only ``policy_kwargs``,
     ``algo_kwargs`` and ``device`` are read here).
     """
-    cls = ALGOS[check_algo(algo)]
+    cls = ALGOS[check_sb3_algo(algo)]
     validate_hyperparams(algo, {k: v for k, v in hyperparams.items() if k in TOP_LEVEL_KEYS}, "hyperparams")
     action_dim = int(np.prod(env.action_space.shape))
     try:
@@ -258,4 +252,4 @@ def make_model(algo: str, env, hyperparams: dict, seed: int, tensorboard_log: st
 
 def load_model(algo: str, path: str | Path, env=None, device: str = "cpu", **kwargs) -> BaseAlgorithm:
     """Load a saved model of ``algo`` (optionally attached to ``env``)."""
-    return ALGOS[check_algo(algo)].load(str(path), env=env, device=device, **kwargs)
+    return ALGOS[check_sb3_algo(algo)].load(str(path), env=env, device=device, **kwargs)

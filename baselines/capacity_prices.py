@@ -1,11 +1,11 @@
-"""Storage and inbound-flow prices per node by projected subgradient on the Lagrangian dual (Fisher 1981).
+"""Stage 4 of the planner: storage and inbound prices per node by projected subgradient on the Lagrangian dual.
 
 The analytic model (:mod:`baselines.echelon_newsvendor`) is
 
     minimize   C(S) = sum_{n,p} [H E(S - D~)^+ + B E(D~ - S)^+]
     subject to storage_use_n(S) <= storage_cap_n,   inbound_use_n(S) <= inbound_cap_n   (expected values).
 
-Dualizing the caps with prices lambda, pi >= 0 separates it into independent newsvendors (closed form), so
+Dualizing the caps with prices lambda, pi >= 0 (Fisher 1981) separates it into independent newsvendors, so
 the dual function q(lambda, pi) = min_S [C(S) + lambda (use - cap) + pi (flow - cap)] is evaluated exactly
 in one vectorized pass, and by weak duality every q is a lower bound on the model's capacity-constrained
 optimum. Prices move along the (relative) subgradient, lambda_n <- [lambda_n + a_k s_n (use_n / cap_n - 1)]^+,
@@ -45,7 +45,8 @@ import numpy as np
 from scipy import special
 
 from baselines._demand import std_normal_pdf
-from baselines.echelon_newsvendor import EchelonDemand, PricedSolution, solve_priced
+from baselines.echelon_demand import EchelonDemand
+from baselines.echelon_newsvendor import PricedSolution, solve_priced, stockout_probability
 from baselines.network_model import NetworkModel
 
 SUBGRADIENT_ITERATIONS = 150
@@ -117,20 +118,16 @@ class PricingResult:
     solution: PricedSolution  # the echelon newsvendors at these prices (separable storage accounting)
     dual_bound: float
     history: list[PricingStep] = field(repr=False)
-    storage_use: np.ndarray | None = None  # (N,) model use with the offset (None: the solution's)
-    cost: float | None = None  # model cost with the expected overflow cost (None: the solution's)
-
-    def __post_init__(self) -> None:
-        if self.storage_use is None:
-            object.__setattr__(self, "storage_use", self.solution.storage_use)
-        if self.cost is None:
-            object.__setattr__(self, "cost", self.solution.cost)
+    storage_use: np.ndarray  # (N,) model use with the storage offset
+    cost: float  # model cost with the expected overflow cost
+    stockout_probability: np.ndarray  # (N, P) of a unit asked of a node at the solution's levels
 
 
 def price_capacities(model: NetworkModel, demand: EchelonDemand, iterations: int = SUBGRADIENT_ITERATIONS,
                      start: tuple[np.ndarray, np.ndarray] | None = None, storage_offset: np.ndarray | None = None,
                      overflow: OverflowCost | None = None) -> PricingResult:
-    """Prices that make the model's expected storage and inbound use fit every finite cap.
+    """Prices that make the model's expected storage and inbound use fit every finite cap, the newsvendors at those
+    prices and the stock-out probability of their levels (which the planner feeds back to the demand allocation).
 
     ``start`` = (storage prices, inbound prices) warm-starts the search (e.g. from a previous allocation round);
     ``storage_offset`` and ``overflow`` are the refinements of the module doc.
@@ -184,7 +181,9 @@ def price_capacities(model: NetworkModel, demand: EchelonDemand, iterations: int
             if not (np.any(excess_s > 0) or np.any(excess_i > 0)):
                 break
     cost = float(state["cost"])
-    return PricingResult(lam, pi, solution, min(best, cost), history, np.asarray(state["use"]), cost)
+    return PricingResult(storage_price=lam, inbound_price=pi, solution=solution, dual_bound=min(best, cost),
+                         history=history, storage_use=np.asarray(state["use"]), cost=cost,
+                         stockout_probability=stockout_probability(model, demand, solution.levels))
 
 
 def _complementary(price: np.ndarray, excess: np.ndarray, capped: np.ndarray) -> bool:

@@ -1,4 +1,4 @@
-"""Allocate customer demand streams to the nodes that serve them, with spill-over and cut-off slack.
+"""Stage 2 of the planner: allocate customer demand streams to the nodes that serve them (spill-over, cut-off slack).
 
 Each (region, speed) stream is split into orders placed before the cut-off (share 1 - c) and after it
 (share c, which may use nodes one period farther away); each part visits its eligible nodes in the
@@ -34,7 +34,7 @@ transit T has slack s = tau - T, and its protection interval at the node shrinks
 the node may ship the order s periods later*. The simulator serves every order from on-hand stock in the
 period it is placed (``envs.dynamics``, step 3): promises only decide eligibility, never when stock is
 committed. The usable slack is therefore 0 here; :func:`protection_periods` implements the reduction for
-a simulator that lets nodes commit stock later, and :func:`usable_slack` documents the env's value.
+a simulator that lets nodes commit stock later.
 """
 
 from __future__ import annotations
@@ -70,11 +70,6 @@ class DemandAllocation:
         served = (self.mean + self.fallback) * self.fill
         ratio = served / np.maximum(self.mean, 1e-300)
         return served, self.var_sum * ratio, self.sd_sum * np.sqrt(ratio)
-
-
-def usable_slack(promise: int, transit: int) -> int:
-    """Periods a node could delay committing stock to an order: 0 in this simulator (see module doc)."""
-    return 0
 
 
 def protection_periods(lead_time: float, slack: float) -> float:
@@ -150,7 +145,7 @@ def stream_variance(model: NetworkModel, share: np.ndarray, other: np.ndarray | 
 
     Streams of a product have rank correlation rho (the simulator's mixture copula), taken as the linear
     correlation of their demands: Cov = rho sd_i sd_j between distinct streams (slightly high for slow
-    movers, whose tied small counts correlate less: up to ~20% too much variance for the whole product).
+    movers, whose tied small counts correlate less; ``tests/baselines/test_local_stock.py`` bounds the error).
     A fraction f of stream i contributes f^2 Var_i (the split of a stream into on-time and late orders is a
     deterministic share) plus the binomial thinning noise f (1 - f) mean_i (none when f >= 1: spilled orders
     may ask a node again).
@@ -160,7 +155,7 @@ def stream_variance(model: NetworkModel, share: np.ndarray, other: np.ndarray | 
     rho = model.correlation
     var, mean, sd = model.stream_var, model.stream_mean, np.sqrt(model.stream_var)
     weighted = np.einsum("...rsp,rsp->...p", share, sd)
-    if other is None:  # einsum avoids most (N, R, S, P) temporaries (10,000 products plan in seconds)
+    if other is None:  # einsum avoids most (N, R, S, P) temporaries
         # a node may be asked for more than a whole stream (spilled orders come back to it): no thinning then
         whole = np.minimum(share, 1.0)
         squares = np.einsum("...rsp,...rsp,rsp->...p", share, share, var)

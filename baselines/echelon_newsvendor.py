@@ -1,38 +1,25 @@
-"""Echelon newsvendor decomposition of a distribution tree, vectorized over products (normal approximation).
+"""Stage 4a of the planner: the echelon newsvendors at given capacity prices, vectorized over (node, product).
 
 For every (node n, product) the echelon base-stock level solves one newsvendor (the *upper* newsvendor
 bound of Shang & Song 2003, which for a serial system brackets the optimal Clark & Scarf 1960 level):
 
-    min_S  H E[(S - D~_n)^+] + B E[(D~_n - S)^+],   H = h'_n - h'_parent (echelon holding),
-                                                     B = b_n + h'_parent,
+    min_S  H E[(S - D~_n)^+] + B E[(D~_n - S)^+],
 
-with b_n the demand-weighted stock-out cost of the customers in n's subtree (from
-:mod:`baselines.demand_allocation`) and D~_n the echelon protection demand, normal with
-
-    mean  M_n = mu_sub E[L_n] + mu_local + sum_c M_c,
-    var   V_n = E[L_n] var_sub + mu_sub^2 Var[L_n] + (sd_local + sum_c sqrt(V_c))^2.
-
-The first two terms are the subtree's demand over n's random lead time (the mixture moments of
-``lead_time_demand``; pooled, since n holds one stock for its whole subtree). The last is the *balance*
-approximation (Eppen & Schrage 1981; Federgruen & Zipkin 1984): after allocation at equal fractiles the
-children's (and n's own customers', over the one review period) protection-interval standard deviations
-add up instead of pooling; for identical children and a stockless n this is the Eppen-Schrage sigma
-sqrt(L0 / N + L + 1) per child, and on a serial path it is the exact convolution.
-
+with the echelon protection demand D~_n (normal) and the rates H, B of :mod:`baselines.echelon_demand`.
 Lost sales are treated as backorders with the lost-sales penalty per unit (the critical fractile
 b / (b + h) is optimal for lost sales with L = 0 and base stock is asymptotically optimal as b / h grows,
 Huh et al. 2009); normal demand is a further approximation for slow movers (levels are rounded by the env).
 
-Capacity enters through prices (see :mod:`baselines.capacity_prices`): a storage price lambda_n per unit
-of volume adds lambda_n v to node n's local holding rate, so lambda_n v to H at n and -lambda_n v to H at
+Capacity enters through prices (searched by :mod:`baselines.capacity_prices`): a storage price lambda_n per
+unit of volume adds lambda_n v to node n's local holding rate, so lambda_n v to H at n and -lambda_n v to H at
 its children (B keeps the unpriced h'_parent, so the priced objective is exactly the Lagrangian), and an
-inbound price pi_n per unit received lowers B at n by pi_n mu_sub / M_n. The
-model's expected storage use at n is sum_p v_p (E_n - sum_c E_c - mu_sub_c E[L_c]) with E = E[(S - D~)^+]
-(echelon stock minus what sits downstream or in transit to it), and its expected inbound flow is
-sum_p mu_sub (1 - E[(D~_n - S)^+] / M_n). Both are linear in the per-item partial expectations, which is
-what makes the priced problem separate into independent newsvendors. The storage accounting is only a
-separable surrogate: it misstates a parent's own stock and ignores lost sales, so the planner corrects it
-with the storage model of :mod:`baselines.local_stock` (a per-node offset, see :mod:`baselines.planner`).
+inbound price pi_n per unit received lowers B at n by pi_n mu_sub / M_n. The model's expected storage use at
+n is sum_p v_p (E_n - sum_c E_c - mu_sub_c E[L_c]) with E = E[(S - D~)^+] (echelon stock minus what sits
+downstream or in transit to it), and its expected inbound flow is sum_p mu_sub (1 - E[(D~_n - S)^+] / M_n).
+Both are linear in the per-item partial expectations, which is what makes the priced problem separate into
+independent newsvendors. The storage accounting is only a separable surrogate: it misstates a parent's own
+stock and ignores lost sales, so the planner corrects it with the storage model of :mod:`baselines.local_stock`
+(a per-node offset, see :mod:`baselines.planner`).
 """
 
 from __future__ import annotations
@@ -43,25 +30,11 @@ import numpy as np
 from scipy import special
 
 from baselines._demand import normal_on_hand, std_normal_pdf
-from baselines.demand_allocation import DemandAllocation
+from baselines.echelon_demand import EchelonDemand
 from baselines.network_model import NetworkModel
 
 MIN_RATE = 1e-9
 """Priced echelon holding and stock-out costs are floored here for the levels (the dual is then -inf)."""
-
-
-@dataclass(frozen=True)
-class EchelonDemand:
-    """Echelon protection demand and the per-period flow of every (node, product)."""
-
-    mean: np.ndarray  # (N, P) M_n
-    std: np.ndarray  # (N, P) sqrt(V_n)
-    subtree_mean: np.ndarray  # (N, P) mean demand per period through the node
-    subtree_var: np.ndarray  # (N, P) its per-period variance
-    stockout_cost: np.ndarray  # (N, P) b_n, demand-weighted over the subtree
-    pipeline_out: np.ndarray  # (N, P) mean units in transit from n to its children
-    base_holding: np.ndarray  # (N, P) unpriced echelon holding cost H
-    base_stockout: np.ndarray  # (N, P) unpriced stock-out cost B
 
 
 @dataclass(frozen=True)
@@ -77,50 +50,11 @@ class PricedSolution:
     inbound_use: np.ndarray  # (N,) model units received per period
 
 
-def echelon_demand(model: NetworkModel, allocation: DemandAllocation) -> EchelonDemand:
-    """Echelon protection-demand moments per (node, product), children before parents."""
-    n_nodes, n_products = model.num_nodes, model.num_products
-    rho = model.correlation
-    local_var = allocation.variance(rho)
-    mean = np.zeros((n_nodes, n_products))
-    std = np.zeros((n_nodes, n_products))
-    served_mean, served_var_sum, served_sd_sum = allocation.served()
-    sub_mean, sub_var_sum, sub_sd_sum = served_mean.copy(), served_var_sum.copy(), served_sd_sum.copy()
-    weighted_cost = served_mean * allocation.stockout_cost
-    pipeline_out = np.zeros((n_nodes, n_products))
-    for n in model.postorder():
-        kids = model.children[n]
-        down_sd = np.sqrt(local_var[n]) + sum(std[c] for c in kids)
-        down_mean = allocation.mean[n] + sum(mean[c] for c in kids)
-        for c in kids:
-            sub_mean[n] += sub_mean[c]
-            sub_var_sum[n] += sub_var_sum[c]
-            sub_sd_sum[n] += sub_sd_sum[c]
-            weighted_cost[n] += weighted_cost[c]
-            pipeline_out[n] += sub_mean[c] * model.lead_time_mean[c]
-        # over n's own lead time, n's customers ask for the full local demand; the children draw what they serve
-        lead_mean = sub_mean[n] + allocation.mean[n] - served_mean[n]
-        var_sub = (1.0 - rho) * (sub_var_sum[n] - served_var_sum[n] + allocation.var_sum[n]) + rho * (
-            sub_sd_sum[n] - served_sd_sum[n] + allocation.sd_sum[n]) ** 2
-        lead_var = model.lead_time_mean[n] * var_sub + lead_mean**2 * model.lead_time_var[n]
-        mean[n] = lead_mean * model.lead_time_mean[n] + down_mean
-        std[n] = np.sqrt(lead_var + down_sd**2)
-    subtree_var = np.array([(1.0 - rho) * sub_var_sum[n] + rho * sub_sd_sum[n] ** 2 for n in range(n_nodes)])
-    fallback = allocation.stockout_cost.max(axis=0, keepdims=True) * np.ones((n_nodes, 1))
-    cost = np.where(sub_mean > 0, weighted_cost / np.maximum(sub_mean, 1e-300), fallback)
-    parent = np.maximum(model.supplier, 0)
-    parent_holding = np.where(model.supplier[:, None] >= 0, model.holding[parent], 0.0)
-    return EchelonDemand(mean, std, sub_mean, subtree_var, cost, pipeline_out, model.holding - parent_holding,
-                         cost + parent_holding)
-
-
 def priced_rates(model: NetworkModel, demand: EchelonDemand, storage_price: np.ndarray,
                  inbound_price: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Priced echelon holding H and stock-out cost B per (node, product) (may be <= 0)."""
     priced_local = model.holding + storage_price[:, None] * model.volume[None, :]
-    parent = np.maximum(model.supplier, 0)
-    priced_parent = np.where(model.supplier[:, None] >= 0, priced_local[parent], 0.0)
-    holding = priced_local - priced_parent
+    holding = priced_local - model.tree.supplier_values(priced_local)
     flow_discount = inbound_price[:, None] * demand.subtree_mean / np.maximum(demand.mean, 1e-300)
     stockout = demand.base_stockout - flow_discount  # storage prices enter through echelon holding only
     return holding, stockout
@@ -156,7 +90,7 @@ def model_use(model: NetworkModel, demand: EchelonDemand, on_hand: np.ndarray,
     """Model storage volume (N,) and inbound units per period (N,) at the given partial expectations."""
     downstream = np.zeros_like(on_hand)
     for n in range(model.num_nodes):
-        for c in model.children[n]:
+        for c in model.tree.children[n]:
             downstream[n] += on_hand[c]
     stock = on_hand - downstream - demand.pipeline_out
     storage = stock @ model.volume

@@ -22,7 +22,7 @@ from typing import Protocol
 import numpy as np
 from scipy import stats
 
-from envs import ENV_IDS
+from envs import ENV_IDS, env_scenario
 from envs.observation import split_observation
 from envs.params import EnvParams
 from envs.scenario import Scenario
@@ -100,14 +100,6 @@ class Evaluation:
         return np.column_stack(list(self.replicas[group].values()))
 
     @property
-    def cost_breakdown(self) -> dict[str, float]:
-        return self.means("cost")
-
-    @property
-    def fill_rate(self) -> dict[str, float]:
-        return self.means("fill_rate")
-
-    @property
     def storage_use(self) -> np.ndarray:
         """(N,) mean volume on hand / storage capacity (0 where uncapped)."""
         return self.per_node("storage_use").mean(0)
@@ -162,9 +154,7 @@ def concatenate(evaluations: Sequence[Evaluation]) -> Evaluation:
 
 def scenario_of(env: str | Scenario | Path) -> Scenario | str | Path:
     """Accept a registered env id (``echelon/Serial-v0``), a scenario name, a YAML path or a Scenario."""
-    if isinstance(env, str) and env in ENV_IDS:
-        return ENV_IDS[env][0]
-    return env
+    return env_scenario(env) if isinstance(env, str) and env in ENV_IDS else env
 
 
 def period_metrics(info: dict, observations: np.ndarray, params: EnvParams) -> Metrics:

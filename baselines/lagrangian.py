@@ -58,7 +58,7 @@ def capacitated_newsvendors(demands: Sequence[Any] | NormalDemands | PoissonDema
     """Base-stock levels of newsvendor items sharing a storage capacity on expected on-hand volume.
 
     `demands` is a sequence of frozen scipy distributions (or `lead_time_demand` results), or, for large
-    instances, a `NormalDemands` / `PoissonDemands` array (10,000 items take a few tens of milliseconds).
+    instances, a `NormalDemands` / `PoissonDemands` array (solved in vectorized passes).
     Holding and stockout costs must be positive, volumes non-negative and capacity positive.
     """
     count = len(demands)
@@ -149,9 +149,3 @@ def _generic_newsvendors(demands: list[Any], holding: np.ndarray, stockout: np.n
     on_hand = np.array([float(expected_on_hand(d, s)) for d, s in zip(demands, levels, strict=True)])
     shortage = np.array([float(expected_shortage(d, s)) for d, s in zip(demands, levels, strict=True)])
     return NewsvendorArrays(levels, on_hand, shortage)
-
-
-# The network planner prices storage and inbound flow the same way, node by node; it lives in its own module.
-from baselines.planner import Plan, plan  # noqa: E402
-
-__all__ = ["CapacityPricingSolution", "Plan", "capacitated_newsvendors", "plan"]

@@ -1,10 +1,9 @@
-"""Expected on-hand stock of every (node, product) under echelon base-stock levels: the planner's storage model.
+"""Stage 5 of the planner, the storage model: expected on-hand stock of every (node, product) at fixed echelon levels.
 
 Storage caps bind on the volume a node holds *itself* at the end of a period (``envs.dynamics``, step 4).
 The echelon newsvendors of :mod:`baselines.echelon_newsvendor` account for it as "echelon stock minus the
 children's echelon stock, minus what is in transit to them", which is separable (it keeps the priced problem
-a set of independent newsvendors) but wrong in two ways that matter on ``network`` (measured in simulation:
-the two fulfillment centers that feed same-day sites ran 4% and 12% over their caps):
+a set of independent newsvendors) but wrong in two ways, which show where a node feeds a same-day site:
 
 - the echelon protection demand over L_n + L_c + 1 periods already leaves out what is in transit to a child
   (with deterministic demand, E[(S_n - D~_n)^+] is n's own stock plus the child's), so subtracting the
@@ -39,13 +38,12 @@ restore by ordering what they sold.) X_n is taken as normal with
 First-choice demand lost at n per period is E[(X_n - s_n)^+] - E[(X_n^- - s_n)^+] (the new shortage the
 period's demand causes). Backup (fallback) demand reaches a node only in periods in which the node before
 it in the fulfillment list ran out, and is served from what is left. Backups are then often empty
-themselves (high demand and supplier shortages hit every node of a product together): measured on
-``network``, 62-83% of backup demand goes unserved while first-choice demand loses 14-21%. The model:
+themselves (high demand and supplier shortages hit every node of a product together), so backup demand goes
+unserved far more often than first-choice demand. The model:
 
 - only the first backup of a list counts (``FALLBACK_DEPTH`` = 1). A deeper backup is reached only when
   several fulfillment centers are out at once, i.e. in shortages shared through the distribution center, and
-  is assumed empty (measured: a same-day site had stock for 7-18% of such requests). Conservative for
-  storage: deeper backups never draw stock down in the model;
+  is assumed empty. Conservative for storage: deeper backups never draw stock down in the model;
 - the backup demand F_m of a node arrives in one lump per period of mean g = F_m / p_m, p_m the largest
   stock-out probability P(X_k > s_k) of the nodes k it backs up (primaries tend to run out in the same
   period, so their lumps are merged); lumps are taken as exponential, so the expected part served from the
@@ -55,21 +53,16 @@ themselves (high demand and supplier shortages hit every node of a product toget
   from the streams the two nodes serve, over the overlap of their pipelines and the current period).
 
 With backorders the same flows are used: what a node cannot serve in the period is served by a backup or
-waits in the backlog, so it is not shipped from this period's stock (on a backorder variant of ``network``
-this overestimated the simulated volume by ~10%, i.e. conservatively).
+waits in the backlog, so it is not shipped from this period's stock (an overestimate of the volume, i.e.
+conservative).
 
 The fixed point of flows, shortfalls and stock-out probabilities is found by successive substitution
-(``ITERATIONS`` from a cold start, ``WARM_ITERATIONS`` when the planner warm-starts it). Volumes of
-different products are independent in the simulator, so the variance of a node's end-of-period volume is
-sum_p v_p^2 Var[(s - X)^+] (for the expected overflow cost of the soft caps, :mod:`baselines.capacity_prices`).
-
-Validation on ``network`` (32 replicas x 200 periods; five level sets: the previous plan's, its slow movers
-at 0.8x, the levels at zero and at 3x its storage prices, its distribution center at 1.12x): the predicted
-mean volume per capped node is within -5% .. +6% of the simulated one at fulfillment centers and -7% .. -4%
-at same-day sites, against -14% .. +9% and +13% .. +14% for the echelon accounting. The remaining bias at
-same-day sites comes from backup service (the model serves ~40% of their first-backup demand, the simulator
-~32%); the overflow prices of the planner leave a margin that covers it on ``network``
-(``tests/baselines/test_plan_simulation.py`` checks the plan's prediction within 10% of simulation).
+(``ITERATIONS`` from a cold start, ``WARM_ITERATIONS`` when the planner warm-starts it); each iteration
+re-allocates demand (:func:`baselines.demand_allocation.allocate_demand`) with the model's own first-choice and
+backup stock-out probabilities. Volumes of different products are independent in the simulator, so the
+variance of a node's end-of-period volume is sum_p v_p^2 Var[(s - X)^+] (for the expected overflow cost of
+the soft caps, :mod:`baselines.capacity_prices`). How close the model comes to simulated volumes is measured
+in ``tests/baselines/test_plan_simulation.py`` and recorded in BENCHMARKS.md.
 """
 
 from __future__ import annotations
@@ -112,15 +105,6 @@ class LocalStock:
     storage_sd: np.ndarray  # (N,) standard deviation of the end-of-period volume on hand
 
 
-def local_levels(model: NetworkModel, echelon_levels: np.ndarray) -> np.ndarray:
-    """s_n = S_n - sum of the children's echelon levels (N, P)."""
-    local = np.asarray(echelon_levels, dtype=float).copy()
-    for n, parent in enumerate(model.supplier):
-        if parent >= 0:
-            local[parent] -= echelon_levels[n]
-    return local
-
-
 def pipeline_variance_factor(model: NetworkModel) -> np.ndarray:
     """(N,) v_L: the variance of the number of outstanding per-period orders per unit of flow squared."""
     scenario = model.params.scenario
@@ -143,7 +127,7 @@ def local_stock(model: NetworkModel, echelon_levels: np.ndarray, start: LocalSto
     """
     n_nodes, n_products = model.num_nodes, model.num_products
     levels = np.maximum(np.asarray(echelon_levels, dtype=float), 0.0)
-    local = local_levels(model, levels)
+    local = model.tree.local_levels(levels)
     stocked = local > 0
     lead = model.lead_time_mean[:, None]
     lead_factor = pipeline_variance_factor(model)[:, None]
@@ -165,8 +149,8 @@ def local_stock(model: NetworkModel, echelon_levels: np.ndarray, start: LocalSto
         sales_share = (allocation.share * first_fill[:, None, None, :]
                        + allocation.fallback_share * backup_fill[:, None, None, :])
         flow, flow_share = sales.copy(), sales_share.copy()
-        for n in model.postorder():
-            for c in model.children[n]:
+        for n in model.tree.postorder():
+            for c in model.tree.children[n]:
                 flow[n] += flow[c]
                 flow_share[n] += flow_share[c]
         pipe_mean = deficit + lead * flow
@@ -197,7 +181,7 @@ def _ratio(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
 def _supplier_deficit(model: NetworkModel, shortfall: np.ndarray, flow: np.ndarray) -> np.ndarray:
     """Each child's share (by flow) of its supplier's shortfall E[(X^- - s)^+]."""
     deficit = np.zeros_like(flow)
-    for n, kids in enumerate(model.children):
+    for n, kids in enumerate(model.tree.children):
         if kids:
             total = sum(flow[c] for c in kids)
             for c in kids:

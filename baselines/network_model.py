@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from envs.params import EnvParams
+from envs.scenario.tree import SupplyTree, lead_time_mean, lead_time_var
 
 
 @dataclass(frozen=True)
@@ -23,8 +24,7 @@ class NetworkModel:
     """Static analytic inputs of one scenario."""
 
     params: EnvParams
-    supplier: np.ndarray  # (N,) stocking supplier index, -1 for a vendor
-    children: tuple[tuple[int, ...], ...]  # per node
+    tree: SupplyTree
     lead_time_mean: np.ndarray  # (N,)
     lead_time_var: np.ndarray  # (N,)
     holding: np.ndarray  # (N, P) local holding cost per unit and period
@@ -38,37 +38,22 @@ class NetworkModel:
 
     @property
     def num_nodes(self) -> int:
-        return len(self.supplier)
+        return self.tree.num_nodes
 
     @property
     def num_products(self) -> int:
         return len(self.volume)
 
-    @property
-    def parent_holding(self) -> np.ndarray:
-        """(N, P) local holding rate of each node's supplier (0 for a vendor)."""
-        return np.where(self.supplier[:, None] >= 0, self.holding[np.maximum(self.supplier, 0)], 0.0)
-
-    def postorder(self) -> list[int]:
-        """Children before parents (the env lists suppliers first)."""
-        return list(reversed(range(self.num_nodes)))
-
 
 def network_model(params: EnvParams) -> NetworkModel:
     """Build the analytic model of a compiled scenario."""
     scenario = params.scenario
-    nodes = scenario.stocking_nodes
-    supplier = np.asarray(params.supplier_index, dtype=int)
-    children = tuple(tuple(int(c) for c in np.flatnonzero(supplier == n)) for n in range(len(nodes)))
-    lt_mean = np.array([n.lead_time.mean for n in nodes])
-    lt_var = np.array([sum(q * (lt - n.lead_time.mean) ** 2 for lt, q in n.lead_time.pmf.items()) for n in nodes])
     mean, var = stream_moments(params)
     return NetworkModel(
         params=params,
-        supplier=supplier,
-        children=children,
-        lead_time_mean=lt_mean,
-        lead_time_var=lt_var,
+        tree=SupplyTree.of(scenario),
+        lead_time_mean=lead_time_mean(scenario),
+        lead_time_var=lead_time_var(scenario),
         holding=np.asarray(params.holding_cost, dtype=float),
         volume=np.asarray(params.volume, dtype=float),
         stream_mean=mean,

@@ -7,53 +7,54 @@ Two analytic engines, chosen per scenario (``Plan.method`` says which):
   :mod:`baselines.tree_recursion`: exact Clark-Scarf on serial paths, the balance relaxation at nodes with
   several children (a lower bound there). Random lead times enter through ``lead_time_demand``.
 - ``"echelon newsvendor"`` (approximate, vectorized): everything else (lost sales, several speeds, spill-over,
-  capacities, thousands of products). Demand is allocated to nodes by :mod:`baselines.demand_allocation`,
-  levels come from the priced echelon newsvendors of :mod:`baselines.echelon_newsvendor`, and prices from
-  :mod:`baselines.capacity_prices`. Allocation depends on stock-out probabilities, which depend on the
-  levels: the two are iterated ``ALLOCATION_ROUNDS`` times from "nobody stocks out", each round averaging
-  the new stock-out probabilities with the previous ones (the undamped iteration alternates between two
-  allocations with period 2; averaging is the Mann iteration for such a fixed point).
+  capacities, thousands of products). A pipeline of stages, each a function of the previous stage's result:
 
-  Storage: the echelon newsvendors count a node's stock as "echelon stock minus the children's", which keeps
-  the priced problem separable but undercounts a parent's own stock and ignores lost sales (the two
-  fulfillment centers that feed same-day sites ran 4% and 12% over their caps in simulation). Every round
-  therefore evaluates the storage model of :mod:`baselines.local_stock` (a node's own on-hand stock from its
-  local level, the subtree's sales in its pipeline, its supplier's shortfalls and backup orders) at the
-  levels the policy will use (rounded), and passes the difference to the echelon accounting to the pricing
-  as a per-node offset (a linearization refreshed every round). The caps are soft in the simulator (each unit
-  of volume above a cap costs ``overflow_cost`` per period): the expected overflow cost, with the period's
-  volume normal with the storage model's mean and variance, is part of the model cost, so a storage price is
-  the marginal expected overflow cost unless the cap itself binds (:class:`~baselines.capacity_prices.
-  OverflowCost`). ``Plan.storage_use`` is the storage model's use at the final levels; after the rounds,
-  offsets are only ever raised (by the remaining excess, doubled at each attempt since the rounded levels
-  move in whole units) until it fits every cap.
+      network model  ->  demand allocation  ->  echelon demand  ->  capacity prices  ->  storage model  ->  plan
+      network_model      demand_allocation      echelon_demand      capacity_prices      local_stock
+
+  The pricing solves the echelon newsvendors of :mod:`baselines.echelon_newsvendor` at given prices. Two
+  results flow back into the next round. The allocation depends on stock-out probabilities, which depend on the
+  priced levels: it starts from "nobody stocks out", and each round averages the new stock-out probabilities
+  with the previous ones (the undamped iteration alternates between two allocations with period 2; averaging
+  is the Mann iteration for such a fixed point). The echelon newsvendors count a node's stock as "echelon
+  stock minus the children's", which keeps the priced problem separable but undercounts a parent's own stock
+  and ignores lost sales: every round therefore evaluates the storage model (a node's own on-hand stock from
+  its local level, the subtree's sales in its pipeline, its supplier's shortfalls and backup orders) at the
+  levels the policy will use (rounded), and passes the difference to the echelon accounting to the next
+  pricing as a per-node offset (a linearization refreshed every round). The caps are soft in the simulator
+  (each unit of volume above a cap costs ``overflow_cost`` per period): the expected overflow cost, with the
+  period's volume normal with the storage model's mean and variance, is part of the model cost, so a storage
+  price is the marginal expected overflow cost unless the cap itself binds
+  (:class:`~baselines.capacity_prices.OverflowCost`). ``ALLOCATION_ROUNDS`` rounds run; after them, offsets are
+  only ever raised (by the remaining excess, doubled at each attempt since the rounded levels move in whole
+  units) until the storage model fits every cap. ``Plan.storage_use`` is the storage model's use at the final
+  levels.
 
 Either way the plan's cost and dual bound refer to the analytic model (for ``"echelon newsvendor"``: with the
 storage offsets and volume variances of the last round held fixed), not to the simulator; simulate the
-plan's policy (:func:`baselines.evaluation.evaluate`) for the real figure. On ``network`` (32 replicas x 200
-periods, ``tests/baselines/test_plan_simulation.py``) the simulated storage use of every capped node is
-below its cap with its 95% confidence interval, and the storage model predicts the simulated volume within
-about -7% .. +6% per node (the margin left by the overflow prices covers this error).
+plan's policy (:func:`baselines.evaluation.evaluate`) for the real figure
+(``tests/baselines/test_plan_simulation.py`` checks it on the registered scenarios).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 from scipy import stats
 
-from baselines.capacity_prices import OverflowCost, PricingStep, price_capacities
+from baselines.capacity_prices import OverflowCost, PricingResult, PricingStep, price_capacities
 from baselines.demand_allocation import allocate_demand
-from baselines.echelon_newsvendor import echelon_demand, stockout_probability
+from baselines.echelon_demand import EchelonDemand, echelon_demand
 from baselines.lead_time_demand import lead_time_demand
-from baselines.local_stock import local_stock
-from baselines.network_model import network_model
+from baselines.local_stock import LocalStock, local_stock
+from baselines.network_model import NetworkModel, network_model
 from baselines.policies import EchelonBaseStockPolicy
-from baselines.tree_recursion import TreeNode, expected_on_hand, tree_recursion
+from baselines.tree_recursion import TreeNode, tree_on_hand, tree_recursion
 from envs.params import EnvParams, compile_scenario
-from envs.scenario import Scenario, resolve_scenario
+from envs.scenario import Scenario, SupplyTree, resolve_scenario
+from envs.scenario.tree import lead_time_mean
 
 ALLOCATION_ROUNDS = 6
 FINAL_STORAGE_CHECKS = 6
@@ -94,15 +95,6 @@ class Plan:
     def inbound_capacity(self) -> np.ndarray:
         return self.params.inbound_capacity
 
-    @property
-    def local_levels(self) -> np.ndarray:
-        """Echelon level minus the children's echelon levels (the stock the node itself targets)."""
-        local = self.echelon_levels.copy()
-        for n, parent in enumerate(self.params.supplier_index):
-            if parent >= 0:
-                local[parent] -= self.echelon_levels[n]
-        return local
-
     def policy(self, scale: np.ndarray | float = 1.0) -> EchelonBaseStockPolicy:
         """The plan as an observation-only policy; ``scale`` multiplies the echelon levels (N, P)."""
         return EchelonBaseStockPolicy(self.echelon_levels * scale, self.params)
@@ -127,10 +119,30 @@ def plan(scenario: Scenario | str | Path, method: str | None = None) -> Plan:
     raise ValueError(f"method {method!r} is not 'tree recursion' or 'echelon newsvendor'")
 
 
+def exact_optimum(planned: Plan) -> float | None:
+    """The plan's cost when it is the exact optimum: the tree recursion on a chain (Clark-Scarf, with the env's
+    end-of-period holding convention); elsewhere the analytic cost is approximate or a relaxation."""
+    serial = SupplyTree(planned.params.supplier_index).is_serial
+    return float(planned.cost) if planned.method == "tree recursion" and serial else None
+
+
+def plan_gaps(cost: float, planned: Plan) -> dict[str, float | None]:
+    """How far a mean cost per period is above the plan's dual bound and above the exact optimum, in percent
+    (None where no exact optimum is known)."""
+    optimum = exact_optimum(planned)
+    return {"gap_to_dual_bound_pct": 100 * (cost - planned.dual_bound) / abs(planned.dual_bound),
+            "gap_to_optimum_pct": None if optimum is None else 100 * (cost - optimum) / optimum}
+
+
+def policy_levels(levels: np.ndarray) -> np.ndarray:
+    """The echelon levels the plan's policy applies: it rounds ``S - position`` to whole units, i.e. rint(S)."""
+    return np.rint(np.maximum(levels, 0.0))
+
+
+# The exact engine -----------------------------------------------------------------------------------
 def exact_recursion_applies(params: EnvParams) -> bool:
     """Conditions of the exact engine (see module docstring)."""
-    scenario = params.scenario
-    demand = scenario.demand
+    demand = params.scenario.demand
     if not (params.backorders and demand.distribution == "poisson" and demand.trace is None):
         return False
     if demand.trend != 0 or len(set(params.seasonality)) > 1 or params.num_products > EXACT_MAX_PRODUCTS:
@@ -140,8 +152,8 @@ def exact_recursion_applies(params: EnvParams) -> bool:
     serving = _serving_nodes(params)
     if any(len(nodes) != 1 for nodes in serving):
         return False
-    has_children = set(int(u) for u in params.supplier_index if u >= 0)
-    return not any(nodes[0] in has_children for nodes in serving)
+    is_leaf = SupplyTree(params.supplier_index).is_leaf
+    return all(is_leaf[nodes[0]] for nodes in serving)
 
 
 def _serving_nodes(params: EnvParams) -> list[list[int]]:
@@ -151,6 +163,8 @@ def _serving_nodes(params: EnvParams) -> list[list[int]]:
 
 def _tree_plan(params: EnvParams) -> Plan:
     nodes = params.scenario.stocking_nodes
+    tree = SupplyTree(params.supplier_index)
+    mean_lead = lead_time_mean(params.scenario)
     n_nodes, n_products = params.num_nodes, params.num_products
     serving = _serving_nodes(params)
     rate = params.base_mean.sum(1) * float(params.seasonality[0])  # (R, P)
@@ -165,65 +179,85 @@ def _tree_plan(params: EnvParams) -> Plan:
         local = np.zeros(n_nodes)
         for r, served_by in enumerate(serving):
             local[served_by[0]] += rate[r, p]
-        subtree = local.copy()
-        for n in reversed(range(n_nodes)):
-            if params.supplier_index[n] >= 0:
-                subtree[params.supplier_index[n]] += subtree[n]
-        tree = []
+        subtree = tree.subtree_totals(local)
+        chain = []
         for n, node in enumerate(nodes):
-            leaf = not np.any(params.supplier_index == n)
+            leaf = bool(tree.is_leaf[n])
             pmf = {lt + (1 if leaf else 0): q for lt, q in node.lead_time.pmf.items()}
             demand = lead_time_demand(stats.poisson(max(subtree[n], 1e-12)), pmf)
-            tree.append(TreeNode(int(params.supplier_index[n]), float(params.holding_cost[n, p]), demand,
-                                 float(subtree[n]), float(stockout[p]) if leaf else 0.0))
+            chain.append(TreeNode(int(tree.supplier[n]), float(params.holding_cost[n, p]), demand,
+                                  float(subtree[n]), float(stockout[p]) if leaf else 0.0))
         flow[:, p] = subtree
-        solution = tree_recursion(tree)
+        solution = tree_recursion(chain)
         levels[:, p] = solution.echelon_levels
         cost += solution.cost
-        transit = subtree * np.array([node.lead_time.mean for node in nodes])
-        on_hand[:, p] = expected_on_hand(tree, solution.echelon_levels, transit)
+        on_hand[:, p] = tree_on_hand(chain, solution.echelon_levels, subtree * mean_lead)
     zeros = np.zeros(n_nodes)
-    return Plan(params, "tree recursion", levels, zeros, zeros.copy(), cost, cost,
-                [PricingStep(0, cost, cost, 0.0)], on_hand @ params.volume, flow.sum(1))
+    return Plan(params=params, method="tree recursion", echelon_levels=levels, storage_price=zeros,
+                inbound_price=zeros.copy(), cost=cost, dual_bound=cost, history=[PricingStep(0, cost, cost, 0.0)],
+                storage_use=on_hand @ params.volume, inbound_use=flow.sum(1))
 
 
-def policy_levels(levels: np.ndarray) -> np.ndarray:
-    """The echelon levels the plan's policy applies: it rounds ``S - position`` to whole units, i.e. rint(S)."""
-    return np.rint(np.maximum(levels, 0.0))
+# The decomposition ----------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class _Feedback:
+    """What a round of the decomposition hands to the next (see module doc)."""
+
+    stockout_probability: np.ndarray | None  # (N, P) for the allocation; None: nobody stocks out
+    prices: tuple[np.ndarray, np.ndarray] | None  # (storage, inbound) warm start of the price search
+    storage_offset: np.ndarray  # (N,) storage model minus the echelon accounting
+    overflow: OverflowCost | None  # expected overflow cost of the soft caps (the storage model's variances)
+    stock: LocalStock | None  # warm start of the storage model
+
+    def after(self, pricing: PricingResult, stock: LocalStock, overflow_rate: np.ndarray) -> _Feedback:
+        """The feedback of a round that priced ``pricing`` and modelled ``stock``."""
+        update = pricing.stockout_probability
+        previous = self.stockout_probability
+        return _Feedback(stockout_probability=update if previous is None else 0.5 * (previous + update),
+                         prices=(pricing.storage_price, pricing.inbound_price),
+                         storage_offset=stock.storage_use - pricing.solution.storage_use,
+                         overflow=OverflowCost(overflow_rate, stock.storage_sd), stock=stock)
 
 
 def _decomposition_plan(params: EnvParams) -> Plan:
     model = network_model(params)
-    capacity = model.storage_capacity
-    overflow_rate = np.array([node.overflow_cost for node in params.scenario.stocking_nodes], dtype=float)
-    probability = None
-    start = None
-    offset = np.zeros(model.num_nodes)
-    overflow = None
-    stock = None
+    overflow_rate = np.asarray(params.overflow_cost, dtype=float)
+    feedback = _Feedback(None, None, np.zeros(model.num_nodes), None, None)
     for _ in range(ALLOCATION_ROUNDS):
-        allocation = allocate_demand(model, probability)
-        demand = echelon_demand(model, allocation)
-        pricing = price_capacities(model, demand, start=start, storage_offset=offset, overflow=overflow)
-        start = (pricing.storage_price, pricing.inbound_price)
-        update = stockout_probability(model, demand, pricing.solution.levels)
-        probability = update if probability is None else 0.5 * (probability + update)
-        stock = local_stock(model, policy_levels(pricing.solution.levels), start=stock)
-        offset = stock.storage_use - pricing.solution.storage_use
-        overflow = OverflowCost(overflow_rate, stock.storage_sd)
+        demand = echelon_demand(model, allocate_demand(model, feedback.stockout_probability))
+        pricing, stock = _price_and_model_storage(model, demand, feedback)
+        feedback = feedback.after(pricing, stock, overflow_rate)
+    pricing, stock = _fit_storage(model, demand, pricing, stock, feedback)
+    return Plan(params=params, method="echelon newsvendor", echelon_levels=np.maximum(pricing.solution.levels, 0.0),
+                storage_price=pricing.storage_price, inbound_price=pricing.inbound_price, cost=pricing.cost,
+                dual_bound=pricing.dual_bound, history=pricing.history, storage_use=stock.storage_use,
+                inbound_use=pricing.solution.inbound_use, storage_sd=stock.storage_sd)
+
+
+def _price_and_model_storage(model: NetworkModel, demand: EchelonDemand,
+                             feedback: _Feedback) -> tuple[PricingResult, LocalStock]:
+    """Stages 4 and 5: capacity prices for ``demand`` given the feedback, then the storage model at the rounded
+    levels the prices give."""
+    pricing = price_capacities(model, demand, start=feedback.prices, storage_offset=feedback.storage_offset,
+                               overflow=feedback.overflow)
+    return pricing, local_stock(model, policy_levels(pricing.solution.levels), start=feedback.stock)
+
+
+def _fit_storage(model: NetworkModel, demand: EchelonDemand, pricing: PricingResult, stock: LocalStock,
+                 feedback: _Feedback) -> tuple[PricingResult, LocalStock]:
+    """Re-price with storage offsets only raised (by the remaining excess, doubled at each attempt) until the
+    storage model fits every cap, at most ``FINAL_STORAGE_CHECKS`` times."""
+    capacity = model.storage_capacity
     for check in range(FINAL_STORAGE_CHECKS):
         if _fits(stock.storage_use, capacity):
             break
-        pricing = price_capacities(model, demand, start=start, storage_offset=offset, overflow=overflow)
-        start = (pricing.storage_price, pricing.inbound_price)
-        stock = local_stock(model, policy_levels(pricing.solution.levels), start=stock)
+        pricing, stock = _price_and_model_storage(model, demand, feedback)
         excess = np.where(np.isfinite(capacity), np.maximum(stock.storage_use - capacity, 0.0), 0.0)
         # rounded levels move in whole units: push by twice as much each time until the storage model fits
-        offset = np.maximum(offset, stock.storage_use - pricing.solution.storage_use) + 2.0**check * excess
-    solution = pricing.solution
-    return Plan(params, "echelon newsvendor", np.maximum(solution.levels, 0.0), pricing.storage_price,
-                pricing.inbound_price, pricing.cost, pricing.dual_bound, pricing.history,
-                stock.storage_use, solution.inbound_use, stock.storage_sd)
+        offset = np.maximum(feedback.storage_offset, stock.storage_use - pricing.solution.storage_use)
+        feedback = replace(feedback, prices=(pricing.storage_price, pricing.inbound_price),
+                           storage_offset=offset + 2.0**check * excess, stock=stock)
+    return pricing, stock
 
 
 def _fits(use: np.ndarray, capacity: np.ndarray) -> bool:

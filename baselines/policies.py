@@ -2,12 +2,11 @@
 
 Every policy is built from a scenario's public :class:`~envs.params.EnvParams` and maps a batch of
 observations (B, obs_size) to a batch of normalized actions (B, N * P); ``action_mode`` says which action
-mode of the env it speaks. Observations are unscaled with the public scales (on hand and dock x max_level,
-pipeline x max_order, backlog x demand_scale) and rounded back to whole units.
+mode of the env it speaks.
 
-- :class:`EchelonBaseStockPolicy`: echelon order-up-to levels S_n (Clark & Scarf 1960): node n orders up to
-  S_n minus its echelon inventory position (its own and all descendants' on hand + dock + in transit,
-  minus the backlog owed by its subtree), expressed as the env's local order-up-to action.
+- :class:`EchelonBaseStockPolicy`: echelon order-up-to levels S_n (Clark & Scarf 1960), expressed as the
+  env's local order-up-to action through the echelon position read from the observation
+  (:mod:`baselines.echelon_position`).
 - :class:`LocalBaseStockPolicy`: installation order-up-to levels (the env's own action, clipped).
 - :class:`ConstantOrderPolicy`: orders a fixed mean quantity every period (quantity mode), with a
   deterministic carry of fractions so the long-run mean order equals the target exactly.
@@ -15,75 +14,18 @@ pipeline x max_order, backlog x demand_scale) and rounded back to whole units.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 
+from baselines.echelon_position import EchelonMatrices, local_request, read_stock
 from envs.actions import encode_level, encode_quantity
-from envs.observation import split_observation
 from envs.params import EnvParams
-
-
-@dataclass(frozen=True)
-class ObservedStock:
-    """Whole-unit stock read from an observation batch."""
-
-    on_hand: np.ndarray  # (B, N, P)
-    dock: np.ndarray  # (B, N, P)
-    in_transit: np.ndarray  # (B, N, P) summed over pipeline ages
-    backlog: np.ndarray  # (B, R, P) summed over speeds
-
-    @property
-    def installation_stock(self) -> np.ndarray:
-        """On hand + dock + in transit per node (B, N, P)."""
-        return self.on_hand + self.dock + self.in_transit
-
-
-def read_stock(observations: np.ndarray, params: EnvParams) -> ObservedStock:
-    """Unscale the stock blocks of an observation batch (see :mod:`envs.observation`)."""
-    blocks = split_observation(np.asarray(observations, dtype=np.float64), params)
-    return ObservedStock(
-        on_hand=np.rint(blocks["on_hand"] * params.max_level),
-        dock=np.rint(blocks["dock"] * params.max_level),
-        in_transit=np.rint((blocks["pipeline"] * params.max_order[:, None, :]).sum(2)),
-        backlog=np.rint(blocks["backlog"] * params.demand_scale),
-    )
-
-
-def subtree_matrix(params: EnvParams) -> np.ndarray:
-    """(N, N) with entry [n, m] = 1 when stocking node m is n or one of its descendants."""
-    n_nodes = params.num_nodes
-    matrix = np.eye(n_nodes)
-    for m in range(n_nodes):
-        parent = params.supplier_index[m]
-        while parent >= 0:
-            matrix[parent, m] = 1.0
-            parent = params.supplier_index[parent]
-    return matrix
-
-
-def backlog_owner(params: EnvParams) -> np.ndarray:
-    """(R, N) one-hot: the node charged with region r's backlog.
-
-    The env charges a backlog of (region r, speed s) to ``backlog_node[r, s]``; the observation sums
-    backlogs over speeds, so a region's backlog is attributed to the node of its fastest speed that has one
-    (exact whenever all speeds of a region share that node, as in the serial and one-warehouse scenarios).
-    """
-    owner = np.zeros((params.num_regions, params.num_nodes))
-    for r in range(params.num_regions):
-        nodes = [n for n in params.backlog_node[r] if n >= 0]
-        if nodes:
-            owner[r, nodes[0]] = 1.0
-    return owner
 
 
 class EchelonBaseStockPolicy:
     """Echelon base-stock levels (N, P) turned into the env's local order-up-to action.
 
-    Node n should order S_n - (echelon position). The env orders ``level - local position`` with local
-    position = own stock - backlog charged to n, so the policy requests
-    ``level = S_n - echelon position + own stock - backlog charged to n``, clipped by the env to
-    [0, max_level]. ``clip_rate`` records how often a request exceeded ``max_level`` (it should be ~0).
+    The policy requests the local level of :func:`~baselines.echelon_position.local_request`, clipped by the env
+    to [0, max_level]. ``clip_rate`` records how often a request exceeded ``max_level`` (it should be ~0).
     """
 
     action_mode = "order_up_to"
@@ -91,22 +33,13 @@ class EchelonBaseStockPolicy:
     def __init__(self, echelon_levels: np.ndarray, params: EnvParams) -> None:
         self.params = params
         self.echelon_levels = np.asarray(echelon_levels, dtype=float).reshape(params.num_nodes, params.num_products)
-        self._subtree = subtree_matrix(params)
-        owner = backlog_owner(params) if params.backorders else np.zeros((params.num_regions, params.num_nodes))
-        self._owner = owner
-        self._subtree_owner = owner @ self._subtree.T  # (R, N): region r's backlog is in n's subtree
+        self._matrices = EchelonMatrices.of(params)
         self.requests = 0
         self.clipped = 0
 
     def levels(self, observations: np.ndarray) -> np.ndarray:
         """Local order-up-to levels (B, N, P) that implement the echelon policy for this batch."""
-        stock = read_stock(observations, self.params)
-        own = stock.installation_stock
-        echelon_stock = np.einsum("nm,bmp->bnp", self._subtree, own)
-        subtree_backlog = np.einsum("rn,brp->bnp", self._subtree_owner, stock.backlog)
-        charged = np.einsum("rn,brp->bnp", self._owner, stock.backlog)
-        position = echelon_stock - subtree_backlog
-        return self.echelon_levels[None] - position + own - charged
+        return local_request(self.echelon_levels[None], read_stock(observations, self.params), self._matrices)
 
     def __call__(self, observations: np.ndarray) -> np.ndarray:
         level = np.rint(self.levels(observations))

@@ -1,6 +1,7 @@
-"""Single-node analytic baselines: the newsvendor, lead-time demand and the exact lost-sales optimum.
+"""The single-node newsvendor: optimal base-stock level and expected cost for one period of backordered demand.
 
-`lead_time_demand` and `lost_sales_optimum` live in their own modules and are re-exported here.
+Demand over a random lead time is :func:`baselines.lead_time_demand.lead_time_demand`; the exact lost-sales
+optimum is :func:`baselines.lost_sales.lost_sales_optimum`.
 """
 
 from __future__ import annotations
@@ -9,17 +10,6 @@ from typing import Any
 
 from baselines._demand import expected_on_hand, expected_shortage, newsvendor_level
 from baselines._validation import positive_scalar
-from baselines.lead_time_demand import DiscreteLeadTimeDemand, NormalLeadTimeDemand, lead_time_demand
-from baselines.lost_sales import lost_sales_optimum
-
-__all__ = [
-    "DiscreteLeadTimeDemand",
-    "NormalLeadTimeDemand",
-    "lead_time_demand",
-    "lost_sales_optimum",
-    "newsvendor",
-    "newsvendor_cost",
-]
 
 
 def newsvendor(demand: Any, holding_cost: float, stockout_cost: float) -> tuple[float, float]:

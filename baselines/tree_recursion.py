@@ -34,6 +34,7 @@ import numpy as np
 from scipy import signal
 
 from baselines._demand import integer_grid
+from envs.scenario.tree import SupplyTree
 
 
 @dataclass(frozen=True)
@@ -71,15 +72,15 @@ class _Function:
 def tree_recursion(nodes: Sequence[TreeNode], levels: Sequence[float] | None = None) -> TreeSolution:
     """Optimal echelon levels and cost (or the cost of given ``levels``) of the tree; see module doc."""
     nodes = list(nodes)
-    children = _children(nodes)
+    tree = _supply_tree(nodes)
+    children = tree.children
     echelon_holding = np.array(
         [n.holding_cost - (nodes[n.supplier].holding_cost if n.supplier >= 0 else 0.0) for n in nodes]
     )
     margin = _margin(nodes)
     chosen = np.zeros(len(nodes))
-    order = _postorder(nodes, children)
     functions: dict[int, _Function] = {}
-    for i in order:
+    for i in tree.postorder():
         node = nodes[i]
         if children[i]:
             allocated = _allocate([functions[c] for c in children[i]], [chosen[c] for c in children[i]])
@@ -106,13 +107,13 @@ def tree_recursion(nodes: Sequence[TreeNode], levels: Sequence[float] | None = N
     return TreeSolution(echelon_levels=chosen, cost=cost)
 
 
-def expected_on_hand(nodes: Sequence[TreeNode], levels: Sequence[float], transit: Sequence[float]) -> np.ndarray:
+def tree_on_hand(nodes: Sequence[TreeNode], levels: Sequence[float], transit: Sequence[float]) -> np.ndarray:
     """E[on hand] per node at fixed levels: the cost is linear in local holding costs, so raising node n's
     rate by one adds its on-hand plus the stock in transit to its children (``transit[c]`` = mean
     demand x mean lead time of child c)."""
     nodes = list(nodes)
     base = tree_recursion(nodes, levels).cost
-    children = _children(nodes)
+    children = _supply_tree(nodes).children
     out = np.zeros(len(nodes))
     for i, node in enumerate(nodes):
         bumped = list(nodes)
@@ -130,17 +131,8 @@ def _allocate(functions: list[_Function], levels: list[float]) -> _Function:
     return _Function(start, base + np.concatenate(([0.0], np.cumsum(increments))))
 
 
-def _children(nodes: list[TreeNode]) -> list[list[int]]:
-    children: list[list[int]] = [[] for _ in nodes]
-    for i, node in enumerate(nodes):
-        if node.supplier >= 0:
-            children[node.supplier].append(i)
-    return children
-
-
-def _postorder(nodes: list[TreeNode], children: list[list[int]]) -> list[int]:
-    """Children before parents (nodes list suppliers first, so reversed order works)."""
-    return list(reversed(range(len(nodes))))
+def _supply_tree(nodes: list[TreeNode]) -> SupplyTree:
+    return SupplyTree(np.array([node.supplier for node in nodes], dtype=np.int64))
 
 
 def _margin(nodes: list[TreeNode]) -> int:

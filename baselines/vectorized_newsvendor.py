@@ -94,11 +94,6 @@ def vectorized_newsvendor(demands: NormalDemands | PoissonDemands, holding_cost:
     return NewsvendorArrays(levels, on_hand, demands.mean - levels + on_hand)
 
 
-def poisson_levels(mean: np.ndarray, fractile: np.ndarray) -> np.ndarray:
-    """Smallest integer S with Poisson(mean) cdf F(S) >= fractile (slack 1e-12), vectorized."""
-    return _poisson_levels_and_cdfs(np.asarray(mean, dtype=float), np.asarray(fractile, dtype=float))[0]
-
-
 def _poisson_levels_and_cdfs(mean: np.ndarray, fractile: np.ndarray) -> tuple[np.ndarray, ...]:
     """Levels S with F(S) and F(S - 1); starts from the Cornish-Fisher quantile, corrects by unit steps.
 

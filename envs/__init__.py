@@ -14,6 +14,14 @@ ENV_IDS = {
     "echelon/NetworkLarge-v0": ("network-large", 100),
 }
 
+
+def env_scenario(env_id: str) -> str:
+    """The name of the scenario registered under ``env_id``; a ValueError lists the registered ids otherwise."""
+    if env_id not in ENV_IDS:
+        raise ValueError(f"unknown env id {env_id!r}; registered ids: {', '.join(ENV_IDS)}")
+    return ENV_IDS[env_id][0]
+
+
 for _env_id, (_scenario, _steps) in ENV_IDS.items():
     if _env_id not in registry:
         register(

@@ -19,7 +19,6 @@ import signal
 import subprocess
 import sys
 import time
-from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
@@ -28,14 +27,22 @@ import pandas as pd
 import yaml
 from tqdm import tqdm
 
-from baselines.lagrangian import Plan, plan
+from agents.config import check_env_id
+from baselines.evaluation import Policy
 from baselines.naive import constant_order_reference, newsvendor_reference
+from baselines.planner import exact_optimum, plan
 from baselines.tuning import tune
-from envs import ENV_IDS
-from experiments.evaluate import DEFAULT_EVAL_SEED, EpisodeResults, episode_length, eval_scenario, run_episodes
-from experiments.policies import TUNING_SEED, LoadedRun, exact_optimum, load_plan_levels, load_run
+from envs import env_scenario
+from experiments.conventions import DEFAULT_EVAL_SEED, TUNING_SEED
+from experiments.evaluate import episode_length, eval_scenario, run_episodes
+from experiments.files import write_atomic
+from experiments.loading import LoadedRun, load_run
+from experiments.provenance import base_meta, now_iso
 from experiments.recorder import StockRecorder
-from experiments.runs import META, RunError, base_meta, now_iso, write_atomic
+from experiments.report import write_report
+from experiments.residual_plan import load_plan_levels
+from experiments.results import Benchmark, PolicyResult, Training
+from experiments.runs import META, METRICS, RunError
 
 EPISODES, QUICK_EPISODES = 100, 16
 QUICK_TRAIN = {
@@ -45,48 +52,6 @@ QUICK_TRAIN = {
 }
 QUICK_TUNING = {"num_envs": 4, "periods": 20, "warmup": 10}
 AGENTS = ("ppo", "gradient")
-
-
-@dataclass
-class PolicyResult:
-    """One evaluated policy: its results on the common episodes and its mean stock trajectory."""
-
-    name: str
-    label: str
-    results: EpisodeResults
-    trajectory: pd.DataFrame
-
-
-@dataclass
-class Training:
-    """A learned agent's run folder, throughput and learning curve."""
-
-    name: str
-    run: Path
-    steps: int
-    seconds: float
-    steps_per_second: float
-    curve: pd.DataFrame  # timesteps, mean_cost_per_period (on training draws)
-    config: dict
-
-
-@dataclass
-class Benchmark:
-    env_id: str
-    seed: int
-    quick: bool
-    action: str
-    episodes: int
-    periods: int
-    plan: Plan
-    optimum: float | None  # the exact optimal cost where the analytic model is exact (serial chains)
-    policies: list[PolicyResult] = field(default_factory=list)
-    training: dict[str, Training] = field(default_factory=dict)
-    timing: dict[str, float] = field(default_factory=dict)
-    notes: list[str] = field(default_factory=list)
-
-    def result(self, name: str) -> PolicyResult:
-        return next(p for p in self.policies if p.name == name)
 
 
 def default_output(env_id: str, seed: int, quick: bool) -> Path:
@@ -173,13 +138,14 @@ def stop_training(processes: dict[str, subprocess.Popen]) -> None:
 def load_training(name: str, loaded: LoadedRun) -> Training:
     meta = loaded.run.load_meta()
     result = meta.get("result") or {}
-    curve = pd.read_csv(loaded.run.file("metrics.csv"))[["timesteps", "mean_cost_per_period"]]
+    curve = pd.read_csv(loaded.run.file(METRICS))[["timesteps", "mean_cost_per_period"]]
     return Training(name, loaded.run.path, int(result.get("timesteps", loaded.timesteps)),
                     float(result.get("session_seconds", float("nan"))), float(result.get("session_fps", float("nan"))),
                     curve, loaded.config)
 
 
-def evaluate_policy(name: str, label: str, policy, bench: Benchmark, progress: bool | None = None) -> PolicyResult:
+def evaluate_policy(name: str, label: str, policy: Policy, bench: Benchmark,
+                    progress: bool | None = None) -> PolicyResult:
     """``policy`` on the benchmark's common episodes (every policy from the scenario's warm-up state)."""
     recorder = StockRecorder(policy, bench.plan.params, bench.periods)
     results = run_episodes(recorder, bench.env_id, bench.episodes, DEFAULT_EVAL_SEED, None, bench.periods,
@@ -202,65 +168,19 @@ def run_benchmark(env_id: str, seed: int = 0, *, quick: bool = False, action: st
                   episodes: int | None = None, output: str | Path | None = None, progress: bool | None = None,
                   argv: list[str] | None = None) -> Path:
     """Run the benchmark and write its report folder; returns the path of ``report.md``."""
-    from experiments.report import write_report
-
-    if env_id not in ENV_IDS:
-        raise RunError(f"unknown env id {env_id!r}; registered ids: {', '.join(ENV_IDS)}")
-    output = Path(output) if output is not None else default_output(env_id, seed, quick)
-    if output.exists():
-        raise RunError(f"{output} already exists; a report folder is never overwritten (choose another --output)")
-    try:
-        output.mkdir(parents=True)
-    except OSError as error:
-        raise RunError(f"cannot create the report folder {output}: {error}") from error
+    scenario = env_scenario(check_env_id(env_id))
+    output = create_output(Path(output) if output is not None else default_output(env_id, seed, quick))
     started = time.perf_counter()
-    scenario = ENV_IDS[env_id][0]
     episodes = episodes or (QUICK_EPISODES if quick else EPISODES)
-    config = {"env_id": env_id, "seed": seed, "quick": quick, "action": action, "episodes": episodes,
-              "eval_seed": DEFAULT_EVAL_SEED, "tuning_seed": TUNING_SEED,
-              "tuning": QUICK_TUNING if quick else "baselines.tuning.tune defaults",
-              "train_commands": {a: train_command(a, env_id, seed, action, Path("runs"), quick)[2:] for a in AGENTS}}
-    write_atomic(output / "config.yaml", yaml.safe_dump(config, sort_keys=False))
-    meta = {**base_meta({"env_id": env_id, "algo": "benchmark", "seed": seed}),
-            "command": " ".join(argv or sys.argv)}
-    write_atomic(output / META, json.dumps(meta, indent=2, default=str) + "\n")
+    meta = write_config_and_meta(output, env_id, seed, quick, action, episodes, argv or sys.argv)
     processes = start_training(env_id, seed, action, output, quick)
     try:
         with tqdm(total=8, desc="benchmark", unit="stage", disable=None if progress is None else not progress) as bar:
-            clock = time.perf_counter()
-            planned = plan(scenario)
-            bench = Benchmark(env_id, seed, quick, action, episodes, episode_length(env_id), planned,
-                              exact_optimum(planned))
-            bench.timing["plan_s"] = time.perf_counter() - clock
-            clock = time.perf_counter()
-            tuned = tune(planned, env_id, seed=TUNING_SEED, **(QUICK_TUNING if quick else {}))
-            bench.timing["tune_s"] = time.perf_counter() - clock
-            bar.update(2)
-            clock = time.perf_counter()
-            baselines = [("plan", "analytic plan", planned.policy()),
-                         ("tuned", "tuned base stock", tuned.policy),
-                         ("newsvendor", "newsvendor reference", newsvendor_reference(scenario)),
-                         ("constant", "constant-order reference", constant_order_reference(scenario))]
-            for name, label, policy in baselines:
-                bench.policies.append(evaluate_policy(name, label, policy, bench))
-                bar.update(1)
-            bench.timing["evaluate_baselines_s"] = time.perf_counter() - clock
-            bench.notes.append("tuned factors (node kind, product class): " + ", ".join(
-                f"{kind}/{cls} {factor:g}" for (kind, cls), factor in tuned.factors.items()))
+            bench = evaluate_baselines(env_id, scenario, seed, quick, action, episodes, bar)
             clock = time.perf_counter()
             wait_training(processes, output, progress)
             bench.timing["wait_for_training_s"] = time.perf_counter() - clock
-            clock = time.perf_counter()
-            for algo in AGENTS:
-                loaded = load_run(output / "runs" / algo)
-                if loaded.config.get("action") == "residual" and not np.allclose(
-                        load_plan_levels(loaded.run), planned.echelon_levels):
-                    bench.notes.append(f"{algo} trained on a plan that differs from this benchmark's plan")
-                bench.training[algo] = load_training(algo, loaded)
-                label = f"{'PPO' if algo == 'ppo' else 'gradient agent'}{' (residual)' if action == 'residual' else ''}"
-                bench.policies.append(evaluate_agent(algo, label, loaded, bench))
-                bar.update(1)
-            bench.timing["evaluate_agents_s"] = time.perf_counter() - clock
+            evaluate_agents(bench, output, bar)
     except BaseException:
         stop_training(processes)
         raise
@@ -270,3 +190,67 @@ def run_benchmark(env_id: str, seed: int = 0, *, quick: bool = False, action: st
     write_atomic(output / META, json.dumps(meta, indent=2, default=str) + "\n")
     return report
 
+
+def create_output(output: Path) -> Path:
+    """The new report folder (an existing one is refused: a report is never overwritten)."""
+    if output.exists():
+        raise RunError(f"{output} already exists; a report folder is never overwritten (choose another --output)")
+    try:
+        output.mkdir(parents=True)
+    except OSError as error:
+        raise RunError(f"cannot create the report folder {output}: {error}") from error
+    return output
+
+
+def write_config_and_meta(output: Path, env_id: str, seed: int, quick: bool, action: str, episodes: int,
+                          argv: list[str]) -> dict:
+    """``config.yaml`` (what was asked) and the opening ``meta.json`` (where it runs); returns the meta."""
+    config = {"env_id": env_id, "seed": seed, "quick": quick, "action": action, "episodes": episodes,
+              "eval_seed": DEFAULT_EVAL_SEED, "tuning_seed": TUNING_SEED,
+              "tuning": QUICK_TUNING if quick else "baselines.tuning.tune defaults",
+              "train_commands": {a: train_command(a, env_id, seed, action, Path("runs"), quick)[2:] for a in AGENTS}}
+    write_atomic(output / "config.yaml", yaml.safe_dump(config, sort_keys=False))
+    meta = {**base_meta({"env_id": env_id, "algo": "benchmark", "seed": seed}), "command": " ".join(argv)}
+    write_atomic(output / META, json.dumps(meta, indent=2, default=str) + "\n")
+    return meta
+
+
+def evaluate_baselines(env_id: str, scenario: str, seed: int, quick: bool, action: str, episodes: int,
+                       bar: tqdm) -> Benchmark:
+    """The plan, its tuned version and the naive references, evaluated on the common episodes (while the agents
+    train)."""
+    clock = time.perf_counter()
+    planned = plan(scenario)
+    bench = Benchmark(env_id, seed, quick, action, episodes, episode_length(env_id), planned, exact_optimum(planned))
+    bench.timing["plan_s"] = time.perf_counter() - clock
+    clock = time.perf_counter()
+    tuned = tune(planned, env_id, seed=TUNING_SEED, **(QUICK_TUNING if quick else {}))
+    bench.timing["tune_s"] = time.perf_counter() - clock
+    bar.update(2)
+    clock = time.perf_counter()
+    baselines = [("plan", "analytic plan", planned.policy()),
+                 ("tuned", "tuned base stock", tuned.policy),
+                 ("newsvendor", "newsvendor reference", newsvendor_reference(scenario)),
+                 ("constant", "constant-order reference", constant_order_reference(scenario))]
+    for name, label, policy in baselines:
+        bench.policies.append(evaluate_policy(name, label, policy, bench))
+        bar.update(1)
+    bench.timing["evaluate_baselines_s"] = time.perf_counter() - clock
+    bench.notes.append("tuned factors (node kind, product class): " + ", ".join(
+        f"{kind}/{cls} {factor:g}" for (kind, cls), factor in tuned.factors.items()))
+    return bench
+
+
+def evaluate_agents(bench: Benchmark, output: Path, bar: tqdm) -> None:
+    """The trained agents of ``output/runs``, evaluated on the common episodes, with their training records."""
+    clock = time.perf_counter()
+    for algo in AGENTS:
+        loaded = load_run(output / "runs" / algo)
+        if loaded.config.get("action") == "residual" and not np.allclose(
+                load_plan_levels(loaded.run), bench.plan.echelon_levels):
+            bench.notes.append(f"{algo} trained on a plan that differs from this benchmark's plan")
+        bench.training[algo] = load_training(algo, loaded)
+        label = f"{'PPO' if algo == 'ppo' else 'gradient agent'}{' (residual)' if bench.action == 'residual' else ''}"
+        bench.policies.append(evaluate_agent(algo, label, loaded, bench))
+        bar.update(1)
+    bench.timing["evaluate_agents_s"] = time.perf_counter() - clock

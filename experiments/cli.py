@@ -21,15 +21,20 @@ import sys
 from importlib import metadata
 from pathlib import Path
 
+from agents.config import ACTIONS, ALGO_NAMES, ConfigError
 from envs import ENV_IDS
-
-ALGO_NAMES = ("ppo", "sac", "td3", "a2c", "gradient")
-ACTION_NAMES = ("direct", "residual")
-POLICY_NAMES = ("planner", "tuned", "newsvendor", "constant", "random")
-POLICY_HELP = ("'planner' (the analytic plan's echelon base stock), 'tuned' (the plan's levels scaled by simulation "
-               "on fixed tuning seeds), 'newsvendor' and 'constant' (naive references), 'random' (uniform actions)")
-DEFAULT_EVAL_SEED = 1_000_000  # keep equal to experiments.evaluate.DEFAULT_EVAL_SEED (checked by the tests)
-EXIT_ERROR = 1
+from experiments.conventions import (
+    DEFAULT_EPISODES,
+    DEFAULT_EVAL_SEED,
+    EXIT_ERROR,
+    EXIT_INTERRUPTED,
+    EXIT_USAGE,
+    POLICY_HELP,
+    POLICY_NAMES,
+    UsageError,
+)
+from experiments.files import write_json
+from experiments.runs import RunError
 
 
 class _Formatter(argparse.RawDescriptionHelpFormatter):
@@ -86,7 +91,7 @@ def _add_runtime(parser: argparse.ArgumentParser) -> None:
                        help="show progress bars (default: only when writing to a terminal)")
 
 
-def _add_eval_options(parser: argparse.ArgumentParser, episodes_default: int = 100) -> None:
+def _add_eval_options(parser: argparse.ArgumentParser, episodes_default: int = DEFAULT_EPISODES) -> None:
     group = parser.add_argument_group("evaluation (common random numbers)")
     group.add_argument("--episodes", type=_episodes, default=episodes_default,
                        help="episodes per policy; episode j is seeded SEED + j for every policy")
@@ -103,8 +108,18 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="echelon", description=__doc__, formatter_class=_Formatter)
     parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     commands = parser.add_subparsers(dest="command", metavar="{train,evaluate,compare,benchmark}", required=True)
-    ids = ", ".join(ENV_IDS)
+    _add_train_command(commands)
+    _add_evaluate_command(commands)
+    _add_compare_command(commands)
+    _add_benchmark_command(commands)
+    return parser
 
+
+_IDS = ", ".join(ENV_IDS)
+
+
+def _add_train_command(commands: argparse._SubParsersAction) -> None:
+    """``echelon train``: a new run (or ``--resume`` one)."""
     train = commands.add_parser(
         "train", formatter_class=_Formatter, help="train a PPO, SAC, TD3, A2C or gradient agent in a new run folder",
         description=(
@@ -127,10 +142,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     new = train.add_argument_group("new run")
     new.add_argument("--env-id", choices=list(ENV_IDS), metavar="ENV_ID", default=None,
-                     help=f"registered env id: {ids} (required unless --config sets env_id)")
+                     help=f"registered env id: {_IDS} (required unless --config sets env_id)")
     new.add_argument("--algo", choices=ALGO_NAMES, default=None,
                      help="algorithm (required unless --config sets algo)")
-    new.add_argument("--action", choices=ACTION_NAMES, default=None,
+    new.add_argument("--action", choices=ACTIONS, default=None,
                      help="'direct': the env's own action; 'residual': log-multipliers of the analytic plan's "
                           "echelon levels (default: from the hyperparameter file)")
     new.add_argument("--seed", type=_non_negative, default=None,
@@ -159,6 +174,9 @@ def build_parser() -> argparse.ArgumentParser:
     both.add_argument("--verbose", action="store_true", help="print stable-baselines3's training tables")
     _add_runtime(train)
 
+
+def _add_evaluate_command(commands: argparse._SubParsersAction) -> None:
+    """``echelon evaluate``: a run or a named policy."""
     evaluate = commands.add_parser(
         "evaluate", formatter_class=_Formatter, help="evaluate a trained run (or a named policy) with common "
         "random numbers",
@@ -175,7 +193,7 @@ def build_parser() -> argparse.ArgumentParser:
     which.add_argument("--run", metavar="RUN_DIR", help="run folder made by 'echelon train'")
     which.add_argument("--policy", choices=POLICY_NAMES, help=f"a named policy instead of a run: {POLICY_HELP}")
     evaluate.add_argument("--env-id", choices=list(ENV_IDS), metavar="ENV_ID", default=None,
-                          help=f"env id for --policy ({ids})")
+                          help=f"env id for --policy ({_IDS})")
     evaluate.add_argument("--checkpoint", metavar="FILE", default=None,
                           help="evaluate this checkpoint of the run (RUN_DIR/checkpoints/model_<steps>_steps.zip) "
                                "instead; a file outside RUN_DIR is refused")
@@ -186,6 +204,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_eval_options(evaluate)
     _add_runtime(evaluate)
 
+
+def _add_compare_command(commands: argparse._SubParsersAction) -> None:
+    """``echelon compare``: runs and named policies on the same episodes."""
     compare = commands.add_parser(
         "compare", formatter_class=_Formatter, help="compare runs and named policies on the same random draws",
         description=(
@@ -215,6 +236,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_eval_options(compare)
     _add_runtime(compare)
 
+
+def _add_benchmark_command(commands: argparse._SubParsersAction) -> None:
+    """``echelon benchmark``: the main job."""
     benchmark = commands.add_parser(
         "benchmark", formatter_class=_Formatter, help="train the learned agents and compare them with the analytic "
         "plan and the references; write a report",
@@ -228,11 +252,11 @@ def build_parser() -> argparse.ArgumentParser:
         ),
     )
     benchmark.add_argument("--env-id", choices=list(ENV_IDS), metavar="ENV_ID", default="echelon/Network-v0",
-                           help=f"registered env id: {ids}")
+                           help=f"registered env id: {_IDS}")
     benchmark.add_argument("--seed", type=_non_negative, default=0,
                            help="training seed of both agents (evaluation and tuning seeds are fixed, see the report)")
     benchmark.add_argument("--quick", action="store_true", help="tiny budgets (a smoke test, not a result)")
-    benchmark.add_argument("--action", choices=ACTION_NAMES, default="residual",
+    benchmark.add_argument("--action", choices=ACTIONS, default="residual",
                            help="parameterization of both learned agents")
     benchmark.add_argument("--episodes", type=_episodes, default=None,
                            help="evaluation episodes per policy (default: 100, 16 with --quick)")
@@ -240,7 +264,6 @@ def build_parser() -> argparse.ArgumentParser:
                            help="report folder, which must not exist yet (default: "
                                 "reports/<env>-seed<seed>[-quick]-<YYYYmmdd-HHMMSS>)")
     _add_runtime(benchmark)
-    return parser
 
 
 def _version() -> str:
@@ -251,6 +274,8 @@ def _version() -> str:
 
 
 # Commands -------------------------------------------------------------------------------------------
+# Each command imports its modules when it runs, not before: torch, stable-baselines3 and scipy take seconds to
+# import, and --help or a usage error should answer at once. None of these imports avoids an import cycle.
 def cmd_train(args: argparse.Namespace, argv: list[str]) -> int:
     from experiments import train
 
@@ -263,7 +288,7 @@ def cmd_train(args: argparse.Namespace, argv: list[str]) -> int:
                                              ("--checkpoint-every", args.checkpoint_every),
                                              ("--run-name", args.run_name)) if value is not None]
         if clashing:
-            raise _Usage(f"--resume continues a run with its own config.yaml; drop {', '.join(clashing)}")
+            raise UsageError(f"--resume continues a run with its own config.yaml; drop {', '.join(clashing)}")
         target = Path(args.resume)
         is_file = target.suffix in (".zip", ".pt")
         run_dir, checkpoint = (target.parent.parent, target) if is_file else (target, None)
@@ -279,28 +304,29 @@ def cmd_train(args: argparse.Namespace, argv: list[str]) -> int:
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from experiments import evaluate as ev
-    from experiments.policies import load_run, make_named_policy
+    from experiments.loading import load_run
+    from experiments.named_policies import make_named_policy
 
     _check_output_file(args.output)
     if args.run is not None:
         if args.env_id is not None:
-            raise _Usage("--env-id goes with --policy; a run evaluates on its own env id")
+            raise UsageError("--env-id goes with --policy; a run evaluates on its own env id")
         loaded = load_run(args.run, args.checkpoint)
         name = f"eval_{Path(args.checkpoint).stem}.json" if args.checkpoint else "eval.json"
         output = Path(args.output) if args.output else loaded.run.path / name
         summary = ev.evaluate_loaded(loaded, args.episodes, args.seed, args.num_envs, args.periods, args.progress)
     else:
         if args.env_id is None:
-            raise _Usage("--policy needs --env-id")
+            raise UsageError("--policy needs --env-id")
         if args.checkpoint is not None:
-            raise _Usage("--checkpoint goes with --run")
+            raise UsageError("--checkpoint goes with --run")
         policy = make_named_policy(args.policy, args.env_id, args.seed)
         results = ev.run_episodes(policy, args.env_id, args.episodes, args.seed, args.num_envs, args.periods,
                                   progress=args.progress)
         summary = {"policy": args.policy, **results.summary()}
         output = Path(args.output) if args.output else None
     if output is not None:
-        ev.write_json(output, summary)
+        write_json(output, summary)
     print(json.dumps(summary, indent=2) if args.json else ev.format_summary(summary))
     if output is not None and not args.json:
         print(f"wrote {output}")
@@ -308,80 +334,19 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
-    from baselines.evaluation import paired_difference
-    from baselines.lagrangian import plan
-    from experiments import evaluate as ev
-    from experiments.policies import exact_optimum, load_run, make_named_policy, plan_gaps, scenario_name
+    from experiments.compare import compare
 
     if not args.entries:
-        raise _Usage("give at least one --run or --policy")
+        raise UsageError("give at least one --run or --policy")
     _check_output_file(args.output)
-    given = list(args.entries)
-    if args.baseline == "planner" and ("policy", "planner") not in given:
-        given.append(("policy", "planner"))
-    runs = {value: load_run(value) for kind, value in given if kind == "run"}
-    env_ids = {loaded.config["env_id"] for loaded in runs.values()}
-    if len(env_ids) > 1:
-        raise ev.ConfigError(f"the runs were trained on different env ids: {', '.join(sorted(env_ids))}")
-    if args.env_id and env_ids and args.env_id not in env_ids:
-        raise ev.ConfigError(f"--env-id {args.env_id} differs from the runs' env id {env_ids.pop()}")
-    env_id = args.env_id or (env_ids.pop() if env_ids else None)
-    if env_id is None:
-        raise _Usage("--policy needs --env-id")
-    labels = [runs[value].label if kind == "run" else value for kind, value in given]
-    baseline = _baseline_index(args.baseline, given, labels)
-    warmup = args.warmup_periods
-    if warmup is None:
-        warmup = ev.common_warmup(env_id, {label: runs[value].warmup_periods if kind == "run" else None
-                                           for label, (kind, value) in zip(labels, given, strict=True)})
-    results = []
-    for (kind, value), label in zip(given, labels, strict=True):
-        policy = runs[value].policy if kind == "run" else make_named_policy(value, env_id, args.seed)
-        results.append((label, ev.run_episodes(policy, env_id, args.episodes, args.seed, args.num_envs,
-                                               args.periods, warmup, args.progress)))
-    planned = plan(scenario_name(env_id))
-    base_label, base = results[baseline]
-    rows = []
-    for label, outcome in results:
-        delta, summary = paired_difference(outcome.cost, base.cost), outcome.summary()
-        rows.append({"policy": label, "cost_per_period": summary["cost_per_period"]["total"],
-                     "difference_to_baseline": {"mean": delta.mean, "ci95": delta.half_width,
-                                                "pct": 100 * delta.mean / base.cost.mean,
-                                                "pct_ci95": 100 * delta.half_width / base.cost.mean},
-                     **plan_gaps(outcome.cost.mean, planned), "fill_rate": summary["fill_rate"], "summary": summary})
-    optimum = exact_optimum(planned)
-    print(f"{env_id}: {args.episodes} episodes each, seeds {args.seed}..{args.seed + args.episodes - 1}, warm-up "
-          f"{warmup} periods (common random numbers); differences paired against {base_label}")
-    print(f"analytic plan ({planned.method}): dual bound {planned.dual_bound:.3f}, exact optimum "
-          + ("none known" if optimum is None else f"{optimum:.3f}"))
-    width = max(len(r["policy"]) for r in rows) + 2
-    print(f"{'policy':<{width}}{'cost/period':>12}{'95% CI':>10}{'vs baseline':>13}{'95% CI':>10}{'%':>8}"
-          f"{'95% CI':>8}{'>bound %':>10}{'>opt %':>8}  fill rate (95% CI)")
-    for r in rows:
-        cost, delta, gap = r["cost_per_period"], r["difference_to_baseline"], r["gap_to_optimum_pct"]
-        fill = ", ".join(f"{k} {v['mean']:.3f}{_pm(v['ci95'])}" for k, v in r["fill_rate"].items())
-        print(f"{r['policy']:<{width}}{cost['mean']:>12.3f}{_pm(cost['ci95']):>10}{delta['mean']:>+13.3f}"
-              f"{_pm(delta['ci95']):>10}{delta['pct']:>+8.2f}{_pm(delta['pct_ci95'], 2):>8}"
-              f"{r['gap_to_dual_bound_pct']:>+10.2f}{'-' if gap is None else format(gap, '+.2f'):>8}  {fill}")
+    comparison = compare(args.entries, args.env_id, args.baseline, args.episodes, args.seed, args.num_envs,
+                         args.periods, args.warmup_periods, args.progress)
+    rows = comparison.rows()
+    print(comparison.text(rows))
     if args.output:
-        ev.write_json(Path(args.output), {"env_id": env_id, "episodes": args.episodes, "seed": args.seed,
-                                          "warmup_periods": warmup, "baseline": base_label,
-                                          "plan": {"method": planned.method, "dual_bound": planned.dual_bound,
-                                                   "exact_optimum": optimum},
-                                          "policies": rows})
+        write_json(Path(args.output), comparison.to_json(rows))
         print(f"wrote {args.output}")
     return 0
-
-
-def _baseline_index(name: str | None, given: list[tuple[str, str]], labels: list[str]) -> int:
-    """Index of the ``--baseline`` entry (a label, or a RUN_DIR / policy name as given); default: ``planner`` when
-    it is an entry, else the first entry."""
-    if name is None:
-        return labels.index("planner") if ("policy", "planner") in given else 0
-    for index, ((_, value), label) in enumerate(zip(given, labels, strict=True)):
-        if name in (label, value):
-            return index
-    raise _Usage(f"--baseline {name!r} is not an entry; choose one of: {', '.join(labels)}")
 
 
 def _check_output_file(output: str | None) -> None:
@@ -390,11 +355,11 @@ def _check_output_file(output: str | None) -> None:
         return
     path = Path(output)
     if path.is_dir():
-        raise _Usage(f"--output {output} is a folder; give a file name")
+        raise UsageError(f"--output {output} is a folder; give a file name")
     if not path.parent.is_dir():
-        raise _Usage(f"--output {output}: the folder {path.parent} does not exist")
+        raise UsageError(f"--output {output}: the folder {path.parent} does not exist")
     if not os.access(path.parent, os.W_OK | os.X_OK):
-        raise _Usage(f"--output {output}: the folder {path.parent} is not writable")
+        raise UsageError(f"--output {output}: the folder {path.parent} is not writable")
 
 
 def _check_output_folder(output: Path) -> None:
@@ -402,11 +367,7 @@ def _check_output_folder(output: Path) -> None:
     :func:`experiments.benchmark.run_benchmark`)."""
     existing = next(p for p in (output, *output.parents) if p.exists())
     if existing != output and not (existing.is_dir() and os.access(existing, os.W_OK | os.X_OK)):
-        raise _Usage(f"--output {output}: cannot create it, {existing} is not a writable folder")
-
-
-def _pm(half: float, digits: int = 3) -> str:
-    return f"±{half:.{digits}f}"
+        raise UsageError(f"--output {output}: cannot create it, {existing} is not a writable folder")
 
 
 def cmd_benchmark(args: argparse.Namespace, argv: list[str]) -> int:
@@ -420,34 +381,27 @@ def cmd_benchmark(args: argparse.Namespace, argv: list[str]) -> int:
     return 0
 
 
-class _Usage(Exception):
-    """Bad combination of options (exit status 2)."""
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     full_argv = ["echelon", *(sys.argv[1:] if argv is None else argv)]
-    from agents.sb3_agents import ConfigError
-    from experiments.runs import RunError
-
     if getattr(args, "threads", None):
-        import torch
+        import torch  # heavy: only once a command is about to run
 
         torch.set_num_threads(args.threads)
     handlers = {"train": lambda: cmd_train(args, full_argv), "evaluate": lambda: cmd_evaluate(args),
                 "compare": lambda: cmd_compare(args), "benchmark": lambda: cmd_benchmark(args, full_argv)}
     try:
         return handlers[args.command]()
-    except _Usage as error:
+    except UsageError as error:
         print(f"echelon {args.command}: error: {error}", file=sys.stderr)
-        return 2
+        return EXIT_USAGE
     except (ConfigError, RunError) as error:
         print(f"echelon {args.command}: error: {error}", file=sys.stderr)
         return EXIT_ERROR
     except KeyboardInterrupt:
         print(f"echelon {args.command}: interrupted", file=sys.stderr)
-        return 130
+        return EXIT_INTERRUPTED
 
 
 if __name__ == "__main__":

@@ -16,67 +16,23 @@ units requested (the ratio of the sums over its periods; 1 if the speed was neve
 from __future__ import annotations
 
 import dataclasses
-import json
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import gymnasium as gym
 from tqdm import tqdm
 
-from agents.sb3_agents import ConfigError
-from baselines.evaluation import Estimate, Evaluation, Policy, concatenate, evaluate
-from envs import ENV_IDS
+from agents.config import ConfigError, check_env_id
+from baselines.evaluation import Evaluation, Policy, concatenate, evaluate
+from envs import env_scenario
 from envs.scenario import Scenario, resolve_scenario
-from experiments.policies import LoadedRun, load_run
-from experiments.runs import FINAL_EVAL, Run, write_atomic
+from experiments.conventions import DEFAULT_EPISODES, DEFAULT_EVAL_SEED
+from experiments.files import write_json
+from experiments.loading import LoadedRun
+from experiments.results import EpisodeResults
+from experiments.runs import FINAL_EVAL, Run
 
-DEFAULT_EVAL_SEED = 1_000_000
-"""First evaluation seed: far from the training seeds (``seed .. seed + num_envs - 1``)."""
-
-DEFAULT_EPISODES = 100
 MAX_EVAL_ENVS = 256
-
-
-@dataclass
-class EpisodeResults:
-    """One policy on ``episodes`` episodes: every metric's average over each episode's periods (episode j is
-    replica j of ``evaluation``), and their means over episodes."""
-
-    env_id: str
-    seed: int
-    periods: int
-    evaluation: Evaluation
-
-    @property
-    def episodes(self) -> int:
-        return self.evaluation.num_replicas
-
-    @property
-    def cost(self) -> Estimate:
-        """Mean total cost per period; per-episode values in ``cost.replicas``."""
-        return self.evaluation.cost
-
-    def intervals(self, group: str) -> dict[str, dict[str, float]]:
-        """``{name: {"mean", "ci95"}}`` for the metrics of an evaluation group (95% Student-t over episodes)."""
-        return {name: {"mean": e.mean, "ci95": e.half_width} for name, e in self.evaluation.estimates(group).items()}
-
-    def summary(self) -> dict[str, Any]:
-        """JSON-ready: mean and 95% CI over episodes of the cost per period (total and breakdown), fill rate and
-        lost units per period by speed, capacity use by node, and the per-episode total cost per period (for
-        paired comparisons)."""
-        return {
-            "env_id": self.env_id,
-            "episodes": self.episodes,
-            "seed": self.seed,
-            "periods_per_episode": self.periods,
-            "cost_per_period": self.intervals("cost"),
-            "fill_rate": self.intervals("fill_rate"),
-            "lost_per_period": self.intervals("lost"),
-            "storage_use": self.intervals("storage_use"),
-            "inbound_use": self.intervals("inbound_use"),
-            "episode_cost_per_period": [float(v) for v in self.cost.replicas],
-        }
 
 
 def episode_length(env_id: str) -> int:
@@ -86,9 +42,7 @@ def episode_length(env_id: str) -> int:
 
 def eval_scenario(env_id: str, warmup_periods: int | None = None) -> Scenario:
     """The env id's scenario, with the env's warm-up overridden when ``warmup_periods`` is set."""
-    if env_id not in ENV_IDS:
-        raise ConfigError(f"unknown env id {env_id!r}; registered ids: {', '.join(ENV_IDS)}")
-    scenario = resolve_scenario(ENV_IDS[env_id][0])
+    scenario = resolve_scenario(env_scenario(check_env_id(env_id)))
     return scenario if warmup_periods is None else dataclasses.replace(scenario, warmup_periods=int(warmup_periods))
 
 
@@ -144,12 +98,6 @@ def evaluate_loaded(loaded: LoadedRun, episodes: int = DEFAULT_EPISODES, seed: i
             **results.summary()}
 
 
-def evaluate_run(run_dir: str | Path, episodes: int = DEFAULT_EPISODES, seed: int = DEFAULT_EVAL_SEED,
-                 num_envs: int | None = None, periods: int | None = None, checkpoint: str | Path | None = None,
-                 progress: bool | None = None) -> dict[str, Any]:
-    return evaluate_loaded(load_run(run_dir, checkpoint), episodes, seed, num_envs, periods, progress)
-
-
 def final_evaluation(run: Run, config: dict, policy: Policy, label: str, model: Path, steps: int,
                      warmup_periods: int | None, progress: bool | None) -> float | None:
     """After training: evaluate ``policy`` on ``config["eval_episodes"]`` episodes, write ``final_eval.json``
@@ -163,10 +111,6 @@ def final_evaluation(run: Run, config: dict, policy: Policy, label: str, model: 
     write_json(run.file(FINAL_EVAL), summary)
     print(format_summary(summary))
     return summary["cost_per_period"]["total"]["mean"]
-
-
-def write_json(path: Path, data: dict) -> None:
-    write_atomic(Path(path), json.dumps(data, indent=2) + "\n")
 
 
 def format_summary(summary: dict[str, Any]) -> str:

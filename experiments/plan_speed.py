@@ -1,4 +1,4 @@
-"""Planner speed benchmark: ``baselines.lagrangian.plan`` on network-large and generated catalogs.
+"""Planner speed benchmark: ``baselines.planner.plan`` on network-large and generated catalogs.
 
 Run ``python -m experiments.plan_speed``. Prints a markdown table (for BENCHMARKS.md) of wall-clock seconds
 per plan (best of ``--repeats``) for ``network-large`` and for generated catalogs of 1,000, 3,000 and 10,000
@@ -15,7 +15,7 @@ import time
 
 import numpy as np
 
-from baselines.lagrangian import plan
+from baselines.planner import plan
 from envs.scenario import get_scenario
 from envs.scenario.generate import network_scenario
 

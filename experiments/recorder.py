@@ -1,9 +1,10 @@
 """Stock trajectories read from the observations a policy receives (nothing from the env's internals).
 
 :class:`StockRecorder` wraps a policy for :func:`baselines.evaluation.evaluate`: at the start of every period
-it reads on hand and in transit per stocking node from the observation batch (:func:`baselines.policies.
-read_stock`) and accumulates their sum over replicas, so the means over episodes per period come out after
-any number of evaluation chunks. Nodes are grouped into echelons by their depth below the vendors.
+it reads on hand and in transit per stocking node from the observation batch
+(:func:`baselines.echelon_position.read_stock`) and accumulates their sum over replicas, so the means over
+episodes per period come out after any number of evaluation chunks. Nodes are grouped into echelons by their
+depth below the vendors (:attr:`envs.scenario.SupplyTree.depth`).
 """
 
 from __future__ import annotations
@@ -11,19 +12,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from baselines.policies import read_stock
+from baselines.echelon_position import read_stock
 from envs.params import EnvParams
-
-
-def echelon_of(params: EnvParams) -> np.ndarray:
-    """Echelon (1 = supplied by vendors, 2 = supplied by echelon 1, ...) of every stocking node (N,)."""
-    depth = np.zeros(params.num_nodes, dtype=int)
-    for n in range(params.num_nodes):
-        parent, depth[n] = params.supplier_index[n], 1
-        while parent >= 0:
-            depth[n] += 1
-            parent = params.supplier_index[parent]
-    return depth
+from envs.scenario import SupplyTree
 
 
 class StockRecorder:
@@ -63,7 +54,7 @@ class StockRecorder:
         return pd.DataFrame({
             "period": periods.ravel(),
             "node": np.asarray(self.params.node_names)[nodes.ravel()],
-            "echelon": echelon_of(self.params)[nodes.ravel()],
+            "echelon": SupplyTree(self.params.supplier_index).depth[nodes.ravel()],
             "on_hand": (self.on_hand / count).ravel(),
             "in_transit": (self.in_transit / count).ravel(),
         })

@@ -14,15 +14,16 @@ import numpy as np
 import pandas as pd
 
 from baselines.evaluation import Estimate, paired_difference
+from baselines.planner import plan_gaps
 from experiments import plots
-from experiments.benchmark import Benchmark
-from experiments.evaluate import DEFAULT_EVAL_SEED
-from experiments.policies import plan_gaps
-from experiments.runs import write_atomic
+from experiments.conventions import DEFAULT_EVAL_SEED
+from experiments.files import write_atomic
+from experiments.results import Benchmark
 
-SERIAL_TARGETS = {"ppo": 0.03, "gradient": 0.005}  # relative excess over the Clark-Scarf optimum (issue 4)
-NETWORK_IMPROVEMENT = 0.03  # the best learned agent beats the plan by at least this (issue 4)
-THROUGHPUT_TARGETS = {"ppo": 20_000, "gradient": 500_000}  # env-steps/s on Network-v0 (issue 4)
+# The project's quality targets, checked in every report:
+SERIAL_TARGETS = {"ppo": 0.03, "gradient": 0.005}  # relative excess over the Clark-Scarf optimum
+NETWORK_IMPROVEMENT = 0.03  # the best learned agent beats the plan by at least this
+THROUGHPUT_TARGETS = {"ppo": 20_000, "gradient": 500_000}  # env-steps/s on Network-v0
 
 
 def vs_plan(bench: Benchmark, name: str) -> Estimate:
@@ -107,7 +108,7 @@ def curves_table(bench: Benchmark) -> pd.DataFrame:
 
 # Quality targets ------------------------------------------------------------------------------------
 def targets(bench: Benchmark) -> list[tuple[str, str, str]]:
-    """(target, measured, met) rows for the issue's quality targets that apply to this env id."""
+    """(target, measured, met) rows for the quality targets that apply to this env id."""
     rows: list[tuple[str, str, str]] = []
     short = bench.env_id.split("/")[-1]
     if short.startswith("Serial") and bench.optimum is not None:
@@ -168,16 +169,41 @@ def _pm(mean: float, half: float, digits: int = 2, sign: bool = False) -> str:
 
 
 def render(bench: Benchmark, summary: pd.DataFrame, files: list[str]) -> str:
+    """report.md: one section after the other."""
     meta = json.loads((Path(files[0]).parent / "meta.json").read_text()) if files else {}
-    planned, plan_row = bench.plan, summary[summary["policy"] == "plan"].iloc[0]
+    speeds = metric_names(bench, "fill_rate")
+    sections = [
+        header_section(bench, meta),
+        cost_section(bench, summary),
+        targets_section(bench),
+        fill_rate_section(summary, speeds),
+        capacity_section(bench),
+        inventory_section(bench),
+        ["## Cost breakdown per period", "", "Mean over episodes ± 95% Student-t half-width.", "",
+         markdown_table(interval_table(summary, "cost_", metric_names(bench, "cost"), 3)), ""],
+        training_section(bench),
+        ["## Notes", "", *[f"- {note}" for note in bench.notes], ""] if bench.notes else [],
+        ["## Files", "", *[f"- `{Path(f).name}`" for f in files[1:]], "- `runs/`: the two training run folders "
+         "(config, command, git revision, versions, metrics, checkpoints, policy)", "- `logs/`: their console output",
+         ""],
+    ]
+    return "\n".join(line for section in sections for line in section)
+
+
+def header_section(bench: Benchmark, meta: dict) -> list[str]:
     lines = [f"# Benchmark: {bench.env_id}{' (quick)' if bench.quick else ''}", ""]
-    lines += [f"{planned.params.scenario.description}", "",
+    lines += [f"{bench.plan.params.scenario.description}", "",
               f"Command `{meta.get('command', '')}`, git {meta.get('git', {}).get('revision', '?')[:12]}"
               f"{' (uncommitted changes)' if meta.get('git', {}).get('dirty') else ''}, "
               f"{datetime.now():%Y-%m-%d %H:%M}; wall time {bench.timing.get('total_s', float('nan')):.0f} s on "
               f"{meta.get('cpu_count', '?')} cores. Training seed {bench.seed}; learned agents: {bench.action}.", ""]
     if bench.quick:
         lines += ["**Quick mode: tiny training budgets. This is a smoke test of the pipeline, not a result.**", ""]
+    return lines
+
+
+def cost_section(bench: Benchmark, summary: pd.DataFrame) -> list[str]:
+    planned, plan_row = bench.plan, summary[summary["policy"] == "plan"].iloc[0]
     table = pd.DataFrame({
         "policy": summary["label"],
         "cost / period (95% CI)": [_pm(m, h) for m, h in zip(summary["cost_mean"], summary["cost_ci95"], strict=True)],
@@ -188,18 +214,18 @@ def render(bench: Benchmark, summary: pd.DataFrame, files: list[str]) -> str:
     })
     if bench.optimum is not None:
         table["above optimum %"] = [f"{v:+.2f}%" for v in summary["gap_to_optimum_pct"]]
-    lines += ["## Cost per period", "",
-              f"{bench.episodes} episodes x {bench.periods} periods (the registered episode length, from the env's "
-              f"warm-up), episode j seeded {DEFAULT_EVAL_SEED} + j for every policy (common random numbers); 95% "
-              "Student-t intervals over episodes; differences to the plan are paired episode by episode.", "",
-              markdown_table(table), "",
-              f"Analytic plan ({planned.method}): model cost {planned.cost:.3f} per period, Lagrangian dual bound "
-              f"{planned.dual_bound:.3f} (model gap {100 * planned.relative_gap:.3f}%). **The dual bound bounds the "
-              "plan's analytic model, not the simulator**: it is a lower bound on the optimal long-run cost of that "
-              "model" + (" (exact for this scenario: the Clark-Scarf optimum)." if bench.optimum is not None else
-                         ", which approximates the simulator (spill-over, rationing, capacity, lost sales), so the "
-                         "'above dual bound' column measures model error as much as suboptimality.")
-              + f" The plan's simulated cost is {plan_row['cost_mean']:.3f}.", ""]
+    lines = ["## Cost per period", "",
+             f"{bench.episodes} episodes x {bench.periods} periods (the registered episode length, from the env's "
+             f"warm-up), episode j seeded {DEFAULT_EVAL_SEED} + j for every policy (common random numbers); 95% "
+             "Student-t intervals over episodes; differences to the plan are paired episode by episode.", "",
+             markdown_table(table), "",
+             f"Analytic plan ({planned.method}): model cost {planned.cost:.3f} per period, Lagrangian dual bound "
+             f"{planned.dual_bound:.3f} (model gap {100 * planned.relative_gap:.3f}%). **The dual bound bounds the "
+             "plan's analytic model, not the simulator**: it is a lower bound on the optimal long-run cost of that "
+             "model" + (" (exact for this scenario: the Clark-Scarf optimum)." if bench.optimum is not None else
+                        ", which approximates the simulator (spill-over, rationing, capacity, lost sales), so the "
+                        "'above dual bound' column measures model error as much as suboptimality.")
+             + f" The plan's simulated cost is {plan_row['cost_mean']:.3f}.", ""]
     if bench.optimum is not None:
         lines += [f"Exact optimum: {bench.optimum:.3f} per period, the Clark-Scarf cost in the env's end-of-period "
                   "holding convention (the plan is then the optimal echelon base-stock policy; its long-run cost; "
@@ -208,41 +234,36 @@ def render(bench: Benchmark, summary: pd.DataFrame, files: list[str]) -> str:
     else:
         lines += ["Exact optimum: none known for this scenario (the analytic engine is approximate or a relaxation "
                   "here).", ""]
+    return lines
+
+
+def targets_section(bench: Benchmark) -> list[str]:
     rows = targets(bench)
-    lines += ["## Quality targets (issue 4)", ""]
-    if rows:
-        lines += [markdown_table(pd.DataFrame(rows, columns=["target", "measured", "status"])), ""]
-        if bench.optimum is not None:
-            lines += ["Criterion: the agent's paired excess over the simulated optimal policy (the plan) on the same "
-                      "episodes, relative to the optimum, with the upper end of its 95% CI within the target. The raw "
-                      "comparison with the optimum also counts the episodes' start-up transient and sampling error, "
-                      f"which the optimal policy itself shows ({plan_row_gap(bench):+.2f}%).", ""]
-        if bench.optimum is not None and bench.action == "residual":
-            lines += ["The residual agents start at the exact optimum (zero residual = the Clark-Scarf policy), so "
-                      "here the targets only check that training does not degrade it; `--action direct` trains agents "
-                      "that learn from scratch.", ""]
-        if bench.quick:
-            lines += ["(Quick mode: the budgets are far too small for these targets.)", ""]
-    else:
-        lines += ["The issue states targets for Serial-v0 and Network-v0 only.", ""]
-    speeds = metric_names(bench, "fill_rate")
-    lines += ["## Fill rate by speed", "",
-              "An episode's fill rate is its units served / units requested over all its periods (requests include "
-              "orders spilled in from a faster speed and backlog). Mean over episodes ± 95% Student-t half-width.",
-              "", markdown_table(interval_table(summary, "fill_", speeds, 4)), "",
-              "Units lost per period by speed (lost sales; 0 under backorders), mean ± 95% CI:", "",
-              markdown_table(interval_table(summary, "lost_", speeds, 3)), ""]
-    lines += capacity_section(bench)
-    lines += inventory_section(bench)
-    lines += ["## Cost breakdown per period", "", "Mean over episodes ± 95% Student-t half-width.", "",
-              markdown_table(interval_table(summary, "cost_", metric_names(bench, "cost"), 3)), ""]
-    lines += training_section(bench)
-    if bench.notes:
-        lines += ["## Notes", "", *[f"- {note}" for note in bench.notes], ""]
-    lines += ["## Files", "", *[f"- `{Path(f).name}`" for f in files[1:]], "- `runs/`: the two training run "
-              "folders (config, command, git revision, versions, metrics, checkpoints, policy)", "- `logs/`: their "
-              "console output", ""]
-    return "\n".join(lines)
+    lines = ["## Quality targets", ""]
+    if not rows:
+        return [*lines, "The project states targets for Serial-v0 and Network-v0 only.", ""]
+    lines += [markdown_table(pd.DataFrame(rows, columns=["target", "measured", "status"])), ""]
+    if bench.optimum is not None:
+        lines += ["Criterion: the agent's paired excess over the simulated optimal policy (the plan) on the same "
+                  "episodes, relative to the optimum, with the upper end of its 95% CI within the target. The raw "
+                  "comparison with the optimum also counts the episodes' start-up transient and sampling error, "
+                  f"which the optimal policy itself shows ({plan_row_gap(bench):+.2f}%).", ""]
+    if bench.optimum is not None and bench.action == "residual":
+        lines += ["The residual agents start at the exact optimum (zero residual = the Clark-Scarf policy), so "
+                  "here the targets only check that training does not degrade it; `--action direct` trains agents "
+                  "that learn from scratch.", ""]
+    if bench.quick:
+        lines += ["(Quick mode: the budgets are far too small for these targets.)", ""]
+    return lines
+
+
+def fill_rate_section(summary: pd.DataFrame, speeds: list[str]) -> list[str]:
+    return ["## Fill rate by speed", "",
+            "An episode's fill rate is its units served / units requested over all its periods (requests include "
+            "orders spilled in from a faster speed and backlog). Mean over episodes ± 95% Student-t half-width.",
+            "", markdown_table(interval_table(summary, "fill_", speeds, 4)), "",
+            "Units lost per period by speed (lost sales; 0 under backorders), mean ± 95% CI:", "",
+            markdown_table(interval_table(summary, "lost_", speeds, 3)), ""]
 
 
 def capacity_section(bench: Benchmark) -> list[str]:

@@ -23,31 +23,24 @@ final_eval.json       evaluation of the final model right after training; ``eval
 ====================  ==============================================================================
 
 A finished run is never overwritten. Reading a corrupted ``config.yaml`` or checkpoint raises
-:class:`RunError` before anything in the folder is touched.
+:class:`RunError` before anything in the folder is touched. Elsewhere: checkpoint names
+(:mod:`experiments.checkpoints`), ``metrics.csv`` (:mod:`experiments.metrics_file`), whether a run's trainer
+is still alive (:mod:`experiments.liveness`), the session protocol (:mod:`experiments.session`).
 """
 
 from __future__ import annotations
 
-import contextlib
-import csv
-import io
 import json
 import os
-import platform
-import re
 import shlex
 import socket
-import subprocess
-import sys
-import tempfile
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
-from datetime import datetime, timezone
-from importlib import metadata
+from datetime import datetime
 from pathlib import Path
-from typing import Any
 
 import yaml
+
+from experiments.files import write_atomic
+from experiments.provenance import base_meta, now_iso
 
 CONFIG = "config.yaml"
 COMMAND = "command.txt"
@@ -62,85 +55,16 @@ FINAL_EVAL = "final_eval.json"
 EVAL = "eval.json"
 PLAN = "plan.json"
 POLICY = "policy.pt"
-CHECKPOINT_PREFIX = "model"
 
 RUNNING, INTERRUPTED, FAILED, FINISHED = "running", "interrupted", "failed", "finished"
 STATUSES = (RUNNING, INTERRUPTED, FAILED, FINISHED)
 REQUIRED_CONFIG_KEYS = ("env_id", "algo", "seed")
 COUNT_KEYS = {"gradient": ("paths", "horizon", "iterations")}  # whole numbers >= 1 a config must set, by algo
 DEFAULT_COUNT_KEYS = ("num_envs", "total_steps")
-PACKAGES = ("numpy", "gymnasium", "stable-baselines3", "torch", "scipy", "pandas", "pyyaml", "echelon-gym")
-REPO_ROOT = Path(__file__).resolve().parents[1]
-_CHECKPOINT = re.compile(rf"^{CHECKPOINT_PREFIX}_(\d+)_steps\.zip$")
 
 
 class RunError(Exception):
     """A run folder cannot be created, resumed or read; the folder is left as it was."""
-
-
-# Small helpers -------------------------------------------------------------------------------------
-def now_iso() -> str:
-    return datetime.now(timezone.utc).astimezone().isoformat(timespec="seconds")
-
-
-def write_atomic(path: Path, data: str | bytes) -> None:
-    """Write ``data`` to ``path`` through a temporary file and a rename (never a half-written file)."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data.encode() if isinstance(data, str) else data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def git_info(root: Path = REPO_ROOT) -> dict[str, Any]:
-    """``{"revision": sha or "unknown", "dirty": bool or None}`` of the source tree (read-only git calls)."""
-
-    def git(*args: str) -> str | None:
-        try:
-            done = subprocess.run(["git", "--no-optional-locks", "-C", str(root), *args], capture_output=True,
-                                  text=True, timeout=10, check=False)
-        except (OSError, subprocess.SubprocessError):
-            return None
-        return done.stdout if done.returncode == 0 else None
-
-    revision = git("rev-parse", "HEAD")
-    if revision is None:
-        return {"revision": "unknown", "dirty": None}
-    status = git("status", "--porcelain")
-    return {"revision": revision.strip(), "dirty": None if status is None else bool(status.strip())}
-
-
-def package_versions() -> dict[str, str | None]:
-    versions: dict[str, str | None] = {}
-    for name in PACKAGES:
-        try:
-            versions[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            versions[name] = None
-    return versions
-
-
-def base_meta(config: dict) -> dict[str, Any]:
-    return {
-        "env_id": config["env_id"],
-        "algo": config["algo"],
-        "seed": config["seed"],
-        "git": git_info(),
-        "packages": package_versions(),
-        "python": sys.version.split()[0],
-        "platform": platform.platform(),
-        "machine": platform.machine(),
-        "cpu_count": os.cpu_count(),
-        "hostname": socket.gethostname(),
-        "start_time": now_iso(),
-        "end_time": None,
-        "sessions": [],
-        "result": None,
-    }
 
 
 def default_run_name(env_id: str, algo: str, seed: int, when: datetime | None = None) -> str:
@@ -148,67 +72,8 @@ def default_run_name(env_id: str, algo: str, seed: int, when: datetime | None = 
     return f"{env_id.split('/')[-1]}-{algo}-seed{seed}-{when:%Y%m%d-%H%M%S}"
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def _process_start_time(pid: int) -> float | None:
-    """When process ``pid`` started (seconds since the epoch, from Linux's /proc; None where unknown)."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
-        boot = next(float(line.split()[1]) for line in Path("/proc/stat").read_text().splitlines()
-                    if line.startswith("btime "))
-        return boot + int(fields[19]) / os.sysconf("SC_CLK_TCK")
-    except (OSError, ValueError, IndexError, StopIteration):
-        return None
-
-
-def _trained_by(pid: int, session_start: Any) -> bool:
-    """Whether the live process ``pid`` can be the one that started a session at ``session_start`` (ISO time): a
-    process that started later is an unrelated one that was given the dead trainer's id."""
-    started = _process_start_time(pid)
-    try:
-        session = datetime.fromisoformat(session_start).timestamp()
-    except (TypeError, ValueError):
-        return True
-    return started is None or started <= session + 2.0  # 2 s: /proc's boot time is rounded to the second
-
-
-# Checkpoints ----------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class Checkpoint:
-    steps: int
-    model: Path
-    vecnormalize: Path
-    replay_buffer: Path
-
-    @classmethod
-    def at(cls, folder: Path, steps: int) -> Checkpoint:
-        stem = f"{CHECKPOINT_PREFIX}_{{}}{steps}_steps"
-        return cls(
-            steps,
-            folder / (stem.format("") + ".zip"),
-            folder / (stem.format("vecnormalize_") + ".pkl"),
-            folder / (stem.format("replay_buffer_") + ".pkl"),
-        )
-
-    @classmethod
-    def from_model_path(cls, path: Path) -> Checkpoint:
-        match = _CHECKPOINT.match(Path(path).name)
-        if not match:
-            raise RunError(f"{path} is not a checkpoint (expected {CHECKPOINT_PREFIX}_<steps>_steps.zip)")
-        return cls.at(Path(path).parent, int(match.group(1)))
-
-
-# Runs -----------------------------------------------------------------------------------------------
 class Run:
-    """An existing run folder."""
+    """An existing run folder: its files, its status and the records its sessions leave (meta.json, command.txt)."""
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
@@ -270,8 +135,9 @@ class Run:
         with open(self.file(COMMAND), "a") as handle:
             handle.write(line)
 
-    # sessions
+    # session records
     def start_session(self, argv: list[str], start_steps: int, note: str) -> None:
+        """Record a new session: its command, start and process in meta.json and command.txt; status running."""
         meta = self.load_meta()
         meta["sessions"].append({
             "command": shlex.join(argv),
@@ -289,6 +155,7 @@ class Run:
         self.set_status(RUNNING)
 
     def end_session(self, status: str, timesteps: int, result: dict | None = None) -> None:
+        """Record how the current session ended (and the run's result, if given)."""
         meta = self.load_meta()
         if meta["sessions"]:
             meta["sessions"][-1].update(end_time=now_iso(), end_timesteps=int(timesteps), status=status)
@@ -298,89 +165,6 @@ class Run:
             meta["result"] = result
         self.save_meta(meta)
         self.set_status(status)
-
-    @contextlib.contextmanager
-    def failing_session(self, steps: Callable[[], int]) -> Iterator[None]:
-        """End the session ``failed`` at ``steps()`` steps if the block raises anything (Ctrl-C included), then
-        re-raise; an error while recording the failure is dropped in favour of the original one."""
-        try:
-            yield
-        except BaseException:
-            with contextlib.suppress(Exception):
-                self.end_session(FAILED, steps())
-            raise
-
-    def finish_session(self, steps: int, result: dict, save_and_evaluate: Callable[[], Any]) -> None:
-        """Save and evaluate the final policy with ``save_and_evaluate()`` (it returns the evaluation's cost per
-        period, or None when there is no evaluation), then end the session ``finished`` with ``result`` (and
-        that cost); the session is ``failed`` if saving or evaluating raises."""
-        with self.failing_session(lambda: steps):
-            cost = save_and_evaluate()
-        if cost is not None:
-            result["eval_cost_per_period"] = cost
-        self.end_session(FINISHED, steps, result)
-
-    def check_not_in_progress(self) -> None:
-        """Refuse a run whose status is ``running`` while the process that runs it is still alive (a live process
-        that started after the session did is taken to have reused the dead trainer's id)."""
-        if self.status != RUNNING:
-            return
-        try:
-            session = self.load_meta()["sessions"][-1]
-        except (RunError, IndexError):
-            return
-        pid, host = session.get("pid"), session.get("hostname")
-        if (isinstance(pid, int) and host == socket.gethostname() and pid != os.getpid() and _pid_alive(pid)
-                and _trained_by(pid, session.get("start_time"))):
-            raise RunError(f"{self.path} is being trained by process {pid}; stop it first (Ctrl-C saves a checkpoint)")
-
-    def trim_metrics(self, steps: int) -> dict[str, str] | None:
-        """Drop the rows of ``metrics.csv`` past ``steps`` (written after the checkpoint a resume starts from,
-        by a session that failed or was killed) and return the last row kept (None: no rows)."""
-        path = self.file(METRICS)
-        if not path.exists():
-            return None
-        try:
-            with open(path, newline="") as handle:
-                reader = csv.DictReader(handle)
-                rows = list(reader)
-            kept = [row for row in rows if int(float(row["timesteps"])) <= steps]
-        except (OSError, csv.Error, KeyError, TypeError, ValueError) as error:
-            raise RunError(f"{path} is corrupted ({type(error).__name__}: {error}); the run folder was left "
-                           "unchanged (delete the file to resume without the earlier metrics)") from error
-        if len(kept) < len(rows):
-            text = io.StringIO()
-            writer = csv.DictWriter(text, reader.fieldnames or [], lineterminator="\n")
-            writer.writeheader()
-            writer.writerows(kept)
-            write_atomic(path, text.getvalue())
-        return kept[-1] if kept else None
-
-    # checkpoints
-    def checkpoints(self) -> list[Checkpoint]:
-        """Complete checkpoints (model and normalization statistics present), oldest first."""
-        if not self.checkpoint_dir.is_dir():
-            return []
-        found = []
-        for path in self.checkpoint_dir.iterdir():
-            match = _CHECKPOINT.match(path.name)
-            if match:
-                checkpoint = Checkpoint.at(self.checkpoint_dir, int(match.group(1)))
-                if checkpoint.vecnormalize.exists():
-                    found.append(checkpoint)
-        return sorted(found, key=lambda c: c.steps)
-
-    def latest_checkpoint(self) -> Checkpoint | None:
-        found = self.checkpoints()
-        return found[-1] if found else None
-
-
-def metric_value(row: dict[str, str] | None, key: str) -> float:
-    """A number of a ``metrics.csv`` row (0 when there is no row or no such number)."""
-    try:
-        return float(row[key]) if row else 0.0
-    except (KeyError, TypeError, ValueError):
-        return 0.0
 
 
 def load_config(path: str | Path) -> dict:

@@ -15,6 +15,7 @@ from dataclasses import replace
 
 import numpy as np
 
+from envs.scenario.flows import node_flow
 from envs.scenario.types import Demand, LeadTime, Node, Product, Region, Scenario, ServiceLink, Speed
 
 WEEKLY_PATTERN = (0.92, 0.95, 0.97, 1.0, 1.06, 1.15, 0.95)
@@ -67,27 +68,55 @@ def network_scenario(
     """
     rng = np.random.default_rng(seed)
     products = _catalog(rng, num_products)
-    fc_positions = [f * num_regions / num_fulfillment_centers for f in range(num_fulfillment_centers)]
-    ssd_regions = [round(s * num_regions / max(num_same_day_sites, 1)) % num_regions for s in range(num_same_day_sites)]
-
-    regions_links: list[list[ServiceLink]] = [[] for _ in range(num_regions)]
-    ssd_parent = []
-    for r in range(num_regions):
-        dists = [_ring_distance(p, r, num_regions) for p in fc_positions]
-        for f, d in enumerate(dists):
-            transit = 1 if d < 1 else (2 if d <= num_regions / 4 + 0.5 else 3)
-            regions_links[r].append(ServiceLink(f"fc{f}", transit, round(0.3 + 0.25 * transit, 3)))
-    for s, home in enumerate(ssd_regions):
-        ssd_parent.append(int(np.argmin([_ring_distance(p, home, num_regions) for p in fc_positions])))
-        for r in range(num_regions):
-            d = _ring_distance(home, r, num_regions)
-            if d <= 1:
-                transit = 0 if d < 1 else 1
-                # Same-day couriers cost more than parcel shipping from a fulfillment center.
-                regions_links[r].append(ServiceLink(f"ssd{s}", transit, round(0.9 + 0.25 * transit, 3)))
-
     region_share = 1.0 + 0.5 * rng.random(num_regions)
     region_share = np.round(region_share / region_share.sum(), 4)
+    fc_positions = [f * num_regions / num_fulfillment_centers for f in range(num_fulfillment_centers)]
+    ssd_homes = [round(s * num_regions / max(num_same_day_sites, 1)) % num_regions for s in range(num_same_day_sites)]
+    ssd_parents = [int(np.argmin([_ring_distance(p, home, num_regions) for p in fc_positions])) for home in ssd_homes]
+    regions = tuple(
+        Region(f"region{r}", float(region_share[r]), _service_links(r, num_regions, fc_positions, ssd_homes))
+        for r in range(num_regions)
+    )
+    seasonality = tuple(round(x / np.mean(WEEKLY_PATTERN), 4) for x in WEEKLY_PATTERN)
+    draft = Scenario(
+        name=name,
+        nodes=_nodes(num_fulfillment_centers, ssd_parents),
+        products=products,
+        regions=regions,
+        speeds=SPEEDS,
+        demand=Demand("negative_binomial", dispersion=5.0, seasonality=seasonality, region_correlation=0.2),
+        unmet_demand="lost_sales",
+        lead_time_mode="independent",
+        warmup_periods=14,
+        description=(
+            f"Vendor -> 1 distribution center -> {num_fulfillment_centers} fulfillment centers -> "
+            f"{num_same_day_sites} same-day sites; {num_regions} regions, 3 delivery speeds, "
+            f"{num_products} products (generator seed {seed})."
+        ),
+    )
+    return _with_capacities(draft, storage_tightness, inbound_tightness)
+
+
+def _service_links(region: int, num_regions: int, fc_positions: list[float],
+                   ssd_homes: list[int]) -> tuple[ServiceLink, ...]:
+    """The nodes that may ship to ``region``, by name: every fulfillment center (transit 1 near it, 2 or 3
+    farther), and the same-day sites within one region of their home (transit 0 at home, else 1)."""
+    links = []
+    for f, position in enumerate(fc_positions):
+        d = _ring_distance(position, region, num_regions)
+        transit = 1 if d < 1 else (2 if d <= num_regions / 4 + 0.5 else 3)
+        links.append(ServiceLink(f"fc{f}", transit, round(0.3 + 0.25 * transit, 3)))
+    for s, home in enumerate(ssd_homes):
+        d = _ring_distance(home, region, num_regions)
+        if d <= 1:
+            transit = 0 if d < 1 else 1
+            # Same-day couriers cost more than parcel shipping from a fulfillment center.
+            links.append(ServiceLink(f"ssd{s}", transit, round(0.9 + 0.25 * transit, 3)))
+    return tuple(sorted(links, key=lambda x: x.node))
+
+
+def _nodes(num_fulfillment_centers: int, ssd_parents: list[int]) -> tuple[Node, ...]:
+    """Vendor, one distribution center, the fulfillment centers and the same-day sites (uncapped drafts)."""
     nodes = [
         Node("vendor", "vendor"),
         Node(
@@ -111,40 +140,19 @@ def network_scenario(
                 overflow_cost=0.5,
             )
         )
-    for s in range(num_same_day_sites):
+    for s, parent in enumerate(ssd_parents):
         nodes.append(
             Node(
                 f"ssd{s}",
                 "same_day_site",
-                supplier=f"fc{ssd_parent[s]}",
+                supplier=f"fc{parent}",
                 lead_time=LeadTime.fixed(1),
                 holding_cost_factor=1.5,
                 transport_cost=0.1,
                 overflow_cost=1.0,
             )
         )
-    regions = tuple(
-        Region(f"region{r}", float(region_share[r]), tuple(sorted(regions_links[r], key=lambda x: x.node)))
-        for r in range(num_regions)
-    )
-    seasonality = tuple(round(x / np.mean(WEEKLY_PATTERN), 4) for x in WEEKLY_PATTERN)
-    draft = Scenario(
-        name=name,
-        nodes=tuple(nodes),
-        products=products,
-        regions=regions,
-        speeds=SPEEDS,
-        demand=Demand("negative_binomial", dispersion=5.0, seasonality=seasonality, region_correlation=0.2),
-        unmet_demand="lost_sales",
-        lead_time_mode="independent",
-        warmup_periods=14,
-        description=(
-            f"Vendor -> 1 distribution center -> {num_fulfillment_centers} fulfillment centers -> "
-            f"{num_same_day_sites} same-day sites; {num_regions} regions, 3 delivery speeds, "
-            f"{num_products} products (generator seed {seed})."
-        ),
-    )
-    return _with_capacities(draft, storage_tightness, inbound_tightness)
+    return tuple(nodes)
 
 
 def _with_capacities(draft: Scenario, storage_tightness: float, inbound_tightness: float) -> Scenario:
@@ -152,20 +160,17 @@ def _with_capacities(draft: Scenario, storage_tightness: float, inbound_tightnes
     a base-stock policy would hold there (safety stock at 1.3 standard deviations of negative-binomial
     demand over lead time + 1, plus half a period's flow), and the distribution center's inbound cap to
     ``inbound_tightness`` times its mean daily inflow."""
-    from envs.params import compile_scenario  # local: params depends on the scenario package
-
-    params = compile_scenario(draft)
+    flows = node_flow(draft)
+    volume = np.array([p.volume for p in draft.products])
     k = draft.demand.dispersion
     nodes = []
-    for n, node in enumerate(draft.stocking_nodes):
-        flow = params.node_flow[n]
+    for node, flow in zip(draft.stocking_nodes, flows, strict=True):
         if node.kind == "distribution_center":
             node = replace(node, inbound_capacity=float(math.ceil(inbound_tightness * flow.sum())))
         else:
             horizon = node.lead_time.mean + 1.0
             sd = np.sqrt(horizon * (flow + flow**2 / k))
-            stock = float(np.sum(params.volume * (1.3 * sd + 0.5 * flow)))
+            stock = float(np.sum(volume * (1.3 * sd + 0.5 * flow)))
             node = replace(node, storage_capacity=round(storage_tightness * stock, 1))
         nodes.append(node)
     return replace(draft, nodes=(draft.nodes[0], *nodes))
-

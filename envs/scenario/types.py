@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from envs.scenario.errors import ScenarioError
+from envs.scenario.fulfillment import FULFILLMENT_POLICIES
 
 NodeKind = Literal["vendor", "distribution_center", "fulfillment_center", "same_day_site"]
 NODE_KINDS: tuple[str, ...] = ("vendor", "distribution_center", "fulfillment_center", "same_day_site")
@@ -334,13 +335,11 @@ class Scenario:
             f"{where}.warmup_periods",
             f"must be a whole number >= 0, got {self.warmup_periods!r}",
         )
-        from envs.fulfillment import FULFILLMENT_POLICIES  # local: fulfillment policies read scenarios
-
         _require(
             self.fulfillment in FULFILLMENT_POLICIES,
             f"{where}.fulfillment",
             f"unknown policy {self.fulfillment!r}; registered policies are {sorted(FULFILLMENT_POLICIES)} "
-            "(add one with envs.fulfillment.register_fulfillment_policy)",
+            "(add one with envs.scenario.register_fulfillment_policy)",
         )
         seen: dict[str, Node] = {}
         for i, node in enumerate(self.nodes):

@@ -8,7 +8,7 @@ from gymnasium.utils import seeding
 from agents.gradient_agent import GradientAgentConfig, GradientTrainer, rollout_costs
 from agents.gradient_policies import GradientNumpyPolicy, build_policy
 from agents.torch_dynamics import to_torch
-from baselines.lagrangian import plan
+from baselines.planner import plan
 from envs.noise import episode_keys
 from envs.simulator import start_state
 from envs.vector import EchelonVectorEnv

@@ -3,8 +3,9 @@
 import numpy as np
 import pytest
 
+from agents.crn import CommonRandomNumbers
 from agents.residual import ResidualPolicy, ResidualVecEnv
-from baselines.lagrangian import plan
+from baselines.planner import plan
 from envs.sb3 import SB3VecEnv
 from envs.vector import EchelonVectorEnv
 
@@ -58,8 +59,6 @@ def test_residual_vec_env_runs_the_plan_on_zero_actions(serial_plan):
 
 
 def test_common_random_numbers_pair_replicas_and_center_rewards():
-    from agents.crn import CommonRandomNumbers
-
     env = CommonRandomNumbers(SB3VecEnv(num_envs=6, scenario="serial", max_episode_steps=20), group_size=3)
     assert env.seed(11) == [11, 11, 11, 12, 12, 12]
     observations = env.reset()

@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 from scipy import integrate, stats
 
+from baselines.lead_time_demand import lead_time_demand
 from baselines.serial import clark_scarf
-from baselines.single_node import lead_time_demand, newsvendor
+from baselines.single_node import newsvendor
 
 LEAD_TIMES = {0: 0.1, 1: 0.2, 2: 0.3, 4: 0.4}
 

@@ -6,10 +6,9 @@ import pytest
 
 from baselines.capacity_prices import OverflowCost
 from baselines.demand_allocation import allocate_demand, stream_variance
-from baselines.lagrangian import plan
-from baselines.local_stock import local_levels, local_stock, pipeline_variance_factor
+from baselines.local_stock import local_stock, pipeline_variance_factor
 from baselines.network_model import network_model
-from baselines.planner import policy_levels
+from baselines.planner import plan, policy_levels
 from envs.noise import sample_noise
 from envs.params import compile_scenario
 from envs.scenario import get_scenario
@@ -70,7 +69,8 @@ def test_storage_model_on_the_serial_system_is_close_to_the_exact_on_hand():
     model = network_model(serial.params)
     stock = local_stock(model, policy_levels(serial.echelon_levels))
     np.testing.assert_allclose(stock.storage_use, serial.storage_use, rtol=0.10)
-    assert np.all(local_levels(model, serial.echelon_levels)[:, 0] == serial.local_levels[:, 0])
+    stage3, stage2, stage1 = serial.echelon_levels[:, 0]
+    assert np.all(model.tree.local_levels(serial.echelon_levels)[:, 0] == [stage3 - stage2, stage2 - stage1, stage1])
 
 
 def test_storage_model_flows_are_consistent(network):
@@ -80,8 +80,8 @@ def test_storage_model_flows_are_consistent(network):
     allocation = stock.allocation
     assert np.all(stock.sales <= allocation.mean + allocation.fallback + 1e-9)
     inflow = stock.sales.copy()
-    for n in network.postorder():
-        for c in network.children[n]:
+    for n in network.tree.postorder():
+        for c in network.tree.children[n]:
             inflow[n] += inflow[c]
     np.testing.assert_allclose(stock.flow, inflow)
     assert np.all((stock.on_hand >= 0) & (stock.first_stockout <= 1) & (stock.fallback_stockout <= 1))

@@ -4,7 +4,8 @@ Operations Research 56(5): optimal average cost, Poisson(5) demand per period, h
 import pytest
 from scipy import stats
 
-from baselines.single_node import lost_sales_optimum, newsvendor
+from baselines.lost_sales import lost_sales_optimum
+from baselines.single_node import newsvendor
 
 # (lead time, lost-sales cost p) -> optimal average cost reported by Zipkin (2008), two decimals.
 # L = 2, p = 4 -> 4.40 is the value given in our theory notes; the other entries are the same table's

@@ -1,11 +1,11 @@
-"""Proof by simulation (issue 3): analytic plans against the simulator, with common random numbers."""
+"""Proof by simulation: analytic plans against the simulator, with common random numbers."""
 
 import numpy as np
 import pytest
 
 from baselines.evaluation import evaluate, paired_difference
-from baselines.lagrangian import plan
 from baselines.naive import constant_order_reference, newsvendor_reference
+from baselines.planner import plan
 
 
 def test_serial_clark_scarf_cost_matches_simulation():
@@ -24,7 +24,7 @@ def test_serial_clark_scarf_cost_matches_simulation():
 
 def test_owmr_balance_bound_against_simulation():
     """OWMR-v0: the balance relaxation is a lower bound; the echelon policy's simulated cost lies above it,
-    within 3% (the difference, ~1.8%, is the cost of real, proportional rationing at the warehouse)."""
+    within 3% (the difference is the cost of real, proportional rationing at the warehouse)."""
     owmr = plan("owmr")
     policy = owmr.policy()
     simulated = evaluate(policy, "echelon/OWMR-v0", num_envs=128, periods=400, seed=0, warmup=50)
@@ -57,7 +57,7 @@ def test_network_plan_fits_caps_in_the_model_and_reports_a_valid_bound(network_r
 
 
 def test_network_plan_simulated_capacity_use(network_runs):
-    """Issue requirement: on ``network`` the plan's simulated storage use is within every cap on average, with
+    """Requirement: on ``network`` the plan's simulated storage use is within every cap on average, with
     the upper end of its 95% confidence interval (over replicas) at or below the cap, no tolerance. The storage
     model (baselines.local_stock) predicts each node's simulated use within 10%; inbound use fits its cap."""
     network, runs = network_runs

@@ -7,11 +7,13 @@ from scipy import stats
 
 from baselines.capacity_prices import price_capacities
 from baselines.demand_allocation import allocate_demand, protection_periods
-from baselines.echelon_newsvendor import echelon_demand, solve_priced
+from baselines.echelon_demand import echelon_demand
+from baselines.echelon_newsvendor import solve_priced
+from baselines.echelon_position import read_stock
 from baselines.evaluation import estimate, evaluate, paired_difference
 from baselines.network_model import network_model
 from baselines.planner import plan
-from baselines.policies import ConstantOrderPolicy, EchelonBaseStockPolicy, LocalBaseStockPolicy, read_stock
+from baselines.policies import ConstantOrderPolicy, EchelonBaseStockPolicy, LocalBaseStockPolicy
 from baselines.serial import clark_scarf
 from baselines.tree_recursion import TreeNode, tree_recursion
 from envs.params import compile_scenario

@@ -8,10 +8,12 @@ import numpy as np
 import pytest
 import yaml
 
-from agents.sb3_agents import ALGOS, ConfigError, load_hyperparams, make_model
+from agents.config import ConfigError
+from agents.gradient_config import load_gradient_hyperparams
+from agents.sb3_agents import ALGOS, load_hyperparams, make_model
 from envs import ENV_IDS
 from envs.sb3 import SB3VecEnv
-from experiments import cli, evaluate, train
+from experiments import cli, evaluate, loading, run_config, train
 from experiments.runs import Run
 
 TINY = {
@@ -69,14 +71,14 @@ def test_hyperparameter_errors_name_the_file_and_key(tmp_path):
 def test_config_precedence_file_then_set_then_flags(tmp_path):
     path = tmp_path / "mine.yaml"
     path.write_text("env_id: echelon/OWMR-v0\nalgo: a2c\nseed: 7\nnum_envs: 5\nalgo_kwargs: {learning_rate: 1e-3}\n")
-    config = train.resolve_config(None, None, None, path, ["algo_kwargs.learning_rate=2e-3", "num_envs=6"],
+    config = run_config.resolve_config(None, None, None, path, ["algo_kwargs.learning_rate=2e-3", "num_envs=6"],
                                   num_envs=9)
     assert (config["env_id"], config["algo"], config["seed"]) == ("echelon/OWMR-v0", "a2c", 7)
     assert config["algo_kwargs"]["learning_rate"] == 2e-3 and config["num_envs"] == 9
     assert config["algo_kwargs"]["n_steps"] == load_hyperparams("a2c", "echelon/OWMR-v0")["algo_kwargs"]["n_steps"]
-    assert train.parse_sets(["policy_kwargs.net_arch=[32, 32]"]) == {"policy_kwargs": {"net_arch": [32, 32]}}
+    assert run_config.parse_sets(["policy_kwargs.net_arch=[32, 32]"]) == {"policy_kwargs": {"net_arch": [32, 32]}}
     with pytest.raises(ConfigError, match="key=value"):
-        train.parse_sets(["num_envs"])
+        run_config.parse_sets(["num_envs"])
 
 
 def test_off_policy_resume_reloads_the_replay_buffer(tmp_path, capsys):
@@ -95,7 +97,7 @@ def test_off_policy_resume_reloads_the_replay_buffer(tmp_path, capsys):
     meta = json.loads((run.path / "meta.json").read_text())
     assert meta["sessions"][1]["start_timesteps"] == 96 and meta["sessions"][1]["end_timesteps"] >= 160
     assert Run(run.path).status == "finished"
-    loaded = evaluate.load_run(run.path)
+    loaded = loading.load_run(run.path)
     assert loaded.timesteps == meta["sessions"][1]["end_timesteps"]
 
 
@@ -122,8 +124,6 @@ def test_residual_sections_apply_only_to_residual_agents(tmp_path):
 
 
 def test_every_env_id_has_gradient_defaults():
-    from agents.gradient_config import load_gradient_hyperparams
-
     for env_id in ENV_IDS:
         params = load_gradient_hyperparams(env_id)
         assert params["iterations"] >= 1 and params["paths"] >= 1 and params["action"] in ("direct", "residual")

@@ -15,9 +15,10 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 from torch import nn
 
 from agents.config import ConfigError
-from experiments import train
+from experiments import run_config, train
 from experiments.evaluate import run_episodes
-from experiments.policies import POLICIES, load_run, make_named_policy
+from experiments.loading import load_run
+from experiments.named_policies import POLICIES, make_named_policy
 
 EVAL = ["--episodes", "6", "--threads", "1"]
 TINY_PPO = ["--env-id", ENV_ID, "--algo", "ppo", "--seed", "2", "--num-envs", "4", "--total-steps", "256",
@@ -196,14 +197,15 @@ def test_gradient_resume_from_a_checkpoint_matches_an_uninterrupted_run(tmp_path
 
 def test_gradient_and_residual_options_are_checked():
     with pytest.raises(ConfigError, match="--total-steps: not used by the gradient agent"):
-        train.resolve_config(ENV_ID, "gradient", 0, total_steps=100)
+        run_config.resolve_config(ENV_ID, "gradient", 0, total_steps=100)
     with pytest.raises(ConfigError, match="paths: expected a whole number >= 1"):
-        train.resolve_config(ENV_ID, "gradient", 0, sets=["paths=0"])
+        run_config.resolve_config(ENV_ID, "gradient", 0, sets=["paths=0"])
     with pytest.raises(ConfigError, match="final_learning_rate: expected a number > 0, got -0.1"):
-        train.resolve_config(ENV_ID, "gradient", 0, sets=["final_learning_rate=-0.1"])
-    assert train.resolve_config(ENV_ID, "gradient", 0, sets=["final_learning_rate=1e-4"])["final_learning_rate"] == 1e-4
+        run_config.resolve_config(ENV_ID, "gradient", 0, sets=["final_learning_rate=-0.1"])
+    resolved = run_config.resolve_config(ENV_ID, "gradient", 0, sets=["final_learning_rate=1e-4"])
+    assert resolved["final_learning_rate"] == 1e-4
     with pytest.raises(ConfigError, match=r"max_log_multiplier: expected a number in \(0, 3\]"):
-        train.resolve_config(ENV_ID, "ppo", 0, sets=["max_log_multiplier=5"], action="residual")
+        run_config.resolve_config(ENV_ID, "ppo", 0, sets=["max_log_multiplier=5"], action="residual")
     with pytest.raises(ConfigError, match="action residual needs env_kwargs.action_mode order_up_to"):
-        train.resolve_config(ENV_ID, "ppo", 0, sets=["env_kwargs.action_mode=quantity"], action="residual")
-    assert train.resolve_config(ENV_ID, "gradient", 0, action="direct")["action"] == "direct"
+        run_config.resolve_config(ENV_ID, "ppo", 0, sets=["env_kwargs.action_mode=quantity"], action="residual")
+    assert run_config.resolve_config(ENV_ID, "gradient", 0, action="direct")["action"] == "direct"

@@ -8,8 +8,7 @@ import pandas as pd
 import pytest
 from cli_helpers import echelon
 
-from baselines.lagrangian import plan
-from experiments.benchmark import exact_optimum
+from baselines.planner import exact_optimum, plan
 
 DETERMINISTIC = ("summary.csv", "episodes.csv", "trajectories.csv", "capacity.csv", "learning_curves.csv")
 POLICY_NAMES = ["plan", "tuned", "newsvendor", "constant", "ppo", "gradient"]

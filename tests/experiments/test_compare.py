@@ -8,13 +8,14 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from agents.sb3_agents import ConfigError
-from baselines.lagrangian import plan
+from agents.config import ConfigError
+from baselines.planner import exact_optimum, plan, plan_gaps
 from envs.params import compile_scenario
-from experiments.benchmark import Benchmark, evaluate_agent, evaluate_policy
+from experiments.benchmark import evaluate_agent, evaluate_policy
 from experiments.evaluate import common_warmup, eval_scenario, run_episodes
-from experiments.policies import RandomPolicy, exact_optimum, plan_gaps
+from experiments.named_policies import RandomPolicy
 from experiments.recorder import StockRecorder
+from experiments.results import Benchmark
 
 ENV_ID = "echelon/Serial-v0"
 

@@ -9,12 +9,13 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from baselines.evaluation import INFO_GROUPS, estimate
+from baselines.evaluation import INFO_GROUPS, estimate, fill_rates
 from baselines.naive import newsvendor_reference
-from envs import ENV_IDS
+from envs import env_scenario
 from envs.observation import split_observation
 from envs.vector import EchelonVectorEnv
-from experiments.evaluate import EpisodeResults, format_summary, run_episodes
+from experiments.evaluate import format_summary, run_episodes
+from experiments.results import EpisodeResults
 
 EPISODES, PERIODS, SEED = 3, 5, 123
 ENVS = ("echelon/Serial-v0", "echelon/Network-v0")  # backorders, uncapped / lost sales, capped
@@ -24,7 +25,7 @@ SUMMARY_GROUPS = {"cost_per_period": "cost", "fill_rate": "fill_rate", "lost_per
 
 def manual_rollout(env_id: str) -> dict[str, dict[str, np.ndarray]]:
     """Each replica's mean over ``PERIODS`` periods of every info metric, and of the volume on hand per node."""
-    scenario = ENV_IDS[env_id][0]
+    scenario = env_scenario(env_id)
     policy = newsvendor_reference(scenario)
     vec = EchelonVectorEnv(EPISODES, scenario, action_mode=policy.action_mode)
     observations, _ = vec.reset(seed=SEED)
@@ -45,8 +46,6 @@ def manual_rollout(env_id: str) -> dict[str, dict[str, np.ndarray]]:
 
 def test_fill_rate_is_the_ratio_of_units_not_the_mean_of_period_ratios():
     """A period with few orders must weigh less than a busy one (type-2 fill rate over the episode)."""
-    from baselines.evaluation import fill_rates
-
     rates = fill_rates({"s": np.array([10.0, 0.0])}, {"s": np.array([9.0, 0.0])})
     np.testing.assert_array_equal(rates["s"], [0.9, 1.0])
     busy_and_quiet = fill_rates({"s": np.array([(100.0 + 1.0) / 2])}, {"s": np.array([(100.0 + 0.0) / 2])})
@@ -54,7 +53,7 @@ def test_fill_rate_is_the_ratio_of_units_not_the_mean_of_period_ratios():
 
 
 def episodes(env_id: str, num_envs: int | None = None) -> EpisodeResults:
-    policy = newsvendor_reference(ENV_IDS[env_id][0])
+    policy = newsvendor_reference(env_scenario(env_id))
     return run_episodes(policy, env_id, EPISODES, SEED, num_envs=num_envs, periods=PERIODS, progress=False)
 
 

@@ -12,7 +12,7 @@ import torch
 from cli_helpers import echelon
 
 from agents.config import ConfigError
-from experiments import train
+from experiments import run_config, train
 from experiments.runs import Run, RunError
 
 ENV_ID = "echelon/Serial-v0"
@@ -26,9 +26,9 @@ TINY_PPO = dict(sets=["algo_kwargs.n_steps=16", "algo_kwargs.batch_size=32", "al
 def test_eval_episodes_must_be_zero_or_at_least_two(algo, episodes):
     with pytest.raises(ConfigError, match=rf"override\.eval_episodes: expected 0 .* or a whole number >= 2 .*"
                                           rf"got {episodes}; set eval_episodes=0 or >= 2"):
-        train.resolve_config(ENV_ID, algo, 0, sets=[f"eval_episodes={episodes}"])
+        run_config.resolve_config(ENV_ID, algo, 0, sets=[f"eval_episodes={episodes}"])
     for fine in (0, 2):
-        assert train.resolve_config(ENV_ID, algo, 0, sets=[f"eval_episodes={fine}"])["eval_episodes"] == fine
+        assert run_config.resolve_config(ENV_ID, algo, 0, sets=[f"eval_episodes={fine}"])["eval_episodes"] == fine
 
 
 @pytest.mark.parametrize(("item", "message"), [
@@ -46,13 +46,13 @@ def test_eval_episodes_must_be_zero_or_at_least_two(algo, episodes):
 def test_override_values_are_checked(item, message, monkeypatch):
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     with pytest.raises(ConfigError, match=re.escape(message)):
-        train.resolve_config(ENV_ID, "ppo", 0, sets=[item])
+        run_config.resolve_config(ENV_ID, "ppo", 0, sets=[item])
 
 
 def test_cuda_and_auto_are_accepted_where_available(monkeypatch):
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     for device in ("cpu", "auto", "cuda", "cuda:1"):
-        assert train.resolve_config(ENV_ID, "ppo", 0, sets=[f"device={device}"])["device"] == device
+        assert run_config.resolve_config(ENV_ID, "ppo", 0, sets=[f"device={device}"])["device"] == device
 
 
 @pytest.fixture(scope="module")

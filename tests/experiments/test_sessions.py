@@ -10,8 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from experiments import train, train_gradient
+from experiments import session, train
+from experiments.liveness import check_not_in_progress
 from experiments.runs import Run, RunError, create_run
+from experiments.session import failing_session, finish_session
 
 ENV_ID = "echelon/Serial-v0"
 TINY = {
@@ -33,24 +35,24 @@ def last_session(run: Run) -> dict:
 
 
 def test_an_error_inside_a_failing_session_marks_it_failed_and_propagates(run: Run):
-    with pytest.raises(KeyboardInterrupt), run.failing_session(lambda: 7):
+    with pytest.raises(KeyboardInterrupt), failing_session(run, lambda: 7):
         raise KeyboardInterrupt
     assert run.status == "failed" and last_session(run)["end_timesteps"] == 7
 
 
 def test_an_error_while_recording_the_failure_does_not_hide_the_original(run: Run):
-    with pytest.raises(RuntimeError, match="original"), run.failing_session(lambda: 1 // 0):
+    with pytest.raises(RuntimeError, match="original"), failing_session(run, lambda: 1 // 0):
         raise RuntimeError("original")
 
 
 def test_finish_session_records_the_result_and_the_evaluation_cost(run: Run):
     result = {"timesteps": 9}
-    run.finish_session(9, result, lambda: 1.5)
+    finish_session(run, 9, result, lambda: 1.5)
     meta = json.loads(run.file("meta.json").read_text())
     assert run.status == "finished" and meta["end_time"] is not None
     assert meta["result"] == {"timesteps": 9, "eval_cost_per_period": 1.5}
     run.start_session(["test"], 9, "resumed")
-    run.finish_session(9, {"timesteps": 9}, lambda: None)  # no evaluation: no cost
+    finish_session(run, 9, {"timesteps": 9}, lambda: None)  # no evaluation: no cost
     assert run.status == "finished" and "eval_cost_per_period" not in run.load_meta()["result"]
 
 
@@ -59,7 +61,7 @@ def test_a_failing_final_evaluation_fails_the_session(run: Run):
         raise OSError("disk full")
 
     with pytest.raises(OSError, match="disk full"):
-        run.finish_session(9, {"timesteps": 9}, broken)
+        finish_session(run, 9, {"timesteps": 9}, broken)
     assert run.status == "failed" and last_session(run)["end_timesteps"] == 9
     assert run.load_meta()["result"] is None
 
@@ -69,7 +71,7 @@ def test_both_trainers_leave_a_failed_run_when_the_final_evaluation_breaks(algo,
     def broken(*args, **kwargs):
         raise RuntimeError("evaluation broke")
 
-    monkeypatch.setattr(train_gradient if algo == "gradient" else train, "final_evaluation", broken)
+    monkeypatch.setattr(session, "final_evaluation", broken)
     with pytest.raises(RuntimeError, match="evaluation broke"):
         train.train(ENV_ID, algo, 0, runs_dir=tmp_path, run_name="broken", progress=False, argv=["test"],
                     **TINY[algo])
@@ -91,9 +93,9 @@ def test_a_running_run_is_refused_only_while_its_own_process_lives(run: Run):
             run.save_meta(meta)
             if refused:
                 with pytest.raises(RunError, match=f"is being trained by process {other.pid}"):
-                    run.check_not_in_progress()
+                    check_not_in_progress(run)
             else:
-                run.check_not_in_progress()
+                check_not_in_progress(run)
     finally:
         other.kill()
         other.wait()

@@ -4,17 +4,22 @@ A policy is a function ``(scenario, speed_index, late, region_index) -> tuple[(n
 returning the eligible nodes (transit within the promise, plus one period of slack for orders placed
 after the cut-off) in the order they are drawn from. The simulator then serves each stream greedily
 from on-hand stock along that list, speeds fastest first. Register your own with
-:func:`register_fulfillment_policy`.
+:func:`register_fulfillment_policy`; a scenario names its policy in ``Scenario.fulfillment``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+import numpy as np
 
 from envs.scenario.errors import ScenarioError
-from envs.scenario.types import Scenario, ServiceLink
 
-FulfillmentPolicy = Callable[[Scenario, int, bool, int], tuple[tuple[str, float], ...]]
+if TYPE_CHECKING:  # annotations only: the scenario types check their policy name against this registry
+    from envs.scenario.types import Scenario, ServiceLink
+
+FulfillmentPolicy = Callable[["Scenario", int, bool, int], tuple[tuple[str, float], ...]]
 
 
 def eligible_links(scenario: Scenario, speed_index: int, late: bool, region_index: int) -> list[ServiceLink]:
@@ -53,3 +58,19 @@ def get_fulfillment_policy(name: str) -> FulfillmentPolicy:
             f"scenario.fulfillment: unknown policy {name!r}; registered policies are {sorted(FULFILLMENT_POLICIES)}"
         )
     return FULFILLMENT_POLICIES[name]
+
+
+def first_choice_nodes(scenario: Scenario) -> np.ndarray:
+    """(R, S) stocking-node index each (region, speed) stream asks first under the scenario's policy: the head of
+    its on-time orders' list, else of its late orders' list; -1 when no node can serve the stream."""
+    policy = get_fulfillment_policy(scenario.fulfillment)
+    index = {node.name: n for n, node in enumerate(scenario.stocking_nodes)}
+    first = np.full((len(scenario.regions), len(scenario.speeds)), -1, dtype=np.int64)
+    for s in range(len(scenario.speeds)):
+        for r in range(len(scenario.regions)):
+            for late in (False, True):
+                members = policy(scenario, s, late, r)
+                if members:
+                    first[r, s] = index[members[0][0]]
+                    break
+    return first

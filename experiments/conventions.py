@@ -1,0 +1,29 @@
+"""What the command line shares with the pipeline: seeds, episode count, exit statuses, policy names, usage errors.
+
+Kept free of heavy imports, so that ``echelon --help`` and usage errors answer at once.
+"""
+
+from __future__ import annotations
+
+DEFAULT_EVAL_SEED = 1_000_000
+"""First evaluation seed: far from the training seeds (``seed .. seed + num_envs - 1``)."""
+DEFAULT_EPISODES = 100
+"""Evaluation episodes per policy unless told otherwise."""
+TUNING_SEED = 10_000
+"""Seed of the tuning simulations of the ``tuned`` policy: fixed, and away from the evaluation seeds."""
+
+EXIT_ERROR = 1
+"""A command failed; its message says what is wrong."""
+EXIT_USAGE = 2
+"""Bad combination of options."""
+EXIT_INTERRUPTED = 130
+"""Training was interrupted; a checkpoint was saved and ``echelon train --resume`` continues it."""
+
+POLICY_NAMES = ("planner", "tuned", "newsvendor", "constant", "random")
+"""The policies ``--policy`` names, in this order (their factories: :data:`experiments.named_policies.POLICIES`)."""
+POLICY_HELP = ("'planner' (the analytic plan's echelon base stock), 'tuned' (the plan's levels scaled by simulation "
+               "on fixed tuning seeds), 'newsvendor' and 'constant' (naive references), 'random' (uniform actions)")
+
+
+class UsageError(Exception):
+    """A bad combination of options (exit status 2)."""
