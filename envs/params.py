@@ -14,8 +14,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from envs.demand_table import DemandTable, build_demand_table, marginal
-from envs.scenario.fulfillment import get_fulfillment_policy
 from envs.scenario.errors import ScenarioError
+from envs.scenario.fulfillment import get_fulfillment_policy
 from envs.scenario.types import Scenario
 from envs.trace import load_trace
 
