@@ -1,7 +1,7 @@
 """stable-baselines3 agents (PPO, SAC, TD3, A2C) built through one factory, with hyperparameters as YAML.
 
 Hyperparameters live in ``agents/hyperparams/<algo>.yaml``: a mapping whose keys are registered env ids
-(``echelon/Serial-v0``, ...) plus ``default``. :func:`load_hyperparams` deep-merges ``default``, the env's
+(``echelon/Serial-v1``, ...) plus ``default``. :func:`load_hyperparams` deep-merges ``default``, the env's
 entry and caller overrides into one resolved dict with these keys:
 
 ================  ==================================================================================

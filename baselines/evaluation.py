@@ -153,7 +153,7 @@ def concatenate(evaluations: Sequence[Evaluation]) -> Evaluation:
 
 
 def scenario_of(env: str | Scenario | Path) -> Scenario | str | Path:
-    """Accept a registered env id (``echelon/Serial-v0``), a scenario name, a YAML path or a Scenario."""
+    """Accept a registered env id (``echelon/Serial-v1``), a scenario name, a YAML path or a Scenario."""
     return env_scenario(env) if isinstance(env, str) and env in ENV_IDS else env
 
 

@@ -1,17 +1,17 @@
 """echelon-gym environments: scenarios, the batched transition, and Gymnasium front ends.
 
-Importing this package registers the ids ``echelon/Serial-v0``, ``echelon/OWMR-v0``,
-``echelon/Network-v0`` and ``echelon/NetworkLarge-v0`` (string entry points, so nothing heavy is
+Importing this package registers the ids ``echelon/Serial-v1``, ``echelon/OWMR-v1``,
+``echelon/Network-v1`` and ``echelon/NetworkLarge-v1`` (string entry points, so nothing heavy is
 imported until an env is made).
 """
 
 from gymnasium.envs.registration import register, registry
 
 ENV_IDS = {
-    "echelon/Serial-v0": ("serial", 200),
-    "echelon/OWMR-v0": ("owmr", 200),
-    "echelon/Network-v0": ("network", 100),
-    "echelon/NetworkLarge-v0": ("network-large", 100),
+    "echelon/Serial-v1": ("serial", 200),
+    "echelon/OWMR-v1": ("owmr", 200),
+    "echelon/Network-v1": ("network", 100),
+    "echelon/NetworkLarge-v1": ("network-large", 100),
 }
 
 

@@ -83,6 +83,9 @@ class EchelonEnv(gym.Env):
       the same results. ``None`` (default): ``$ECHELON_SIMULATOR``, else compiled (see :mod:`envs.simulator`).
 
     ## Version History
+    - v1: random numbers from a counter-based generator (Philox4x32-10) keyed by one draw from ``np_random``
+      per episode, so that the compiled simulator can draw them itself: the same seeds give other demand
+      and lead-time samples than v0 (same distributions, same dynamics, costs and observations).
     - v0: initial release.
     """
 

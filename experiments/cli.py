@@ -1,12 +1,12 @@
 """The ``echelon`` command: train, evaluate, compare and benchmark inventory policies.
 
-    echelon train --env-id echelon/Serial-v0 --algo ppo --seed 0
-    echelon train --env-id echelon/Network-v0 --algo ppo --action residual --set max_log_multiplier=0.5
-    echelon train --env-id echelon/Network-v0 --algo gradient
+    echelon train --env-id echelon/Serial-v1 --algo ppo --seed 0
+    echelon train --env-id echelon/Network-v1 --algo ppo --action residual --set max_log_multiplier=0.5
+    echelon train --env-id echelon/Network-v1 --algo gradient
     echelon train --resume runs/Serial-v0-ppo-seed0-20250101-120000
     echelon evaluate --run runs/Serial-v0-ppo-seed0-20250101-120000 --episodes 100
     echelon compare --run runs/A --run runs/B --policy planner --policy tuned   # paired against the plan
-    echelon benchmark --env-id echelon/Network-v0 --seed 0
+    echelon benchmark --env-id echelon/Network-v1 --seed 0
 
 Run ``echelon <command> --help`` for every option. Exit status: 0 done, 1 error (the message says what is
 wrong), 2 bad usage, 130 training interrupted (a checkpoint was saved).
@@ -251,7 +251,7 @@ def _add_benchmark_command(commands: argparse._SubParsersAction) -> None:
             "(tiny budgets, for smoke tests). The same --seed gives the same numbers."
         ),
     )
-    benchmark.add_argument("--env-id", choices=list(ENV_IDS), metavar="ENV_ID", default="echelon/Network-v0",
+    benchmark.add_argument("--env-id", choices=list(ENV_IDS), metavar="ENV_ID", default="echelon/Network-v1",
                            help=f"registered env id: {_IDS}")
     benchmark.add_argument("--seed", type=_non_negative, default=0,
                            help="training seed of both agents (evaluation and tuning seeds are fixed, see the report)")

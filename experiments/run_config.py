@@ -91,7 +91,7 @@ def resolve_config(env_id: str | None, algo: str | None, seed: int | None, confi
     algo = algo if algo is not None else from_file.get("algo")
     seed = seed if seed is not None else from_file.get("seed", 0)
     if env_id is None:
-        raise ConfigError("no env id: pass --env-id (e.g. echelon/Serial-v0) or a --config that sets env_id")
+        raise ConfigError("no env id: pass --env-id (e.g. echelon/Serial-v1) or a --config that sets env_id")
     if algo is None:
         raise ConfigError(f"no algorithm: pass --algo ({', '.join(ALGO_NAMES)}) or a --config that sets algo")
     check_env_id(env_id)

@@ -17,7 +17,7 @@ import numpy as np
 
 import envs  # noqa: F401  (registers the ids)
 
-IDS = ("echelon/Serial-v0", "echelon/OWMR-v0", "echelon/Network-v0", "echelon/NetworkLarge-v0")
+IDS = ("echelon/Serial-v1", "echelon/OWMR-v1", "echelon/Network-v1", "echelon/NetworkLarge-v1")
 
 
 def single_env_rate(env_id: str, seconds: float) -> float:

@@ -14,7 +14,7 @@ def test_serial_clark_scarf_cost_matches_simulation():
     serial = plan("serial")
     assert serial.method == "tree recursion"
     policy = serial.policy()
-    simulated = evaluate(policy, "echelon/Serial-v0", num_envs=128, periods=400, seed=0, warmup=50)
+    simulated = evaluate(policy, "echelon/Serial-v1", num_envs=128, periods=400, seed=0, warmup=50)
     print(f"\nSerial-v0: analytic {serial.cost:.3f}, simulated {simulated.cost}")
     assert policy.clip_rate == 0.0  # max_level never truncates the requested levels
     assert simulated.cost.half_width < 0.01 * serial.cost
@@ -27,7 +27,7 @@ def test_owmr_balance_bound_against_simulation():
     within 3% (the difference is the cost of real, proportional rationing at the warehouse)."""
     owmr = plan("owmr")
     policy = owmr.policy()
-    simulated = evaluate(policy, "echelon/OWMR-v0", num_envs=128, periods=400, seed=0, warmup=50)
+    simulated = evaluate(policy, "echelon/OWMR-v1", num_envs=128, periods=400, seed=0, warmup=50)
     difference = (simulated.cost.mean - owmr.cost) / owmr.cost
     print(f"\nOWMR-v0: balance bound {owmr.cost:.3f}, simulated {simulated.cost} ({100 * difference:+.2f}%)")
     assert policy.clip_rate == 0.0

@@ -111,7 +111,7 @@ def test_echelon_policy_reads_stock_from_observations_only():
 def test_evaluation_uses_common_random_numbers():
     params = compile_scenario(get_scenario("serial"))
     policy = LocalBaseStockPolicy(np.array([[11.0], [5.0], [15.0]]), params)
-    first = evaluate(policy, "echelon/Serial-v0", num_envs=8, periods=30, seed=3, warmup=5)
+    first = evaluate(policy, "echelon/Serial-v1", num_envs=8, periods=30, seed=3, warmup=5)
     second = evaluate(policy, "serial", num_envs=8, periods=30, seed=3, warmup=5)
     assert np.array_equal(first.cost.replicas, second.cost.replicas)
     assert paired_difference(first, second).half_width == 0.0

@@ -13,7 +13,7 @@ import envs
 from envs.sb3 import SB3VecEnv
 from envs.vector import EchelonVectorEnv
 
-SHORT = {"echelon/NetworkLarge-v0": 4}
+SHORT = {"echelon/NetworkLarge-v1": 4}
 
 
 def flat_info(info: dict, prefix: str = "") -> dict:
@@ -67,7 +67,7 @@ class SingleReplicas:
     """Single envs seeded seed + i that mirror a vector env with NEXT_STEP autoreset semantics."""
 
     def __init__(self, scenario, num: int, seed: int, max_steps: int):
-        self.envs = [gym.make("echelon/Network-v0", scenario=scenario, max_episode_steps=max_steps) for _ in range(num)]
+        self.envs = [gym.make("echelon/Network-v1", scenario=scenario, max_episode_steps=max_steps) for _ in range(num)]
         self.obs = np.stack([env.reset(seed=seed + i)[0] for i, env in enumerate(self.envs)])
         self.done = np.zeros(num, dtype=bool)
 
@@ -111,7 +111,7 @@ def assert_vector_matches(vec_out, single_out, step):
 
 def test_make_vec_reproduces_single_envs_across_autoresets_and_partial_resets():
     scenario, num, seed, max_steps = small_env_scenario(), 3, 40, 4
-    vec = gym.make_vec("echelon/Network-v0", num_envs=num, vectorization_mode="vector_entry_point",
+    vec = gym.make_vec("echelon/Network-v1", num_envs=num, vectorization_mode="vector_entry_point",
                        scenario=scenario, max_episode_steps=max_steps)
     assert isinstance(vec, EchelonVectorEnv)
     singles = SingleReplicas(scenario, num, seed, max_steps)
@@ -152,7 +152,7 @@ def test_same_step_autoreset_reports_final_observation():
     scenario, num, seed, max_steps = small_env_scenario(), 2, 11, 3
     vec = EchelonVectorEnv(num_envs=num, scenario=scenario, max_episode_steps=max_steps,
                            autoreset_mode=AutoresetMode.SAME_STEP)
-    singles = [gym.make("echelon/Network-v0", scenario=scenario, max_episode_steps=max_steps) for _ in range(num)]
+    singles = [gym.make("echelon/Network-v1", scenario=scenario, max_episode_steps=max_steps) for _ in range(num)]
     obs, _ = vec.reset(seed=seed)
     np.testing.assert_array_equal(obs, np.stack([env.reset(seed=seed + i)[0] for i, env in enumerate(singles)]))
     actions = actions_for(vec, 7, seed=2)
@@ -187,7 +187,7 @@ def test_sb3_vec_env_learns_and_reports_terminal_observation():
     venv.close()
 
     venv = SB3VecEnv(num_envs=num, scenario=scenario, max_episode_steps=max_steps)
-    singles = [gym.make("echelon/Network-v0", scenario=scenario, max_episode_steps=max_steps) for _ in range(num)]
+    singles = [gym.make("echelon/Network-v1", scenario=scenario, max_episode_steps=max_steps) for _ in range(num)]
     venv.seed(21)
     obs = venv.reset()
     np.testing.assert_array_equal(obs, np.stack([env.reset(seed=21 + i)[0] for i, env in enumerate(singles)]))

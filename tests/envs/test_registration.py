@@ -25,7 +25,7 @@ SCENARIO_DIR = Path(envs.__file__).resolve().parent / "scenarios"
 
 def test_registered_ids():
     assert set(envs.ENV_IDS) == {
-        "echelon/Serial-v0", "echelon/OWMR-v0", "echelon/Network-v0", "echelon/NetworkLarge-v0"
+        "echelon/Serial-v1", "echelon/OWMR-v1", "echelon/Network-v1", "echelon/NetworkLarge-v1"
     }
     for env_id, (scenario, steps) in envs.ENV_IDS.items():
         spec = gym.spec(env_id)
@@ -47,7 +47,7 @@ def test_env_checkers_pass_with_warnings_as_errors(env_id):
     assert env.observation_space.dtype == np.float32
 
 
-@pytest.mark.parametrize("env_id", ["echelon/Serial-v0", "echelon/OWMR-v0", "echelon/Network-v0"])
+@pytest.mark.parametrize("env_id", ["echelon/Serial-v1", "echelon/OWMR-v1", "echelon/Network-v1"])
 def test_time_limit_truncates_exactly_at_max_episode_steps(env_id):
     env = gym.make(env_id)
     limit = envs.ENV_IDS[env_id][1]
@@ -81,7 +81,7 @@ def test_make_vec_uses_the_native_vector_env(env_id):
 
 
 def test_make_vec_truncates_at_the_registered_limit():
-    vec = gym.make_vec("echelon/OWMR-v0", num_envs=2, vectorization_mode="vector_entry_point")
+    vec = gym.make_vec("echelon/OWMR-v1", num_envs=2, vectorization_mode="vector_entry_point")
     vec.reset(seed=0)
     action = np.zeros(vec.action_space.shape, dtype=np.float32)
     for step in range(1, 201):
@@ -91,21 +91,21 @@ def test_make_vec_truncates_at_the_registered_limit():
 
 def test_scenario_argument_forms_agree(tmp_path):
     """A Scenario object, a registered name and a YAML path (str or Path) give the same env."""
-    by_name = gym.make("echelon/Network-v0", scenario="owmr")
+    by_name = gym.make("echelon/Network-v1", scenario="owmr")
     forms = [get_scenario("owmr"), str(SCENARIO_DIR / "owmr.yaml"), SCENARIO_DIR / "owmr.yaml"]
     expected = by_name.reset(seed=3)[0]
     assert by_name.unwrapped.scenario == get_scenario("owmr")
     for form in forms:
-        env = gym.make("echelon/Network-v0", scenario=form)
+        env = gym.make("echelon/Network-v1", scenario=form)
         assert env.unwrapped.scenario == get_scenario("owmr")
         np.testing.assert_array_equal(env.reset(seed=3)[0], expected)
     # a scenario built in Python, saved to YAML and loaded by path
     path = tmp_path / "small.yaml"
     save_scenario_file(small_env_scenario(), path)
-    env = gym.make("echelon/Serial-v0", scenario=path)
+    env = gym.make("echelon/Serial-v1", scenario=path)
     assert env.unwrapped.scenario == small_env_scenario()
     np.testing.assert_array_equal(env.reset(seed=1)[0], EchelonEnv(small_env_scenario()).reset(seed=1)[0])
-    vec = gym.make_vec("echelon/Serial-v0", num_envs=2, vectorization_mode="vector_entry_point", scenario=str(path))
+    vec = gym.make_vec("echelon/Serial-v1", num_envs=2, vectorization_mode="vector_entry_point", scenario=str(path))
     assert vec.scenario == small_env_scenario()
 
 

@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-ENV_ID = "echelon/Serial-v0"
+ENV_ID = "echelon/Serial-v1"
 SCRIPT = Path(sys.executable).with_name("echelon")
 COMMAND = [str(SCRIPT)] if SCRIPT.exists() else [sys.executable, "-m", "experiments.cli"]
 

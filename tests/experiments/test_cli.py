@@ -107,7 +107,7 @@ def test_train_writes_a_complete_run_folder(finished_run: Path):
     assert meta["seed"] == 3 and meta["git"]["revision"] and meta["end_time"]
     assert {"numpy", "gymnasium", "stable-baselines3", "torch", "scipy", "echelon-gym"} <= set(meta["packages"])
     assert meta["sessions"][0]["status"] == "finished" and meta["result"]["timesteps"] >= 256
-    assert "train --env-id echelon/Serial-v0" in (finished_run / "command.txt").read_text()
+    assert "train --env-id echelon/Serial-v1" in (finished_run / "command.txt").read_text()
     assert metrics_steps(finished_run)[-1] == meta["result"]["timesteps"]
     assert list((finished_run / "tb").rglob("events.out.tfevents.*"))
     assert len(list((finished_run / "checkpoints").glob("model_vecnormalize_*_steps.pkl"))) >= 2
@@ -153,7 +153,7 @@ def test_resume_continues_with_the_same_step_count(interrupted_run: tuple[Path, 
 def test_corrupted_config_gets_a_clear_error_and_the_folder_is_left_intact(interrupted_run, workdir: Path):
     run = workdir / "bad-config"
     shutil.copytree(workdir / "stopped-pristine", run)
-    (run / "config.yaml").write_text("env_id: echelon/Serial-v0\nalgo: [ppo\n")
+    (run / "config.yaml").write_text("env_id: echelon/Serial-v1\nalgo: [ppo\n")
     before = snapshot(run)
     result = echelon("train", "--resume", str(run), cwd=workdir)
     assert result.returncode == 1

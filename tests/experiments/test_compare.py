@@ -17,7 +17,7 @@ from experiments.named_policies import RandomPolicy
 from experiments.recorder import StockRecorder
 from experiments.results import Benchmark
 
-ENV_ID = "echelon/Serial-v0"
+ENV_ID = "echelon/Serial-v1"
 
 
 @pytest.mark.parametrize("recorded", [False, True])

@@ -18,7 +18,7 @@ from experiments.evaluate import format_summary, run_episodes
 from experiments.results import EpisodeResults
 
 EPISODES, PERIODS, SEED = 3, 5, 123
-ENVS = ("echelon/Serial-v0", "echelon/Network-v0")  # backorders, uncapped / lost sales, capped
+ENVS = ("echelon/Serial-v1", "echelon/Network-v1")  # backorders, uncapped / lost sales, capped
 SUMMARY_GROUPS = {"cost_per_period": "cost", "fill_rate": "fill_rate", "lost_per_period": "lost",
                   "storage_use": "storage_use", "inbound_use": "inbound_use"}
 
@@ -105,7 +105,7 @@ def test_summary_has_an_interval_for_every_metric(case):
 
 
 def test_constant_metrics_get_a_zero_interval():
-    serial = episodes("echelon/Serial-v0").summary()  # backorders: nothing is ever lost; no caps
+    serial = episodes("echelon/Serial-v1").summary()  # backorders: nothing is ever lost; no caps
     assert all(v == {"mean": 0.0, "ci95": 0.0} for v in serial["lost_per_period"].values())
     assert all(v == {"mean": 0.0, "ci95": 0.0} for v in serial["storage_use"].values())
     assert estimate(np.full(4, 0.1)).half_width == 0.0

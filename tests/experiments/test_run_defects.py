@@ -15,7 +15,7 @@ from agents.config import ConfigError
 from experiments import run_config, train
 from experiments.runs import Run, RunError
 
-ENV_ID = "echelon/Serial-v0"
+ENV_ID = "echelon/Serial-v1"
 # Episodes are 200 periods: 2 replicas end 2 episodes every 400 steps.
 TINY_PPO = dict(sets=["algo_kwargs.n_steps=16", "algo_kwargs.batch_size=32", "algo_kwargs.n_epochs=1",
                       "eval_episodes=0", "metrics_every=400"], total_steps=1600, num_envs=2, checkpoint_every=800)

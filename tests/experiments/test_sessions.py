@@ -15,7 +15,7 @@ from experiments.liveness import check_not_in_progress
 from experiments.runs import Run, RunError, create_run
 from experiments.session import failing_session, finish_session
 
-ENV_ID = "echelon/Serial-v0"
+ENV_ID = "echelon/Serial-v1"
 TINY = {
     "ppo": dict(sets=["algo_kwargs.n_steps=16", "algo_kwargs.batch_size=32", "algo_kwargs.n_epochs=1",
                       "eval_episodes=2"], total_steps=64, num_envs=2),
