@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from baselines.hindsight_episodes import period_noise
+from baselines.episodes import period_noise
 from baselines.hindsight_lp import EpisodeLP
 from envs.actions import decode_action
 from envs.dynamics import StepOutcome, transition

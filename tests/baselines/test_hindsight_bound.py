@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 from hindsight_cases import RandomActions, episode_cost, simulate, trajectory_point, tree_scenario
 
+from baselines.episodes import sample_episode
 from baselines.hindsight import hindsight_bound, solve_episode_lp
-from baselines.hindsight_episodes import sample_episode
 from baselines.hindsight_lp import episode_lp
 from baselines.planner import plan
 from envs.params import compile_scenario

@@ -2,12 +2,11 @@
 
 import numpy as np
 
+from baselines.episodes import sample_episodes
 from baselines.hindsight import hindsight_bounds
-from baselines.hindsight_episodes import sample_episode
 from baselines.planner import plan
 from envs.params import compile_scenario
 from envs.scenario import get_scenario
-from envs.state import State
 
 EPISODES, PERIODS = 24, 100
 
@@ -17,9 +16,8 @@ def test_bound_is_below_the_clark_scarf_optimum():
     exact optimal long-run cost; the gap is what perfect information is worth (no safety stock needed)."""
     params = compile_scenario(get_scenario("serial"))
     optimum = plan("serial").cost
-    episodes = [sample_episode(params, seed=100 + i, periods=PERIODS) for i in range(EPISODES)]
-    starts = State(*(np.concatenate([getattr(s, f) for s, _ in episodes]) for f in State.__dataclass_fields__))
-    bounds = hindsight_bounds(params, starts, [noise for _, noise in episodes])
+    starts, noises = sample_episodes(params, range(100, 100 + EPISODES), PERIODS)
+    bounds = hindsight_bounds(params, starts, noises)
     bound = bounds.cost
     print(f"\nSerial-v0: hindsight bound {bound} per period over {EPISODES} episodes of {PERIODS} periods; "
           f"Clark-Scarf optimum {optimum:.3f}; gap {100 * (optimum - bound.mean) / optimum:.1f}% of the optimum")
