@@ -5,7 +5,8 @@ Two analytic engines, chosen per scenario (``Plan.method`` says which):
 - ``"tree recursion"`` (exact): backorders, integer demand, every region served by one node, customers only
   at leaves, no finite caps, stationary independent demand. Per product, the echelon recursion of
   :mod:`baselines.tree_recursion`: exact Clark-Scarf on serial paths, the balance relaxation at nodes with
-  several children (a lower bound there). Random lead times enter through ``lead_time_demand``.
+  several children (a lower bound there). Random lead times enter through the exact protection-interval demand
+  of ``lead_time_demand.protection_demand``, so only at nodes supplied by a vendor.
 - ``"echelon newsvendor"`` (approximate, vectorized): everything else (lost sales, several speeds, spill-over,
   capacities, thousands of products). Demand is allocated to nodes by :mod:`baselines.demand_allocation`,
   levels come from the priced echelon newsvendors of :mod:`baselines.echelon_newsvendor`, and prices from
@@ -47,7 +48,7 @@ from scipy import stats
 from baselines.capacity_prices import OverflowCost, PricingStep, price_capacities
 from baselines.demand_allocation import allocate_demand
 from baselines.echelon_newsvendor import echelon_demand, stockout_probability
-from baselines.lead_time_demand import lead_time_demand
+from baselines.lead_time_demand import protection_demand, protection_demand_is_exact
 from baselines.local_stock import local_stock
 from baselines.network_model import network_model
 from baselines.policies import EchelonBaseStockPolicy
@@ -137,6 +138,9 @@ def exact_recursion_applies(params: EnvParams) -> bool:
         return False
     if np.isfinite(params.storage_capacity).any() or np.isfinite(params.inbound_capacity).any():
         return False
+    if not all(protection_demand_is_exact(node.lead_time.pmf, bool(params.from_vendor[n]))
+               for n, node in enumerate(params.scenario.stocking_nodes)):
+        return False
     serving = _serving_nodes(params)
     if any(len(nodes) != 1 for nodes in serving):
         return False
@@ -172,8 +176,8 @@ def _tree_plan(params: EnvParams) -> Plan:
         tree = []
         for n, node in enumerate(nodes):
             leaf = not np.any(params.supplier_index == n)
-            pmf = {lt + (1 if leaf else 0): q for lt, q in node.lead_time.pmf.items()}
-            demand = lead_time_demand(stats.poisson(max(subtree[n], 1e-12)), pmf)
+            demand = protection_demand(stats.poisson(max(subtree[n], 1e-12)), node.lead_time.pmf,
+                                       params.scenario.lead_time_mode, review_period=leaf)
             tree.append(TreeNode(int(params.supplier_index[n]), float(params.holding_cost[n, p]), demand,
                                  float(subtree[n]), float(stockout[p]) if leaf else 0.0))
         flow[:, p] = subtree
