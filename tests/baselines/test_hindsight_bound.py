@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 from hindsight_cases import RandomActions, episode_cost, simulate, trajectory_point, tree_scenario
 
-from baselines.episodes import sample_episode
-from baselines.hindsight import hindsight_bound, solve_episode_lp
+from baselines.episodes import sample_episode, sample_episodes
+from baselines.hindsight import bound_gaps, hindsight_bound, hindsight_bounds, solve_episode_lp
 from baselines.hindsight_lp import episode_lp
 from baselines.planner import plan
 from envs.params import compile_scenario
@@ -75,3 +75,21 @@ def test_unavoidable_cost_is_part_of_the_bound():
     result = hindsight_bound(params, start, noise)
     assert 0 < result.unavoidable < result.cost
     assert result.periods == PERIODS and result.seconds > 0
+
+
+def test_batch_in_worker_processes_matches_single_episodes_and_gaps_are_paired():
+    params = compile_scenario(tree_scenario())
+    starts, noises = sample_episodes(params, [21, 22, 23], PERIODS)
+    one_process = hindsight_bounds(params, starts, noises)
+    two_processes = hindsight_bounds(params, starts, noises, workers=2)
+    np.testing.assert_allclose(two_processes.cost_per_period, one_process.cost_per_period, rtol=1e-9)
+    np.testing.assert_array_equal(two_processes.unavoidable_per_period, one_process.unavoidable_per_period)
+    single = hindsight_bound(params, starts.take(np.array([1])), noises[1])
+    assert one_process.cost_per_period[1] == pytest.approx(single.cost_per_period, rel=1e-12)
+    gaps = bound_gaps(one_process.cost_per_period + np.array([1.0, 2.0, 4.5]), one_process)
+    avoidable = one_process.cost_per_period - one_process.unavoidable_per_period
+    assert gaps.difference.mean == pytest.approx(2.5)
+    mean_bound = one_process.cost_per_period.mean()
+    assert gaps.percent.mean == pytest.approx(250 / mean_bound)
+    assert gaps.percent_avoidable.mean == pytest.approx(250 / avoidable.mean())
+    assert gaps.percent.half_width == pytest.approx(100 * gaps.difference.half_width / mean_bound)

@@ -66,9 +66,9 @@ def _stationary_sequential_without_zero_orders(pmf):
 @pytest.mark.parametrize("mode", MODES)
 def test_protection_demand_is_the_simulated_end_of_period_shortfall(mode, rate):
     """Under base stock S at a node supplied by a vendor, S minus the end-of-period net inventory has the law of
-    protection_demand (empirical total variation distance ~ 0.01 over 64 x 400 periods); the mixture over the
-    declared pmf does not, and with many zero orders (rate 0.5) neither does the sequential law that ignores
-    that zero orders leave the env's ``last_due`` alone."""
+    protection_demand (small empirical total variation distance); the mixture over the declared pmf does not,
+    and with many zero orders (rate 0.5) neither does the sequential law that ignores that zero orders leave the
+    env's ``last_due`` alone."""
     params = compile_scenario(chain_scenario(mode, [CROSSING], [1.0], rate, 9.0))
     level = float(params.max_level[0, 0])
     policy = EchelonBaseStockPolicy(np.array([[level]]), params)
