@@ -144,6 +144,8 @@ class _Assembly:
 
 def episode_lp(params: EnvParams, start: State, noise: Noise) -> EpisodeLP:
     """Build the hindsight LP of the episode that starts in ``start`` (batch of one) with time-leading ``noise``."""
+    if start.batch_size != 1:
+        raise ValueError(f"start must be one state (batch of one), got a batch of {start.batch_size}")
     orders = episode_orders(params, start, noise)
     periods = noise.demand.shape[0]
     n_nodes, n_products = params.num_nodes, params.num_products
