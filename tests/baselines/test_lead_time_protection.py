@@ -62,6 +62,14 @@ def _stationary_sequential_without_zero_orders(pmf):
     return {k + 1: below(k) - below(k - 1) for k in range(1, longest + 1) if below(k) > below(k - 1)}
 
 
+def test_sequential_without_zero_orders_is_the_stationary_law_of_the_effective_lead_time():
+    """Demand that is never 0 (1 + Poisson): every order moves ``last_due``, and the recursion gives the closed form."""
+    per_period = stats.poisson(0.5, loc=1)
+    exact = protection_demand(per_period, CROSSING.pmf, "sequential")
+    closed = lead_time_demand(per_period, _stationary_sequential_without_zero_orders(CROSSING.pmf))
+    np.testing.assert_allclose(exact.pmf(np.arange(40)), closed.pmf(np.arange(40)), atol=1e-12)
+
+
 @pytest.mark.parametrize("rate", [2.0, 0.5])
 @pytest.mark.parametrize("mode", MODES)
 def test_protection_demand_is_the_simulated_end_of_period_shortfall(mode, rate):
