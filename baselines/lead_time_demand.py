@@ -1,13 +1,39 @@
-"""Demand over a random lead time, usable wherever a frozen scipy distribution is.
+"""Demand over random lead times: the random-sum mixture, and the exact protection-interval demand of the env.
 
-With a lead time L independent of per-period demand D (mean mu, variance sigma^2), the lead-time demand
-is the mixture sum_l P(L = l) D^{*l} of l-fold convolutions (D^{*0} is a point mass at 0), so that
-E[D_L] = E[L] mu and Var[D_L] = E[L] sigma^2 + mu^2 Var[L] (Snyder & Shen 2019, Sec. 4.6; Zipkin 2000,
-Sec. 7.4). This is the exact protection-interval demand only when orders cannot cross (sequential lead
-times, Kaplan 1970); with i.i.d. lead times per order it is the usual approximation.
+``lead_time_demand``: with a lead time L independent of per-period demand D (mean mu, variance sigma^2), the
+demand over one lead time is the mixture sum_l P(L = l) D^{*l} of l-fold convolutions (D^{*0} is a point mass
+at 0), so that E[D_L] = E[L] mu and Var[D_L] = E[L] sigma^2 + mu^2 Var[L] (Snyder & Shen 2019, Sec. 4.6;
+Zipkin 2000, Sec. 7.4). Convolutions are exact for Poisson (Poisson(l lambda)) and normal (N(l mu, l sigma^2))
+demand; other discrete demands are convolved numerically on the integer grid, dropping tails below 1e-12.
 
-Convolutions are exact for Poisson (Poisson(l lambda)) and normal (N(l mu, l sigma^2)) demand; other
-discrete demands are convolved numerically on the integer grid, dropping tails below 1e-12.
+``protection_demand``: what a base-stock level S must cover in the env (:mod:`envs.dynamics`): an order placed
+in period t (after receipts) arrives at the start of period A_t, A_t = t + L_t under ``independent`` lead times
+and A_t = max(t + L_t, A of the latest *positive* order before t) under ``sequential`` ones (a zero order does
+not move the env's ``last_due``). Under base stock with backorders every order is the previous period's demand,
+so after receipts at the start of period u the stock on hand and in the pipeline behind it, less backorders, is
+S - V with
+
+    V = D_{u-1} + sum_{k>=1} O_k D_{u-k-1},   O_k = 1{the order placed in period u - k is outstanding},
+
+and at the end of period u the net inventory is S - W, W = D_u + V (the review period). Lead times are
+independent of demand, so:
+
+- ``independent``: O_k is Bernoulli(P(L > k)), independent over k and of demand: V sums D over 1 + K periods,
+  K = sum_{k=1}^{max L - 1} O_k (orders cross), not over L periods; E[V] = E[L] mu but
+  Var[K] = sum_k P(L > k)(1 - P(L > k)), not Var[L];
+- ``sequential``: arrivals keep the order of positive orders, so O_k = 1{some order placed in period u - j,
+  j >= k, is positive (D_{u-j-1} > 0) and has L_{u-j} > j}. V follows from a recursion over the lags from the
+  longest down, whose state is whether an order at that lag or earlier is still outstanding; it depends on
+  P(D = 0), and it is not the declared pmf either (the theory notes' E_t = max(L_t, E_{t-1} - 1) is the case
+  P(D = 0) = 0).
+
+This is the exact stationary distribution for a node whose orders are the previous period's demand: a node
+supplied by a vendor under (echelon) base stock (for an upstream node V is the demand over its protection
+interval in the Clark & Scarf 1960 recursion, and its children's shipments do not change its own orders). A
+node with a random lead time supplied by a stocking node receives shipments that depend on the supplier's stock,
+so its outstanding pipeline is no longer a sum of past demands (orders cross, or a zero shipment reorders the
+chain): no exact decomposition is known there (``protection_demand_is_exact``). With a deterministic lead time
+L both modes give V = D^{*L} and W = D^{*(L+1)}, as the mixture does.
 """
 
 from __future__ import annotations
@@ -26,6 +52,7 @@ from baselines._demand import (
     is_scipy_distribution,
     normal_on_hand,
 )
+from envs.scenario.types import LEAD_TIME_MODES
 
 _PMF_SUM_TOLERANCE = 1e-9
 
@@ -194,6 +221,64 @@ def lead_time_demand(per_period_demand: Any,
     else:
         low, probs = _convolved_mixture(per_period_demand, pmf)
     return DiscreteLeadTimeDemand(low, probs, pmf, mean, var)
+
+
+def protection_demand(per_period_demand: Any, lead_time_pmf: Mapping[int, float], mode: str,
+                      review_period: bool = True) -> DiscreteLeadTimeDemand:
+    """Exact stationary demand a base-stock level covers at a node supplied by a vendor (see module doc).
+
+    ``per_period_demand``: discrete frozen scipy distribution on the non-negative integers (i.i.d. per period);
+    ``lead_time_pmf``: {lead time >= 1: probability} of each order; ``mode``: the env's ``independent`` or
+    ``sequential``. ``review_period``: W (end-of-period net inventory S - W, a node serving customers) or V
+    (stock after receipts, before ordering: the upstream stage of the Clark-Scarf recursion).
+    """
+    pmf = _validated_lead_time_pmf(lead_time_pmf)
+    if min(pmf) < 1:
+        raise ValueError("lead_time_pmf: the env's lead times are whole periods >= 1")
+    if mode not in LEAD_TIME_MODES:
+        raise ValueError(f"mode {mode!r} is not one of {LEAD_TIME_MODES}")
+    if not (is_scipy_distribution(per_period_demand) and is_discrete(per_period_demand)):
+        raise ValueError("per_period_demand must be a discrete frozen scipy distribution")
+    low, probs = integer_grid(per_period_demand)
+    if low < 0:
+        raise ValueError("per_period_demand must be non-negative")
+    demand = np.concatenate((np.zeros(low), probs))  # pmf on 0, 1, ...
+    outstanding = [sum(q for lead, q in pmf.items() if lead > k) for k in range(1, max(pmf))]  # P(L > k)
+    if mode == "independent":
+        total = np.ones(1)
+        for p in outstanding:
+            total = _add(total * (1.0 - p), p * _convolve(total, demand))
+    else:
+        zero = demand[0]
+        positive = np.concatenate(([0.0], demand[1:]))
+        idle, busy = np.ones(1), np.zeros(1)  # no order at this lag or earlier outstanding / some outstanding
+        for p in reversed(outstanding):
+            busy = _add(_convolve(busy, demand), p * _convolve(idle, positive))
+            idle = idle * (zero + (1.0 - p) * (1.0 - zero))
+        total = _add(idle, busy)
+    total = _convolve(total, demand)  # D_{u-1}: the order being placed
+    if review_period:
+        total = _convolve(total, demand)
+    values = np.arange(len(total))
+    mean = float(values @ total)
+    return DiscreteLeadTimeDemand(0, total, pmf, mean, float((values - mean) ** 2 @ total))
+
+
+def protection_demand_is_exact(lead_time_pmf: Mapping[int, float], supplied_by_vendor: bool) -> bool:
+    """Whether ``protection_demand`` is exact for a node: a deterministic lead time, or a vendor supplier."""
+    return supplied_by_vendor or len(_validated_lead_time_pmf(lead_time_pmf)) == 1
+
+
+def _convolve(first: np.ndarray, second: np.ndarray) -> np.ndarray:
+    """pmf of the sum (both on 0, 1, ...), the upper tail below 1e-12 dropped."""
+    out = np.convolve(first, second)
+    tail = np.cumsum(out[::-1])
+    return out[: len(out) - int(np.searchsorted(tail, TAIL_TOLERANCE / 2.0, side="right"))]
+
+
+def _add(first: np.ndarray, second: np.ndarray) -> np.ndarray:
+    size = max(len(first), len(second))
+    return np.pad(first, (0, size - len(first))) + np.pad(second, (0, size - len(second)))
 
 
 def _validated_lead_time_pmf(lead_time_pmf: Mapping[int, float]) -> dict[int, float]:

@@ -5,7 +5,8 @@ Two analytic engines, chosen per scenario (``Plan.method`` says which):
 - ``"tree recursion"`` (exact): backorders, integer demand, every region served by one node, customers only
   at leaves, no finite caps, stationary independent demand. Per product, the echelon recursion of
   :mod:`baselines.tree_recursion`: exact Clark-Scarf on serial paths, the balance relaxation at nodes with
-  several children (a lower bound there). Random lead times enter through ``lead_time_demand``.
+  several children (a lower bound there). Random lead times enter through the exact protection-interval demand
+  of ``lead_time_demand.protection_demand``, so only at nodes supplied by a vendor.
 - ``"echelon newsvendor"`` (approximate, vectorized): everything else (lost sales, several speeds, spill-over,
   capacities, thousands of products). A pipeline of stages, each a function of the previous stage's result:
 
@@ -47,7 +48,7 @@ from scipy import stats
 from baselines.capacity_prices import OverflowCost, PricingResult, PricingStep, price_capacities
 from baselines.demand_allocation import allocate_demand
 from baselines.echelon_demand import EchelonDemand, echelon_demand
-from baselines.lead_time_demand import lead_time_demand
+from baselines.lead_time_demand import protection_demand, protection_demand_is_exact
 from baselines.local_stock import LocalStock, local_stock
 from baselines.network_model import NetworkModel, network_model
 from baselines.policies import EchelonBaseStockPolicy
@@ -149,6 +150,9 @@ def exact_recursion_applies(params: EnvParams) -> bool:
         return False
     if np.isfinite(params.storage_capacity).any() or np.isfinite(params.inbound_capacity).any():
         return False
+    if not all(protection_demand_is_exact(node.lead_time.pmf, bool(params.from_vendor[n]))
+               for n, node in enumerate(params.scenario.stocking_nodes)):
+        return False
     serving = _serving_nodes(params)
     if any(len(nodes) != 1 for nodes in serving):
         return False
@@ -183,8 +187,8 @@ def _tree_plan(params: EnvParams) -> Plan:
         chain = []
         for n, node in enumerate(nodes):
             leaf = bool(tree.is_leaf[n])
-            pmf = {lt + (1 if leaf else 0): q for lt, q in node.lead_time.pmf.items()}
-            demand = lead_time_demand(stats.poisson(max(subtree[n], 1e-12)), pmf)
+            demand = protection_demand(stats.poisson(max(subtree[n], 1e-12)), node.lead_time.pmf,
+                                       params.scenario.lead_time_mode, review_period=leaf)
             chain.append(TreeNode(int(tree.supplier[n]), float(params.holding_cost[n, p]), demand,
                                   float(subtree[n]), float(stockout[p]) if leaf else 0.0))
         flow[:, p] = subtree
