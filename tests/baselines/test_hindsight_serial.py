@@ -1,4 +1,4 @@
-"""Serial-v0: the hindsight bound against the Clark-Scarf optimum (the best policy that does not see the future)."""
+"""Serial-v1: the hindsight bound against the Clark-Scarf optimum (the best policy that does not see the future)."""
 
 import numpy as np
 
@@ -19,7 +19,7 @@ def test_bound_is_below_the_clark_scarf_optimum():
     starts, noises = sample_episodes(params, range(100, 100 + EPISODES), PERIODS)
     bounds = hindsight_bounds(params, starts, noises)
     bound = bounds.cost
-    print(f"\nSerial-v0: hindsight bound {bound} per period over {EPISODES} episodes of {PERIODS} periods; "
+    print(f"\nSerial-v1: hindsight bound {bound} per period over {EPISODES} episodes of {PERIODS} periods; "
           f"Clark-Scarf optimum {optimum:.3f}; gap {100 * (optimum - bound.mean) / optimum:.1f}% of the optimum")
     assert bound.high < optimum
     assert np.all(bounds.unavoidable_per_period == 0)  # every order has an eligible node

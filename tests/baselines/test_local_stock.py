@@ -63,7 +63,7 @@ def test_pipeline_variance_of_independent_lead_times(network):
 
 
 def test_storage_model_on_the_serial_system_is_close_to_the_exact_on_hand():
-    """Serial-v0 (backorders, Poisson): the storage model's on-hand per stage is within 10% of the exact
+    """Serial-v1 (backorders, Poisson): the storage model's on-hand per stage is within 10% of the exact
     Clark-Scarf value of the tree recursion (normal approximation of small Poisson counts)."""
     serial = plan("serial")
     model = network_model(serial.params)

@@ -9,13 +9,13 @@ from baselines.planner import plan
 
 
 def test_serial_clark_scarf_cost_matches_simulation():
-    """Serial-v0 (backorders): the exact Clark-Scarf cost within 1% of the simulated long-run cost, and
+    """Serial-v1 (backorders): the exact Clark-Scarf cost within 1% of the simulated long-run cost, and
     inside its 95% confidence interval."""
     serial = plan("serial")
     assert serial.method == "tree recursion"
     policy = serial.policy()
     simulated = evaluate(policy, "echelon/Serial-v1", num_envs=128, periods=400, seed=0, warmup=50)
-    print(f"\nSerial-v0: analytic {serial.cost:.3f}, simulated {simulated.cost}")
+    print(f"\nSerial-v1: analytic {serial.cost:.3f}, simulated {simulated.cost}")
     assert policy.clip_rate == 0.0  # max_level never truncates the requested levels
     assert simulated.cost.half_width < 0.01 * serial.cost
     assert abs(simulated.cost.mean - serial.cost) < 0.01 * serial.cost
@@ -23,13 +23,13 @@ def test_serial_clark_scarf_cost_matches_simulation():
 
 
 def test_owmr_balance_bound_against_simulation():
-    """OWMR-v0: the balance relaxation is a lower bound; the echelon policy's simulated cost lies above it,
+    """OWMR-v1: the balance relaxation is a lower bound; the echelon policy's simulated cost lies above it,
     within 3% (the difference is the cost of real, proportional rationing at the warehouse)."""
     owmr = plan("owmr")
     policy = owmr.policy()
     simulated = evaluate(policy, "echelon/OWMR-v1", num_envs=128, periods=400, seed=0, warmup=50)
     difference = (simulated.cost.mean - owmr.cost) / owmr.cost
-    print(f"\nOWMR-v0: balance bound {owmr.cost:.3f}, simulated {simulated.cost} ({100 * difference:+.2f}%)")
+    print(f"\nOWMR-v1: balance bound {owmr.cost:.3f}, simulated {simulated.cost} ({100 * difference:+.2f}%)")
     assert policy.clip_rate == 0.0
     assert simulated.cost.low > owmr.cost
     assert difference < 0.03
