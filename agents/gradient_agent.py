@@ -85,7 +85,7 @@ class GradientTrainer:
         self.params, self.config = params, config
         self.policy = build_policy(params, config.action, config.hidden, echelon_levels, config.max_log_multiplier)
         self.optimizer = torch.optim.Adam(self.policy.parameters(), lr=config.learning_rate)
-        self.warmup = params.scenario.warmup_periods if config.warmup_periods is None else config.warmup_periods
+        self.warmup = params.warmup_periods if config.warmup_periods is None else config.warmup_periods
         self.iteration = 0
 
     def path_rngs(self, iteration: int) -> list[np.random.Generator]:

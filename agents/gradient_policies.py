@@ -24,7 +24,7 @@ from agents.config import DEFAULT_MAX_LOG_MULTIPLIER
 from agents.residual import ResidualPolicy
 from baselines.echelon_position import EchelonMatrices, local_request, stock_from_blocks
 from baselines.policies import EchelonBaseStockPolicy
-from envs.observation import observation_layout
+from envs.observation import observation_layout, observation_size
 from envs.params import EnvParams
 
 
@@ -82,7 +82,7 @@ class ResidualLevelPolicy(nn.Module):
                  max_log_multiplier: float = DEFAULT_MAX_LOG_MULTIPLIER) -> None:
         super().__init__()
         size = params.num_nodes * params.num_products
-        self.net = _mlp(params.observation_size, size, tuple(hidden))
+        self.net = _mlp(observation_size(params), size, tuple(hidden))
         self.max_log_multiplier = float(max_log_multiplier)
         self.shape = (params.num_nodes, params.num_products)
         matrices = EchelonMatrices.of(params)
@@ -146,7 +146,7 @@ def build_policy(params: EnvParams, kind: str, hidden: Any, echelon_levels: np.n
     """A fresh (untrained) policy module of ``kind`` ``direct`` or ``residual`` (which needs the plan levels)."""
     hidden = tuple(int(h) for h in hidden)
     if kind == "direct":
-        return LevelPolicy(params.observation_size, params.num_nodes * params.num_products, hidden, params.max_level)
+        return LevelPolicy(observation_size(params), params.num_nodes * params.num_products, hidden, params.max_level)
     if kind == "residual":
         if echelon_levels is None:
             raise ValueError("a residual policy needs the plan's echelon levels")

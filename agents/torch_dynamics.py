@@ -18,9 +18,6 @@ import array_api_compat.torch as torch_xp
 import numpy as np
 import torch
 
-from envs.noise import Noise
-from envs.state import State
-
 
 def straight_through_floor(x: torch.Tensor) -> torch.Tensor:
     """floor(x) in the forward pass, identity in the backward pass."""
@@ -46,12 +43,3 @@ def to_torch(value: Any, dtype: torch.dtype = torch.float64) -> Any:
     array = np.asarray(value)
     tensor = torch.as_tensor(array)
     return tensor.to(dtype) if array.dtype.kind == "f" else tensor
-
-
-def state_to_numpy(state: State) -> State:
-    """A torch State back as numpy arrays (detached)."""
-    return State(**{f.name: getattr(state, f.name).detach().cpu().numpy() for f in dataclasses.fields(State)})
-
-
-def noise_to_torch(noise: Noise) -> Noise:
-    return to_torch(noise)

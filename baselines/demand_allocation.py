@@ -2,7 +2,7 @@
 
 Each (region, speed) stream is split into orders placed before the cut-off (share 1 - c) and after it
 (share c, which may use nodes one period farther away); each part visits its eligible nodes in the
-fulfillment policy's order (``EnvParams.arc_groups``, the very lists the simulator uses). Given the
+fulfillment policy's order (``EnvParams.serving``, the very lists the simulator uses). Given the
 probability q_n that a unit asked of node n finds it out of stock, the first node receives the part's mean
 demand m, the second m q_1, the third m q_1 q_2, ... (stock-outs treated as independent across nodes);
 what no node serves spills to the next slower speed of the region with the speed's spill share, as in the
@@ -114,7 +114,7 @@ def allocate_demand(model: NetworkModel, stockout_probability: np.ndarray | None
                 part_mean = (composition * stream_mean).sum(0)
                 if not np.any(part_mean > 0):
                     continue
-                nodes = _node_list(params.arc_groups[2 * s + int(late)][r], fallback_depth)
+                nodes = _node_list(params.serving[s][int(late)][r], fallback_depth)
                 reach = np.ones(n_products)
                 for k, node in enumerate(nodes):
                     fragment = part_mean * reach
@@ -183,7 +183,7 @@ def _unit_stockout_costs(model: NetworkModel, q: np.ndarray, q_backup: np.ndarra
             spill = float(params.spill_share[s]) if s + 1 < n_speeds else 0.0
             onward = 0.0
             if spill > 0:
-                nodes = _node_list(params.arc_groups[2 * (s + 1)][r], depth)
+                nodes = _node_list(params.serving[s + 1][0][r], depth)
                 fail = q[nodes[0]] * np.prod([q_backup[m] for m in nodes[1:]], axis=0) if nodes else 1.0
                 onward = fail * out[r, s + 1, 0]
             out[r, s, :] = (1.0 - spill) * model.penalty[s] + spill * onward

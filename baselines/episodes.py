@@ -32,7 +32,7 @@ def batch_noise(noises: Sequence[Noise], t: int) -> Noise:
 def sample_episode(params: EnvParams, seed: int, periods: int, warmup: int | None = None) -> tuple[State, Noise]:
     """Start state (batch of one, after ``warmup`` periods, default the scenario's) and the noise of the
     ``periods`` periods that follow (leading axis time)."""
-    warmup = params.scenario.warmup_periods if warmup is None else int(warmup)
+    warmup = params.warmup_periods if warmup is None else int(warmup)
     noise = sample_noise(np.random.default_rng(seed), params, 0, warmup + periods)
     state = initial_state(params, 1)
     order = np.rint(params.node_flow)[None]

@@ -58,8 +58,8 @@ def episode_orders(params: EnvParams, start: State, noise: Noise) -> EpisodeOrde
     late = np.floor(new * np.asarray(params.cutoff_share)[:, None] + noise.cutoff_uniform)  # as envs.dynamics
     backlog = np.asarray(start.backlog[0], dtype=float)
     on_time = new - late + (0.0 if params.backorders else backlog[None])
-    on_time_arcs = np.array([[len(params.arc_groups[2 * s][r]) > 0 for s in range(speeds)] for r in range(regions)])
-    late_arcs = np.array([[params.cutoff_share[s] > 0 and len(params.arc_groups[2 * s + 1][r]) > 0
+    on_time_arcs = np.array([[len(params.serving[s][0][r]) > 0 for s in range(speeds)] for r in range(regions)])
+    late_arcs = np.array([[params.cutoff_share[s] > 0 and len(params.serving[s][1][r]) > 0
                            for s in range(speeds)] for r in range(regions)])
     spills = np.array([s + 1 < speeds and params.spill_share[s] > 0 for s in range(speeds)])
     shape = (periods, regions, speeds, products)

@@ -107,12 +107,12 @@ class LocalStock:
 
 def pipeline_variance_factor(model: NetworkModel) -> np.ndarray:
     """(N,) v_L: the variance of the number of outstanding per-period orders per unit of flow squared."""
-    scenario = model.params.scenario
-    if scenario.lead_time_mode != "independent":
+    params = model.params
+    if params.sequential:
         return model.lead_time_var.copy()
     out = np.zeros(model.num_nodes)
-    for n, node in enumerate(scenario.stocking_nodes):
-        pmf = node.lead_time.pmf
+    for n in range(model.num_nodes):
+        pmf = params.lead_time_law(n)
         for k in range(1, max(pmf) + 1):
             tail = sum(q for lead, q in pmf.items() if lead > k)
             out[n] += tail * (1.0 - tail)

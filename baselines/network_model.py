@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from envs.params import EnvParams
-from envs.scenario.tree import SupplyTree, lead_time_mean, lead_time_var
+from envs.scenario.tree import SupplyTree
 
 
 @dataclass(frozen=True)
@@ -47,13 +47,12 @@ class NetworkModel:
 
 def network_model(params: EnvParams) -> NetworkModel:
     """Build the analytic model of a compiled scenario."""
-    scenario = params.scenario
     mean, var = stream_moments(params)
     return NetworkModel(
         params=params,
-        tree=SupplyTree.of(scenario),
-        lead_time_mean=lead_time_mean(scenario),
-        lead_time_var=lead_time_var(scenario),
+        tree=SupplyTree(params.supplier_index),
+        lead_time_mean=params.mean_lead_time,
+        lead_time_var=params.lead_time_var,
         holding=np.asarray(params.holding_cost, dtype=float),
         volume=np.asarray(params.volume, dtype=float),
         stream_mean=mean,
@@ -69,7 +68,7 @@ def stream_moments(params: EnvParams) -> tuple[np.ndarray, np.ndarray]:
     """Per-period mean and variance (R, S, P) of every stream, averaged over the seasonal cycle."""
     factors = np.asarray(params.seasonality, dtype=float)
     phase_mean = params.base_mean[None] * factors[:, None, None, None]  # (C, R, S, P)
-    distribution = params.scenario.demand.distribution
+    distribution = params.distribution
     if distribution == "poisson":
         within = phase_mean
     elif distribution == "negative_binomial":

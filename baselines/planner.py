@@ -55,7 +55,6 @@ from baselines.policies import EchelonBaseStockPolicy
 from baselines.tree_recursion import TreeNode, tree_on_hand, tree_recursion
 from envs.params import EnvParams, compile_scenario
 from envs.scenario import Scenario, SupplyTree, resolve_scenario
-from envs.scenario.tree import lead_time_mean
 
 ALLOCATION_ROUNDS = 6
 FINAL_STORAGE_CHECKS = 6
@@ -143,15 +142,14 @@ def policy_levels(levels: np.ndarray) -> np.ndarray:
 # The exact engine -----------------------------------------------------------------------------------
 def exact_recursion_applies(params: EnvParams) -> bool:
     """Conditions of the exact engine (see module docstring)."""
-    demand = params.scenario.demand
-    if not (params.backorders and demand.distribution == "poisson" and demand.trace is None):
+    if not (params.backorders and params.distribution == "poisson" and params.trace is None):
         return False
-    if demand.trend != 0 or len(set(params.seasonality)) > 1 or params.num_products > EXACT_MAX_PRODUCTS:
+    if params.trend != 0 or len(set(params.seasonality)) > 1 or params.num_products > EXACT_MAX_PRODUCTS:
         return False
     if np.isfinite(params.storage_capacity).any() or np.isfinite(params.inbound_capacity).any():
         return False
-    if not all(protection_demand_is_exact(node.lead_time.pmf, bool(params.from_vendor[n]))
-               for n, node in enumerate(params.scenario.stocking_nodes)):
+    if not all(protection_demand_is_exact(params.lead_time_law(n), bool(params.from_vendor[n]))
+               for n in range(params.num_nodes)):
         return False
     serving = _serving_nodes(params)
     if any(len(nodes) != 1 for nodes in serving):
@@ -162,13 +160,13 @@ def exact_recursion_applies(params: EnvParams) -> bool:
 
 def _serving_nodes(params: EnvParams) -> list[list[int]]:
     """Per region, the distinct nodes any of its streams may be served from."""
-    return [sorted({node for group in params.arc_groups for node, _ in group[r]}) for r in range(params.num_regions)]
+    return [sorted({node for by_late in params.serving for by_region in by_late for node, _ in by_region[r]})
+            for r in range(params.num_regions)]
 
 
 def _tree_plan(params: EnvParams) -> Plan:
-    nodes = params.scenario.stocking_nodes
     tree = SupplyTree(params.supplier_index)
-    mean_lead = lead_time_mean(params.scenario)
+    mean_lead = params.mean_lead_time
     n_nodes, n_products = params.num_nodes, params.num_products
     serving = _serving_nodes(params)
     rate = params.base_mean.sum(1) * float(params.seasonality[0])  # (R, P)
@@ -185,10 +183,10 @@ def _tree_plan(params: EnvParams) -> Plan:
             local[served_by[0]] += rate[r, p]
         subtree = tree.subtree_totals(local)
         chain = []
-        for n, node in enumerate(nodes):
+        for n in range(n_nodes):
             leaf = bool(tree.is_leaf[n])
-            demand = protection_demand(stats.poisson(max(subtree[n], 1e-12)), node.lead_time.pmf,
-                                       params.scenario.lead_time_mode, review_period=leaf)
+            demand = protection_demand(stats.poisson(max(subtree[n], 1e-12)), params.lead_time_law(n),
+                                       params.lead_time_mode, review_period=leaf)
             chain.append(TreeNode(int(tree.supplier[n]), float(params.holding_cost[n, p]), demand,
                                   float(subtree[n]), float(stockout[p]) if leaf else 0.0))
         flow[:, p] = subtree

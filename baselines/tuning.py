@@ -37,7 +37,7 @@ class TunedPolicy:
 
 def cells(plan: Plan) -> tuple[np.ndarray, np.ndarray, list[str], list[str]]:
     """Node-kind index (N,), product-class index (P,) and their names."""
-    kinds = [node.kind for node in plan.params.scenario.stocking_nodes]
+    kinds = list(plan.params.node_kinds)
     kind_names = sorted(set(kinds))
     mean = plan.params.base_mean.sum((0, 1))
     fast = mean >= np.median(mean)

@@ -102,7 +102,7 @@ def _receive(state: State, params: EnvParams, xp: Any):
             received = candidates
         dock = candidates - received
     else:
-        received, dock = candidates, candidates * 0.0
+        received, dock = candidates, xp.zeros_like(candidates)
     return pipeline, dock, state.on_hand + received, received.sum(-1)
 
 
@@ -112,7 +112,7 @@ def _ship(on_hand, order_quantity, params: EnvParams, xp: Any):
     if not params.has_internal_supply:
         return order_quantity, on_hand
     shipped = [order_quantity[:, n, :] for n in range(params.num_nodes)]
-    outflow = [on_hand[:, n, :] * 0.0 for n in range(params.num_nodes)]
+    outflow = [xp.zeros_like(on_hand[:, n, :]) for n in range(params.num_nodes)]
     for supplier, children in params.children:
         requests = order_quantity[:, children, :]
         requested = xp.sum(requests, axis=1, keepdims=True)
@@ -151,7 +151,7 @@ def _fulfil(on_hand, state: State, noise: Noise, params: EnvParams, xp: Any):
             speed_requested = speed_requested + orders.sum((1, 2))
             for r in range(params.num_regions):
                 open_orders = orders[:, r, :]
-                for n, cost in params.arc_groups[2 * s + late_class][r]:
+                for n, cost in params.serving[s][late_class][r]:
                     take = xp.minimum(open_orders, stock[n])
                     stock[n] = stock[n] - take
                     open_orders = open_orders - take
@@ -193,7 +193,7 @@ def transition(
     penalty_cost = (unmet.sum(1) * xp.asarray(params.penalty)).sum(-1)  # (B, S)
     served_speed = xp.stack(served, 1)
     if params.backorders:
-        new_backlog, lost_units = unmet, served_speed * 0.0
+        new_backlog, lost_units = unmet, xp.zeros_like(served_speed)
     else:
         new_backlog, lost_units = state.backlog, unmet.sum((1, 3))
 
@@ -205,7 +205,7 @@ def transition(
         + (pipeline.sum(2) * xp.asarray(params.pipeline_holding_cost)).sum((1, 2)),
         purchase_cost=(shipped * xp.asarray(params.purchase_cost)).sum((1, 2)),
         transport_cost=(shipped * xp.asarray(params.transport_cost)).sum((1, 2)),
-        shipping_cost=shipping_cost + served_speed.sum(-1) * 0.0,
+        shipping_cost=shipping_cost + xp.zeros_like(served_speed[:, 0]),  # an array even with no shipping
         penalty_cost=penalty_cost,
         overflow_cost=xp.matmul(overflow, xp.asarray(params.overflow_cost)),
         requested=xp.stack(requested, 1),

@@ -45,8 +45,8 @@ class InfoLayout:
 
     @classmethod
     def of(cls, params: EnvParams) -> InfoLayout:
-        speeds = tuple(s.name for s in params.scenario.speeds)
-        nodes, s, n = params.node_names, params.num_speeds, params.num_nodes
+        speeds, nodes = params.speed_names, params.node_names
+        s, n = params.num_speeds, params.num_nodes
         cost = tuple((part, k) for k, part in enumerate(COST_PARTS)) + tuple(
             (f"penalty_{name}", speed_column("penalty", i, s)) for i, name in enumerate(speeds)
         )

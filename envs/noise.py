@@ -29,11 +29,13 @@ reference; the compiled kernel (:mod:`envs.kernel`) computes the same fields and
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
+from envs.demand_table import DemandTable, build_demand_table, marginal
 from envs.params import EnvParams
 from envs.philox import philox4x32
 
@@ -130,6 +132,30 @@ def draw_uniforms(keys: np.ndarray, periods: np.ndarray, params: EnvParams) -> U
     )
 
 
+_TABLES: weakref.WeakKeyDictionary[EnvParams, DemandTable | None] = weakref.WeakKeyDictionary()
+
+
+def demand_table(params: EnvParams) -> DemandTable | None:
+    """Inverse-cdf tables per (seasonal phase, stream), built on first use for each params (None with a trend,
+    whose marginals change every period, or a trace)."""
+    if params not in _TABLES:
+        table = None
+        if params.trace is None and params.trend == 0:
+            means = params.base_mean[None] * params.seasonality[:, None, None, None]
+            table = build_demand_table(params.distribution, means, params.dispersion, params.cv)
+        _TABLES[params] = table
+    return _TABLES[params]
+
+
+def quantile(params: EnvParams, u: np.ndarray, periods: np.ndarray) -> np.ndarray:
+    """Demand (B, R, S, P) at uniforms ``u`` in ``periods`` (B,): each stream's marginal quantile."""
+    table = demand_table(params)
+    if table is not None:
+        return table.quantile(u, np.asarray(periods) % len(params.seasonality))
+    mean = params.mean_demand(periods)
+    return np.asarray(marginal(params.distribution, mean, params.dispersion, params.cv).ppf(u), dtype=float)
+
+
 def realize(uniforms: Uniforms, periods: np.ndarray, params: EnvParams) -> Noise:
     """Noise for a batch of replicas in periods ``periods`` (B,) from their uniforms (B, ...)."""
     periods = np.asarray(periods)
@@ -140,7 +166,7 @@ def realize(uniforms: Uniforms, periods: np.ndarray, params: EnvParams) -> Noise
         if params.region_correlation > 0:
             use_common = uniforms.mix < params.mix_threshold
             u = np.where(use_common, uniforms.common[:, None, None, :], u)
-        demand = params.quantile(u, periods)
+        demand = quantile(params, u, periods)
     lead_time = np.ones(uniforms.lead_time.shape, dtype=np.int8)
     for age in range(params.num_ages - 1):  # lead time = 1 + #{a : u >= P(L <= a + 1)}
         lead_time += uniforms.lead_time >= params.lead_time_cdf32[:, age, None]

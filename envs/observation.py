@@ -44,6 +44,11 @@ def observation_layout(params: EnvParams) -> dict[str, tuple[int, ...]]:
     }
 
 
+def observation_size(params: EnvParams) -> int:
+    """Length of the observation vector."""
+    return sum(int(np.prod(shape)) for shape in observation_layout(params).values())
+
+
 def observation_space(params: EnvParams) -> spaces.Box:
     layout = observation_layout(params).items()
     low = np.concatenate([np.full(int(np.prod(shape)), -1.0 if name == "season" else 0.0) for name, shape in layout])
@@ -78,7 +83,7 @@ def observe(state: State, params: EnvParams, xp: Any = np) -> Any:
             ],
             axis=1,
         )
-    out = np.empty((b, params.observation_size), dtype=np.float32)
+    out = np.empty((b, observation_size(params)), dtype=np.float32)
     offset = 0
     for value, scale in blocks:
         size = value[0].size

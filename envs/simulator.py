@@ -25,7 +25,7 @@ from envs.dynamics import transition
 from envs.info import InfoLayout, outcome_matrix
 from envs.kernel.layout import ACTION_MODE_CODES, DEMAND_GIVEN, ThreadBuffers, demand_source, kernel_params
 from envs.noise import key_words, noise
-from envs.observation import observe
+from envs.observation import observation_size, observe
 from envs.params import EnvParams
 from envs.state import State, initial_state
 
@@ -107,7 +107,7 @@ class Simulator:
         self.action_mode, self.warmup = action_mode, warmup
         self.simulator = resolve_simulator(simulator)
         self.info_layout = InfoLayout.of(params)
-        self.observation_size = params.observation_size
+        self.observation_size = observation_size(params)
         self.keys = np.zeros(batch_size, dtype=np.uint64)
         self.state = initial_state(params, batch_size)
         self._all = np.ones(batch_size, dtype=bool)

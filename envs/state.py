@@ -60,8 +60,7 @@ class State:
 
 def initial_on_hand(params: EnvParams) -> np.ndarray:
     """(N, P) each node's mean throughput over its mean lead time plus one period, rounded."""
-    mean_lead = np.array([node.lead_time.mean for node in params.scenario.stocking_nodes])
-    return np.rint(params.node_flow * (mean_lead[:, None] + 1.0))
+    return np.rint(params.node_flow * (params.mean_lead_time[:, None] + 1.0))
 
 
 def initial_state(params: EnvParams, batch_size: int, period: int = 0) -> State:

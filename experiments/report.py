@@ -15,6 +15,8 @@ import pandas as pd
 
 from baselines.evaluation import Estimate, paired_difference
 from baselines.planner import plan_gaps
+from envs import env_scenario
+from envs.scenario import resolve_scenario
 from experiments import plots
 from experiments.conventions import DEFAULT_EVAL_SEED
 from experiments.files import write_atomic
@@ -192,7 +194,7 @@ def render(bench: Benchmark, summary: pd.DataFrame, files: list[str]) -> str:
 
 def header_section(bench: Benchmark, meta: dict) -> list[str]:
     lines = [f"# Benchmark: {bench.env_id}{' (quick)' if bench.quick else ''}", ""]
-    lines += [f"{bench.plan.params.scenario.description}", "",
+    lines += [f"{resolve_scenario(env_scenario(bench.env_id)).description}", "",
               f"Command `{meta.get('command', '')}`, git {meta.get('git', {}).get('revision', '?')[:12]}"
               f"{' (uncommitted changes)' if meta.get('git', {}).get('dirty') else ''}, "
               f"{datetime.now():%Y-%m-%d %H:%M}; wall time {bench.timing.get('total_s', float('nan')):.0f} s on "

@@ -13,6 +13,7 @@ from typing import NamedTuple
 import numpy as np
 
 from envs.demand_table import GUIDE
+from envs.noise import demand_table
 from envs.params import EnvParams
 from envs.state import initial_on_hand
 
@@ -107,7 +108,7 @@ def demand_source(params: EnvParams) -> int:
     """Where the kernel's demand comes from: its own inverse-cdf table, the trace, or the caller."""
     if params.trace is not None:
         return DEMAND_TRACE
-    return DEMAND_TABLE if params.demand_table is not None else DEMAND_GIVEN
+    return DEMAND_TABLE if demand_table(params) is not None else DEMAND_GIVEN
 
 
 def kernel_params(params: EnvParams) -> KernelParams:
@@ -134,16 +135,17 @@ def kernel_params(params: EnvParams) -> KernelParams:
     for supplier, kids in children:
         child_node[child_start[supplier] : child_start[supplier] + len(kids)] = kids
     arc_counts, arc_node, arc_cost = [0], [], []
-    for group in params.arc_groups:
-        for region in group:
-            arc_counts.append(len(region))
-            for node_index, cost_id in region:
-                arc_node.append(node_index)
-                arc_cost.append(params.shipping_costs[cost_id])
+    for by_late in params.serving:
+        for by_region in by_late:
+            for members in by_region:
+                arc_counts.append(len(members))
+                for node_index, cost_id in members:
+                    arc_node.append(node_index)
+                    arc_cost.append(params.shipping_costs[cost_id])
     cdf = params.lead_time_cdf32  # a lead time is deterministic when its cdf only steps from 0 to 1
     fixed = ((cdf == 0.0) | (cdf == 1.0)).all(1)
     fixed_lead_time = np.where(fixed, 1 + (cdf[:, :-1] == 0.0).sum(1), 0).astype(np.int64)
-    table = params.demand_table
+    table = demand_table(params)
     if table is None:
         table_cdf, table_offset, table_guide = np.zeros(1), np.zeros(1, np.int64), np.zeros((1, GUIDE + 1), np.int32)
     else:

@@ -26,7 +26,7 @@ def env_costs(policy, scenario: str, replicas: int, horizon: int, seed: int) -> 
 
 def torch_costs(module, params, replicas: int, horizon: int, seed: int, relax: bool = False) -> torch.Tensor:
     keys = episode_keys([seeding.np_random(seed + i)[0] for i in range(replicas)])
-    state = start_state(params, keys, params.scenario.warmup_periods)
+    state = start_state(params, keys, params.warmup_periods)
     return rollout_costs(module, params, to_torch(state), keys, horizon, relax=relax)
 
 

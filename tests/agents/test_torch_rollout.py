@@ -8,6 +8,7 @@ from gymnasium.utils import seeding
 from agents.gradient_agent import GradientAgentConfig, LevelPolicy, rollout_costs, train
 from agents.torch_dynamics import to_torch
 from envs.noise import episode_keys
+from envs.observation import observation_size
 from envs.simulator import start_state
 from envs.vector import EchelonVectorEnv
 
@@ -18,7 +19,7 @@ def test_torch_rollout_reproduces_the_numpy_env(scenario):
     env = EchelonVectorEnv(replicas, scenario, max_episode_steps=None)
     params = env.params
     torch.manual_seed(0)
-    policy = LevelPolicy(params.observation_size, params.num_nodes * params.num_products, (16,), params.max_level)
+    policy = LevelPolicy(observation_size(params), params.num_nodes * params.num_products, (16,), params.max_level)
     for parameter in policy.parameters():  # a non-trivial, state-dependent policy
         torch.nn.init.normal_(parameter, std=0.3)
 
@@ -29,7 +30,7 @@ def test_torch_rollout_reproduces_the_numpy_env(scenario):
         env_costs.append(info["cost"]["total"])
 
     keys = episode_keys([seeding.np_random(seed + i)[0] for i in range(replicas)])
-    state = start_state(params, keys, params.scenario.warmup_periods)
+    state = start_state(params, keys, params.warmup_periods)
     with torch.no_grad():
         torch_costs = rollout_costs(policy, params, to_torch(state), keys, horizon, relax=False)
     np.testing.assert_allclose(torch_costs.numpy(), np.array(env_costs), rtol=1e-9, atol=1e-9)
@@ -38,7 +39,7 @@ def test_torch_rollout_reproduces_the_numpy_env(scenario):
 def test_relaxed_rollout_has_the_same_costs_and_a_gradient():
     env = EchelonVectorEnv(3, "network", max_episode_steps=None)
     params = env.params
-    policy = LevelPolicy(params.observation_size, params.num_nodes * params.num_products, (8,), params.max_level)
+    policy = LevelPolicy(observation_size(params), params.num_nodes * params.num_products, (8,), params.max_level)
     costs = {}
     for relax in (False, True):
         keys = episode_keys([seeding.np_random(5 + i)[0] for i in range(3)])

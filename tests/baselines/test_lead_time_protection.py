@@ -134,8 +134,9 @@ def test_planner_cost_and_levels_against_paired_simulation(mode, chain):
 def test_random_lead_time_behind_a_stocking_supplier_is_not_called_exact():
     """A random lead time into a node supplied by a stocking node has no exact decomposition: the planner uses
     its approximate engine there, and its exact one when the random lead time is the vendor's."""
-    behind = compile_scenario(chain_scenario("sequential", [LeadTime.fixed(2), CROSSING], [1.0, 2.0], 3.0, 19.0))
-    vendor = compile_scenario(chain_scenario("sequential", [CROSSING, LeadTime.fixed(2)], [1.0, 2.0], 3.0, 19.0))
+    behind_scenario = chain_scenario("sequential", [LeadTime.fixed(2), CROSSING], [1.0, 2.0], 3.0, 19.0)
+    vendor_scenario = chain_scenario("sequential", [CROSSING, LeadTime.fixed(2)], [1.0, 2.0], 3.0, 19.0)
+    behind, vendor = compile_scenario(behind_scenario), compile_scenario(vendor_scenario)
     assert not exact_recursion_applies(behind)
-    assert plan(behind.scenario).method == "echelon newsvendor"
+    assert plan(behind_scenario).method == "echelon newsvendor"
     assert exact_recursion_applies(vendor)

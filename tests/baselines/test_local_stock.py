@@ -29,7 +29,8 @@ def test_shares_reproduce_the_allocated_means_and_the_fallback_depth(network):
     first_backup = allocate_demand(network, q_first, q_backup, fallback_depth=1)
     assert np.allclose((first_backup.share * network.stream_mean).sum((1, 2)), first_backup.mean)
     assert first_backup.fallback.sum() < full.fallback.sum()
-    second = {(group[0][0], group[1][0]) for lists in network.params.arc_groups for group in lists if len(group) > 1}
+    second = {(group[0][0], group[1][0]) for by_late in network.params.serving for lists in by_late
+              for group in lists if len(group) > 1}
     pairs = {(int(k), int(m)) for k, m in zip(*np.nonzero(first_backup.pair.any(axis=2)), strict=True)}
     assert pairs <= second  # only a list's second node serves backup demand, right after its first
     # backups that never serve leave the whole first-choice failure unmet

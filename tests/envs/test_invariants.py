@@ -89,7 +89,7 @@ def draw_state(draw, params):
     """A state the dynamics can reach: units in transit to node n only at ages below its longest lead
     time L_n, each due in 0 .. L_n - 1 - age periods."""
     n, a, p = params.num_nodes, params.num_ages, params.num_products
-    max_lead = [node.lead_time.max for node in params.scenario.stocking_nodes]
+    max_lead = [max(params.lead_time_law(i)) for i in range(n)]
     pipeline = np.zeros((1, n, a, p))
     due = np.full((1, n, a, p), -1, dtype=np.int8)
     for i in range(n):
@@ -114,7 +114,7 @@ def draw_state(draw, params):
 def draw_noise(draw, params):
     stream = (1, params.num_regions, params.num_speeds, params.num_products)
     size = int(np.prod(stream))
-    leads = [node.lead_time.periods for node in params.scenario.stocking_nodes]
+    leads = [tuple(params.lead_time_law(i)) for i in range(params.num_nodes)]
     return make_noise(
         params,
         demand=whole(draw, stream, 12),
@@ -208,7 +208,7 @@ def test_pipeline_drains_without_orders(data):
     in_network = state_total(state)
     sold = 0.0
     zero = np.zeros((1, params.num_nodes, params.num_products))
-    for _ in range(params.scenario.max_lead_time):
+    for _ in range(params.num_ages):
         state, out = transition(state, zero, draw_noise(data.draw, params), params)
         sold = sold + out.served_units
     np.testing.assert_array_equal(state.pipeline, 0)
