@@ -14,7 +14,8 @@ metrics_every     environment steps between rows of ``metrics.csv``
 eval_episodes     episodes of the final evaluation after training (0: none)
 env_kwargs        ``action_mode`` and ``warmup_periods`` of the env
 normalize         ``obs``, ``reward`` (bool), ``clip_obs``, ``clip_reward`` of ``VecNormalize``
-policy_kwargs     ``MlpPolicy`` arguments (``net_arch``, ``activation_fn`` by name, ``log_std_init``, ...)
+policy_kwargs     ``MlpPolicy`` arguments (``net_arch``, ``activation_fn`` by name, ``log_std_init``, ...), and
+                  ``shared_layer``: units of a first layer the actor and critic share (:mod:`agents.features`)
 algo_kwargs       arguments of the SB3 class (``learning_rate``, ``n_steps``, ``buffer_size``, ...);
                   ``action_noise`` as ``{type: normal | ornstein_uhlenbeck, sigma: float}``
 device            torch device: ``cpu`` (default; small MLPs run faster there), ``auto`` or ``cuda[:N]``
@@ -53,6 +54,7 @@ from agents.config import (
     hyperparams_path,
     resolve_entry,
 )
+from agents.features import SharedLayer
 from envs.actions import ACTION_MODES
 
 ALGOS: dict[str, type[BaseAlgorithm]] = dict(zip(SB3_ALGOS, (PPO, SAC, TD3, A2C), strict=True))
@@ -142,6 +144,9 @@ def validate_hyperparams(algo: str, entry: Any, where: str) -> None:
     allowed = set(inspect.signature(ALGOS[algo].__init__).parameters) - _RESERVED
     _check_keys(entry.get("algo_kwargs", {}), allowed, f"{where}.algo_kwargs", f"{ALGOS[algo].__name__} argument")
     _check_numbers(algo, entry.get("algo_kwargs", {}), f"{where}.algo_kwargs")
+    shared = entry.get("policy_kwargs", {}).get("shared_layer")
+    if shared is not None and (isinstance(shared, bool) or not isinstance(shared, int) or shared < 1):
+        raise ConfigError(f"{where}.policy_kwargs.shared_layer: expected a whole number of units >= 1, got {shared!r}")
     activation = entry.get("policy_kwargs", {}).get("activation_fn")
     if activation is not None and activation not in ACTIVATIONS:
         raise ConfigError(f"{where}.policy_kwargs.activation_fn: {activation!r} is not one of {', '.join(ACTIVATIONS)}")
@@ -202,10 +207,15 @@ def _check_keys(mapping: Any, allowed: set[str], where: str, what: str = "key") 
 
 # Building -------------------------------------------------------------------------------------------
 def policy_kwargs_for(hyperparams: dict) -> dict:
-    """``policy_kwargs`` with activation names replaced by torch classes."""
+    """``policy_kwargs`` with activation names replaced by torch classes and ``shared_layer`` by its extractor."""
     kwargs = copy.deepcopy(hyperparams.get("policy_kwargs") or {})
     if isinstance(kwargs.get("activation_fn"), str):
         kwargs["activation_fn"] = ACTIVATIONS[kwargs["activation_fn"]]
+    units = kwargs.pop("shared_layer", None)
+    if units is not None:
+        kwargs["features_extractor_class"] = SharedLayer
+        kwargs["features_extractor_kwargs"] = {"units": int(units),
+                                               "activation_fn": kwargs.get("activation_fn", nn.Tanh)}
     return kwargs
 
 
