@@ -8,7 +8,8 @@ Both fill the same outputs: observations, rewards and the outcome matrix of :mod
 
 Choose with the ``simulator`` argument (``"compiled"`` or ``"reference"``) or, when it is None, the
 environment variable ``ECHELON_SIMULATOR``; the default is compiled. Where numba is missing or fails to
-compile, the reference path runs, with one warning.
+compile, the reference path runs, with one warning. The compiled path splits large batches over threads,
+as many as the process has CPUs unless ``ECHELON_THREADS`` says otherwise.
 """
 
 from __future__ import annotations
@@ -33,9 +34,12 @@ SIMULATORS = ("compiled", "reference")
 ENVIRONMENT_VARIABLE = "ECHELON_SIMULATOR"
 
 try:  # numba is a dependency, but the simulator must still run where it cannot be imported
+    from numba.core.errors import NumbaError
+
     from envs.kernel import compiled as kernel
 except ImportError as error:  # pragma: no cover - exercised only on machines without numba
     kernel, _KERNEL_IMPORT_ERROR = None, error
+    NumbaError = RuntimeError  # never raised by the reference path
 else:
     _KERNEL_IMPORT_ERROR = None
 
@@ -45,13 +49,23 @@ THREAD_MIN_ROWS = 32
 """Replicas per thread below which a batch runs in the calling thread alone."""
 
 
+THREADS_VARIABLE = "ECHELON_THREADS"
+
+
 @cache
-def _thread_pool(workers: int) -> ThreadPoolExecutor:
+def _thread_pool(process: int, workers: int) -> ThreadPoolExecutor:
+    """A pool per process (a forked child cannot use its parent's threads) and size."""
     return ThreadPoolExecutor(max_workers=workers, thread_name_prefix="echelon-kernel")
 
 
 def kernel_threads() -> int:
-    """Threads a compiled batch may use: the CPUs this process may run on."""
+    """Threads a compiled batch may use: ``$ECHELON_THREADS`` if set (e.g. 1 per worker when several processes
+    share the machine), else the CPUs this process may run on."""
+    value = os.environ.get(THREADS_VARIABLE)
+    if value:
+        if not value.isdigit() or int(value) < 1:
+            raise ValueError(f"environment variable {THREADS_VARIABLE} is {value!r}; set a whole number >= 1")
+        return int(value)
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
@@ -113,6 +127,7 @@ class Simulator:
         self._all = np.ones(batch_size, dtype=bool)
         if self.simulator == "compiled":
             self._allocate()
+            self._compile()
 
     # The compiled path -----------------------------------------------------------------------------------
     def _allocate(self) -> None:
@@ -131,6 +146,18 @@ class Simulator:
                      np.ones((b, n, p), np.int8))
         self._thread_buffers = [ThreadBuffers.allocate(params, given) for _ in self._chunks]
 
+    def _compile(self) -> None:
+        """Compile (or load from the cache) the kernel for these arrays now, stepping no replica, so that a
+        failure to compile falls back to the reference path before anything has run."""
+        nothing = np.zeros(self.batch_size, dtype=bool)
+        try:
+            kernel.actions_valid(self._no_actions)
+            self._run_kernel(nothing, self._no_actions, -1, np.empty((self.batch_size, self.info_layout.num_columns)),
+                             np.empty(self.batch_size), self.new_observations())
+        except NumbaError as error:
+            _warn_fallback(f"numba failed to compile it ({type(error).__name__}: {str(error).splitlines()[0]})")
+            self.simulator = "reference"
+
     def _state_arrays(self) -> tuple:
         s = self.state
         return (s.on_hand, s.dock, s.pipeline, s.due, s.last_due, s.backlog, s.last_demand, s.received, s.period)
@@ -146,7 +173,7 @@ class Simulator:
                 *self._kernel_params,
             ))
         first, *others = calls
-        futures = [_thread_pool(len(others)).submit(kernel.step_batch, *call) for call in others]
+        futures = [_thread_pool(os.getpid(), len(others)).submit(kernel.step_batch, *call) for call in others]
         kernel.step_batch(*first)
         for future in futures:
             future.result()

@@ -294,6 +294,22 @@ def test_the_switch_and_the_environment_variable_choose_the_path(monkeypatch):
         EchelonEnv("serial", simulator="fast")
 
 
+def test_a_kernel_that_fails_to_compile_falls_back_to_the_reference_path(monkeypatch):
+    import envs.simulator as simulator_module
+    from numba.core.errors import TypingError
+
+    def fails(*args):
+        raise TypingError("no implementation for these argument types")
+
+    monkeypatch.setattr(simulator_module.kernel, "actions_valid", fails)
+    monkeypatch.setattr(simulator_module, "_warned", False)
+    with pytest.warns(RuntimeWarning, match="numba failed to compile it .TypingError: no implementation"):
+        env = EchelonVectorEnv(3, "serial")
+    assert env.simulator == "reference" and env._simulator.simulator == "reference"
+    env.reset(seed=0)
+    assert np.all(np.isfinite(env.step(env.action_space.sample())[1]))
+
+
 def test_without_numba_the_reference_path_runs_with_one_warning(monkeypatch):
     import envs.simulator as simulator_module
 
