@@ -295,8 +295,9 @@ def test_the_switch_and_the_environment_variable_choose_the_path(monkeypatch):
 
 
 def test_a_kernel_that_fails_to_compile_falls_back_to_the_reference_path(monkeypatch):
-    import envs.simulator as simulator_module
     from numba.core.errors import TypingError
+
+    import envs.simulator as simulator_module
 
     def fails(*args):
         raise TypingError("no implementation for these argument types")
