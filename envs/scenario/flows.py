@@ -8,11 +8,15 @@ warm-up orders.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
 from envs.scenario.fulfillment import first_choice_nodes
 from envs.scenario.tree import SupplyTree
-from envs.scenario.types import Scenario
+
+if TYPE_CHECKING:  # annotations only: the scenario types use this module to check a scenario
+    from envs.scenario.types import Scenario
 
 
 def base_mean(scenario: Scenario) -> np.ndarray:

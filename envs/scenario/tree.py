@@ -9,10 +9,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cached_property
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from envs.scenario.types import Scenario
+if TYPE_CHECKING:  # annotations only: the scenario types use this module to check a scenario
+    from envs.scenario.types import Scenario
+
 
 
 @dataclass(frozen=True, eq=False)

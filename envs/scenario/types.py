@@ -4,6 +4,9 @@ A scenario is plain data: nodes (vendors, distribution centers, fulfillment cent
 forming a supply tree, products, customer regions, delivery speeds and the demand model. Every
 invariant is checked in ``__post_init__`` so that an invalid scenario fails where it is built (from
 Python or YAML), with a message that names the field and the fix. Derived values are properties.
+
+Numbers are bounded (:mod:`envs.scenario.limits`), so that no finite but absurd value loads into wrong numbers or
+takes minutes and gigabytes; each class states the limits of its fields.
 """
 
 from __future__ import annotations
@@ -12,7 +15,9 @@ import math
 from dataclasses import dataclass, field
 from typing import Literal
 
+from envs.scenario import limits
 from envs.scenario.errors import ScenarioError
+from envs.scenario.flows import base_mean
 from envs.scenario.fulfillment import FULFILLMENT_POLICIES
 
 NodeKind = Literal["vendor", "distribution_center", "fulfillment_center", "same_day_site"]
@@ -27,41 +32,79 @@ def _require(condition: bool, where: str, message: str) -> None:
         raise ScenarioError(f"{where}: {message}")
 
 
-def _finite_non_negative(value: float, where: str) -> None:
+COST_FIX = "express costs in a larger currency unit (e.g. thousands)"
+FACTOR_FIX = "move the scale into the costs it multiplies"
+SHARE_FIX = "shares are relative weights: divide them all by a common factor"
+
+
+def _is_number(value: object) -> bool:
+    """An int or a float; not a bool (YAML's yes/no/true/false), not text."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _is_whole(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _finite_non_negative(value: float, where: str, limit: float = math.inf, unit: str = "", fix: str = "") -> None:
     _require(
-        isinstance(value, (int, float)) and math.isfinite(value) and value >= 0,
+        _is_number(value) and math.isfinite(value) and value >= 0,
         where,
         f"must be a finite number >= 0, got {value!r}",
     )
+    limits.check_range(value, where, 0.0, limit, unit, fix)
 
 
-def _positive_or_inf(value: float, where: str) -> None:
+def _cost(value: float, where: str) -> None:
+    _finite_non_negative(value, where, limits.MAX_COST, "per unit", COST_FIX)
+
+
+def _positive_or_inf(value: float, where: str, least: float, unit: str, fix: str) -> None:
     _require(
-        isinstance(value, (int, float)) and not math.isnan(value) and value > 0,
+        _is_number(value) and not math.isnan(value) and value > 0,
         where,
         f"must be > 0 (use .inf for no limit), got {value!r}",
     )
+    limits.check_range(value, where, least, math.inf, unit, fix)
+
+
+def _text(value: object, where: str, optional: bool = False) -> None:
+    _require(
+        isinstance(value, str) or (optional and value is None),
+        where,
+        f"must be a name (text; quote names that look like numbers), got {value!r}",
+    )
+
+
+def _as_tuple(value: object, where: str, what: str) -> tuple:
+    """``value`` as a tuple; a :class:`ScenarioError` when it is not a list or tuple of ``what``."""
+    _require(isinstance(value, (tuple, list)), where, f"expected a list of {what}, got {value!r}")
+    return tuple(value)
 
 
 def _unique_names(items: tuple, where: str) -> None:
     seen: set[str] = set()
     for i, item in enumerate(items):
-        _require(isinstance(item.name, str) and item.name != "", f"{where}[{i}].name", "must be a non-empty string")
+        _require(isinstance(item.name, str) and item.name != "", f"{where}[{i}].name",
+                 f"must be a non-empty string (quote names that look like numbers), got {item.name!r}")
         _require(item.name not in seen, f"{where}[{i}].name", f"duplicate name {item.name!r}; names must be unique")
         seen.add(item.name)
 
 
 @dataclass(frozen=True)
 class LeadTime:
-    """Lead time of one supply arc: a pmf over whole periods (>= 1), drawn once per order."""
+    """Lead time of one supply arc: a pmf over whole periods in [1, 100] (``MAX_LEAD_TIME``), drawn once per order."""
 
     periods: tuple[int, ...]
     probabilities: tuple[float, ...] = (1.0,)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "periods", tuple(self.periods))
-        object.__setattr__(self, "probabilities", tuple(float(p) for p in self.probabilities))
         where = "lead_time"
+        object.__setattr__(self, "periods", _as_tuple(self.periods, where, "whole periods"))
+        probabilities = _as_tuple(self.probabilities, where, "probabilities")
+        for prob in probabilities:
+            _require(_is_number(prob), where, f"probabilities must be numbers, got {prob!r}")
+        object.__setattr__(self, "probabilities", tuple(float(p) for p in probabilities))
         _require(len(self.periods) >= 1, where, "needs at least one period value")
         _require(
             len(self.periods) == len(self.probabilities),
@@ -70,11 +113,13 @@ class LeadTime:
         )
         for value in self.periods:
             _require(
-                isinstance(value, int) and not isinstance(value, bool) and value >= 1,
+                _is_whole(value) and value >= 1,
                 where,
                 f"periods must be whole numbers >= 1 (an order arrives at the earliest in the next period), "
                 f"got {value!r}",
             )
+            limits.check_range(value, where, 1, limits.MAX_LEAD_TIME, "periods (the simulator counts them in int8)",
+                               "use longer periods (e.g. weeks instead of days)")
         _require(len(set(self.periods)) == len(self.periods), where, f"periods {self.periods} repeat a value")
         for prob in self.probabilities:
             _require(math.isfinite(prob) and prob >= 0, where, f"probabilities must be >= 0, got {prob!r}")
@@ -110,6 +155,11 @@ class Node:
     multiplies each product's holding cost while stock sits here (or is in transit to a child of this node).
     Storage capacity is soft (each unit of volume above it costs ``overflow_cost`` per period); inbound
     capacity is hard (units beyond it wait at the dock and are received in a later period).
+
+    Limits (:mod:`envs.scenario.limits`): costs at most 1e6 per unit (``MAX_COST``), ``holding_cost_factor`` at
+    most 1e3 (``MAX_COST_FACTOR``); a finite ``storage_capacity`` at least 1e-6 (``MIN_STORAGE_CAPACITY``) and a
+    finite ``inbound_capacity`` at least 1 unit per period (``MIN_INBOUND_CAPACITY``; it is rounded down to whole
+    units, so a smaller one would receive nothing).
     """
 
     name: str
@@ -125,6 +175,7 @@ class Node:
     def __post_init__(self) -> None:
         where = f"node {self.name!r}"
         _require(self.kind in NODE_KINDS, f"{where}.kind", f"{self.kind!r} is not one of {NODE_KINDS}")
+        _text(self.supplier, f"{where}.supplier", optional=True)
         if self.kind == "vendor":
             _require(self.supplier is None, f"{where}.supplier", "a vendor is an external source; remove supplier")
             _require(self.lead_time is None, f"{where}.lead_time", "set lead times on the nodes a vendor supplies")
@@ -135,11 +186,15 @@ class Node:
                 f"{where}.lead_time",
                 "a stocking node needs a lead time from its supplier (an int or a {periods: probability} map)",
             )
-        _finite_non_negative(self.holding_cost_factor, f"{where}.holding_cost_factor")
-        _finite_non_negative(self.transport_cost, f"{where}.transport_cost")
-        _finite_non_negative(self.overflow_cost, f"{where}.overflow_cost")
-        _positive_or_inf(self.storage_capacity, f"{where}.storage_capacity")
-        _positive_or_inf(self.inbound_capacity, f"{where}.inbound_capacity")
+        _finite_non_negative(self.holding_cost_factor, f"{where}.holding_cost_factor", limits.MAX_COST_FACTOR, "",
+                             FACTOR_FIX)
+        _cost(self.transport_cost, f"{where}.transport_cost")
+        _cost(self.overflow_cost, f"{where}.overflow_cost")
+        _positive_or_inf(self.storage_capacity, f"{where}.storage_capacity", limits.MIN_STORAGE_CAPACITY,
+                         "(volume)", "measure volume in a smaller unit, or give .inf for no capacity")
+        _positive_or_inf(self.inbound_capacity, f"{where}.inbound_capacity", limits.MIN_INBOUND_CAPACITY,
+                         "unit per period (it is rounded down to whole units, so less receives nothing)",
+                         "give at least 1, or .inf for no capacity")
 
     @property
     def is_vendor(self) -> bool:
@@ -148,7 +203,12 @@ class Node:
 
 @dataclass(frozen=True)
 class Product:
-    """One product: mean demand per period over all regions and speeds, volume and costs."""
+    """One product: mean demand per period over all regions and speeds, volume and costs.
+
+    Limits (:mod:`envs.scenario.limits`): ``mean_demand`` at most 1e6 units per period (``MAX_MEAN_DEMAND``),
+    ``volume`` at most 1e6 (``MAX_VOLUME``), costs at most 1e6 per unit (``MAX_COST``), ``penalty_scale`` at most
+    1e3 (``MAX_COST_FACTOR``).
+    """
 
     name: str
     mean_demand: float
@@ -159,20 +219,24 @@ class Product:
 
     def __post_init__(self) -> None:
         where = f"product {self.name!r}"
-        _finite_non_negative(self.mean_demand, f"{where}.mean_demand")
+        _finite_non_negative(self.mean_demand, f"{where}.mean_demand", limits.MAX_MEAN_DEMAND, "units per period",
+                             "count demand in larger units (e.g. packs of 100)")
         _require(
-            isinstance(self.volume, (int, float)) and math.isfinite(self.volume) and self.volume > 0,
+            _is_number(self.volume) and math.isfinite(self.volume) and self.volume > 0,
             f"{where}.volume",
             f"must be a finite number > 0, got {self.volume!r}",
         )
-        _finite_non_negative(self.unit_cost, f"{where}.unit_cost")
-        _finite_non_negative(self.holding_cost, f"{where}.holding_cost")
-        _finite_non_negative(self.penalty_scale, f"{where}.penalty_scale")
+        limits.check_range(self.volume, f"{where}.volume", 0.0, limits.MAX_VOLUME, "per unit",
+                           "measure volume in a larger unit")
+        _cost(self.unit_cost, f"{where}.unit_cost")
+        _cost(self.holding_cost, f"{where}.holding_cost")
+        _finite_non_negative(self.penalty_scale, f"{where}.penalty_scale", limits.MAX_COST_FACTOR, "", FACTOR_FIX)
 
 
 @dataclass(frozen=True)
 class ServiceLink:
-    """A node that may ship to a region: transit time in whole periods and cost per unit shipped."""
+    """A node that may ship to a region: transit time in whole periods and cost per unit shipped (at most 1e6,
+    ``MAX_COST``)."""
 
     node: str
     transit: int
@@ -180,26 +244,30 @@ class ServiceLink:
 
     def __post_init__(self) -> None:
         where = f"service link to node {self.node!r}"
+        _text(self.node, f"{where}.node")
         _require(
-            isinstance(self.transit, int) and not isinstance(self.transit, bool) and self.transit >= 0,
+            _is_whole(self.transit) and self.transit >= 0,
             f"{where}.transit",
             f"must be a whole number of periods >= 0, got {self.transit!r}",
         )
-        _finite_non_negative(self.shipping_cost, f"{where}.shipping_cost")
+        _cost(self.shipping_cost, f"{where}.shipping_cost")
 
 
 @dataclass(frozen=True)
 class Region:
-    """A customer region: its share of each product's demand and the nodes that may serve it."""
+    """A customer region: its share of each product's demand (a relative weight, at most 1e9, ``MAX_SHARE``) and the
+    nodes that may serve it."""
 
     name: str
     demand_share: float
     links: tuple[ServiceLink, ...]
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "links", tuple(self.links))
         where = f"region {self.name!r}"
-        _finite_non_negative(self.demand_share, f"{where}.demand_share")
+        object.__setattr__(self, "links", _as_tuple(self.links, f"{where}.links", "service links"))
+        for i, link in enumerate(self.links):
+            _require(isinstance(link, ServiceLink), f"{where}.links[{i}]", f"must be a ServiceLink, got {link!r}")
+        _finite_non_negative(self.demand_share, f"{where}.demand_share", limits.MAX_SHARE, "", SHARE_FIX)
         nodes = [link.node for link in self.links]
         _require(len(set(nodes)) == len(nodes), f"{where}.links", f"node listed twice in {nodes}")
 
@@ -212,7 +280,8 @@ class Speed:
     ``penalty``: per unit not served (lost sales) or per unit and period waiting (backorders), times the
     product's ``penalty_scale``. ``cutoff_share``: share of orders placed after the day's cut-off, which
     have one more period of slack. ``spill_share``: share of unmet orders that come back, in the same
-    period, as orders of the next slower speed; the rest are lost (or backordered).
+    period, as orders of the next slower speed; the rest are lost (or backordered). Limits: ``penalty`` at most 1e6
+    (``MAX_COST``), ``demand_share`` (a relative weight) at most 1e9 (``MAX_SHARE``).
     """
 
     name: str
@@ -225,16 +294,16 @@ class Speed:
     def __post_init__(self) -> None:
         where = f"speed {self.name!r}"
         _require(
-            isinstance(self.promise, int) and not isinstance(self.promise, bool) and self.promise >= 0,
+            _is_whole(self.promise) and self.promise >= 0,
             f"{where}.promise",
             f"must be a whole number of periods >= 0, got {self.promise!r}",
         )
-        _finite_non_negative(self.penalty, f"{where}.penalty")
-        _finite_non_negative(self.demand_share, f"{where}.demand_share")
+        _cost(self.penalty, f"{where}.penalty")
+        _finite_non_negative(self.demand_share, f"{where}.demand_share", limits.MAX_SHARE, "", SHARE_FIX)
         for name in ("cutoff_share", "spill_share"):
             value = getattr(self, name)
             _require(
-                isinstance(value, (int, float)) and 0 <= value <= 1,
+                _is_number(value) and 0 <= value <= 1,
                 f"{where}.{name}",
                 f"is a share and must lie in [0, 1], got {value!r}",
             )
@@ -250,6 +319,12 @@ class Demand:
     ``region_correlation`` in [0, 1) is the rank correlation between any two streams of a product in a
     period (a mixture copula: marginals are unchanged). ``trace`` replays a CSV (period, product,
     region, speed, quantity) instead, cyclically.
+
+    Limits (:mod:`envs.scenario.limits`): seasonal multipliers at most 1e3 (``MAX_SEASONALITY``); ``trend`` at
+    most 0.1 per period (``MAX_TREND``); for the negative binomial, ``dispersion`` in [1e-3, 1e6]
+    (``MIN_DISPERSION``, ``MAX_DISPERSION``); for the normal, ``cv`` at most 100 (``MAX_CV``). A scenario's demand
+    tables (every seasonal phase and stream over its support) or its trace (periods x streams) hold at most 1e8
+    entries (``MAX_DEMAND_TABLE``); trace quantities are at most 1e9 units (``MAX_UNITS``).
     """
 
     distribution: str = "poisson"
@@ -261,35 +336,52 @@ class Demand:
     trace: str | None = None
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "seasonality", tuple(float(x) for x in self.seasonality))
         where = "demand"
+        seasonality = _as_tuple(self.seasonality, f"{where}.seasonality", "multipliers (e.g. [0.9, 1.1])")
+        for value in seasonality:
+            _finite_non_negative(value, f"{where}.seasonality", limits.MAX_SEASONALITY, "",
+                                 "raise the products' mean_demand and lower the multipliers instead")
+        object.__setattr__(self, "seasonality", tuple(float(x) for x in seasonality))
         _require(
             self.distribution in DISTRIBUTIONS,
             f"{where}.distribution",
             f"{self.distribution!r} is not one of {DISTRIBUTIONS}",
         )
         _require(
-            isinstance(self.dispersion, (int, float)) and math.isfinite(self.dispersion) and self.dispersion > 0,
+            _is_number(self.dispersion) and math.isfinite(self.dispersion) and self.dispersion > 0,
             f"{where}.dispersion",
             f"negative-binomial size k (variance = mean + mean^2/k) must be > 0, got {self.dispersion!r}",
         )
+        if self.distribution == "negative_binomial":
+            limits.check_range(self.dispersion, f"{where}.dispersion", limits.MIN_DISPERSION, math.inf, "",
+                               "a tail that long cannot be tabulated; give a larger dispersion")
+            limits.check_range(self.dispersion, f"{where}.dispersion", 0.0, limits.MAX_DISPERSION, "",
+                               "use distribution: poisson (the negative binomial's limit as k grows)")
         _require(
-            isinstance(self.cv, (int, float)) and math.isfinite(self.cv) and self.cv > 0,
+            _is_number(self.cv) and math.isfinite(self.cv) and self.cv > 0,
             f"{where}.cv",
             f"the normal's coefficient of variation must be > 0, got {self.cv!r}",
         )
+        if self.distribution == "normal":
+            limits.check_range(self.cv, f"{where}.cv", 0.0, limits.MAX_CV, "",
+                               "use a negative binomial with a small dispersion for demand that variable")
         _require(len(self.seasonality) >= 1, f"{where}.seasonality", "needs at least one multiplier")
-        for value in self.seasonality:
-            _finite_non_negative(value, f"{where}.seasonality")
         _require(
-            isinstance(self.trend, (int, float)) and math.isfinite(self.trend) and self.trend > -1,
+            _is_number(self.trend) and math.isfinite(self.trend) and self.trend > -1,
             f"{where}.trend",
             f"growth per period must be > -1, got {self.trend!r}",
         )
+        limits.check_range(self.trend, f"{where}.trend", -1.0, limits.MAX_TREND, "per period",
+                           "faster growth overflows within an episode; replay a demand trace instead")
         _require(
-            isinstance(self.region_correlation, (int, float)) and 0 <= self.region_correlation < 1,
+            _is_number(self.region_correlation) and 0 <= self.region_correlation < 1,
             f"{where}.region_correlation",
             f"must lie in [0, 1), got {self.region_correlation!r}",
+        )
+        _require(
+            self.trace is None or (isinstance(self.trace, str) and self.trace != ""),
+            f"{where}.trace",
+            f"must be the path of a CSV file, got {self.trace!r}",
         )
 
 
@@ -298,7 +390,9 @@ class Scenario:
     """A complete world: the supply tree, products, regions, speeds, demand and rules.
 
     Nodes must be listed so that every supplier comes before the nodes it supplies (vendors first);
-    speeds are listed fastest first (strictly increasing promise).
+    speeds are listed fastest first (strictly increasing promise). Limits (:mod:`envs.scenario.limits`):
+    ``warmup_periods`` at most 10,000 (``MAX_WARMUP_PERIODS``); a replica's pipeline (stocking nodes x longest lead
+    time x products) and streams (regions x speeds x products) hold at most 1e7 numbers (``MAX_REPLICA_SIZE``).
     """
 
     name: str
@@ -314,9 +408,14 @@ class Scenario:
     description: str = ""
 
     def __post_init__(self) -> None:
-        for name in ("nodes", "products", "regions", "speeds"):
-            object.__setattr__(self, name, tuple(getattr(self, name)))
         where = f"scenario {self.name!r}"
+        _text(self.name, f"{where}.name")
+        for name in ("nodes", "products", "regions", "speeds"):
+            object.__setattr__(self, name, _as_tuple(getattr(self, name), f"{where}.{name}", name))
+        for name, kind in (("nodes", Node), ("products", Product), ("regions", Region), ("speeds", Speed)):
+            for i, item in enumerate(getattr(self, name)):
+                _require(isinstance(item, kind), f"{where}.{name}[{i}]", f"must be a {kind.__name__}, got {item!r}")
+        _require(isinstance(self.demand, Demand), f"{where}.demand", f"must be a Demand, got {self.demand!r}")
         for name in ("nodes", "products", "regions", "speeds"):
             _require(len(getattr(self, name)) >= 1, f"{where}.{name}", "needs at least one entry")
             _unique_names(getattr(self, name), f"{where}.{name}")
@@ -331,12 +430,14 @@ class Scenario:
             f"{self.lead_time_mode!r} is not one of {LEAD_TIME_MODES}",
         )
         _require(
-            isinstance(self.warmup_periods, int) and self.warmup_periods >= 0,
+            _is_whole(self.warmup_periods) and self.warmup_periods >= 0,
             f"{where}.warmup_periods",
             f"must be a whole number >= 0, got {self.warmup_periods!r}",
         )
+        limits.check_range(self.warmup_periods, f"{where}.warmup_periods", 0, limits.MAX_WARMUP_PERIODS,
+                           "periods (simulated at every reset)", "a few lead times are enough to reach a steady state")
         _require(
-            self.fulfillment in FULFILLMENT_POLICIES,
+            isinstance(self.fulfillment, str) and self.fulfillment in FULFILLMENT_POLICIES,
             f"{where}.fulfillment",
             f"unknown policy {self.fulfillment!r}; registered policies are {sorted(FULFILLMENT_POLICIES)} "
             "(add one with envs.scenario.register_fulfillment_policy)",
@@ -378,6 +479,26 @@ class Scenario:
             self.speeds[-1].spill_share == 0,
             f"{where}: speed {self.speeds[-1].name!r}.spill_share",
             "the slowest speed has no slower speed to spill into; set it to 0",
+        )
+        self._check_sizes(where)
+
+    def _check_sizes(self, where: str) -> None:
+        """Refuse a scenario whose replica state or demand tables would be too large (see the class docstring)."""
+        products, streams = len(self.products), len(self.regions) * len(self.speeds) * len(self.products)
+        size = len(self.stocking_nodes) * self.max_lead_time * products + streams
+        limits.check_range(size, f"{where}: replica size", 0, limits.MAX_REPLICA_SIZE,
+                           "numbers (stocking nodes x longest lead time x products + regions x speeds x products)",
+                           "use fewer products, nodes or regions, or shorter lead times")
+        if self.demand.trace is not None or self.demand.trend != 0:
+            return  # no tables: a trace is checked where it is read, a trend draws every period's quantiles
+        bound = limits.demand_table_bound(self.demand.distribution, base_mean(self), self.demand.seasonality,
+                                          self.demand.dispersion, self.demand.cv)
+        _require(
+            bound <= limits.MAX_DEMAND_TABLE,
+            f"{where}.demand",
+            f"the demand tables (every seasonal phase and stream over its support) would hold up to {bound:.3g} "
+            f"entries, above the limit of {limits.MAX_DEMAND_TABLE:g}; lower the products' mean_demand or the "
+            "demand's cv, raise its dispersion, or use fewer products, regions, speeds or seasonal phases",
         )
 
     # Derived views -------------------------------------------------------------------------------
