@@ -1,6 +1,6 @@
 """Scenario model: frozen dataclasses, fulfillment policies, the supply tree, YAML form, generator and registry."""
 
-from envs.scenario.errors import ScenarioError
+from envs.scenario.errors import ScenarioError, UnservableDemandWarning
 from envs.scenario.fulfillment import register_fulfillment_policy
 from envs.scenario.generate import network_scenario
 from envs.scenario.io import load_scenario_file, save_scenario_file, scenario_from_dict, scenario_to_dict
@@ -19,6 +19,7 @@ __all__ = [
     "ServiceLink",
     "Speed",
     "SupplyTree",
+    "UnservableDemandWarning",
     "get_scenario",
     "load_scenario_file",
     "network_scenario",

@@ -60,6 +60,18 @@ def get_fulfillment_policy(name: str) -> FulfillmentPolicy:
     return FULFILLMENT_POLICIES[name]
 
 
+def unserved_streams(scenario: Scenario) -> list[tuple[int, int]]:
+    """(region, speed) indices of the streams none of whose orders a node can serve under the scenario's policy: no
+    node within the promise, nor (when a share of orders comes after the cut-off) within one period more."""
+    policy = get_fulfillment_policy(scenario.fulfillment)
+    return [
+        (r, s)
+        for r in range(len(scenario.regions))
+        for s, speed in enumerate(scenario.speeds)
+        if not any(policy(scenario, s, late, r) for late in ((False, True) if speed.cutoff_share > 0 else (False,)))
+    ]
+
+
 def first_choice_nodes(scenario: Scenario) -> np.ndarray:
     """(R, S) stocking-node index each (region, speed) stream asks first under the scenario's policy: the head of
     its on-time orders' list, else of its late orders' list; -1 when no node can serve the stream."""

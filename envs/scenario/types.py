@@ -6,19 +6,21 @@ invariant is checked in ``__post_init__`` so that an invalid scenario fails wher
 Python or YAML), with a message that names the field and the fix. Derived values are properties.
 
 Numbers are bounded (:mod:`envs.scenario.limits`), so that no finite but absurd value loads into wrong numbers or
-takes minutes and gigabytes; each class states the limits of its fields.
+takes minutes and gigabytes; each class states the limits of its fields. A scenario with demand no node can
+serve loads with an :class:`~envs.scenario.errors.UnservableDemandWarning` that names it.
 """
 
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import dataclass, field
 from typing import Literal
 
 from envs.scenario import limits
-from envs.scenario.errors import ScenarioError
+from envs.scenario.errors import ScenarioError, UnservableDemandWarning
 from envs.scenario.flows import base_mean
-from envs.scenario.fulfillment import FULFILLMENT_POLICIES
+from envs.scenario.fulfillment import FULFILLMENT_POLICIES, unserved_streams
 
 NodeKind = Literal["vendor", "distribution_center", "fulfillment_center", "same_day_site"]
 NODE_KINDS: tuple[str, ...] = ("vendor", "distribution_center", "fulfillment_center", "same_day_site")
@@ -481,6 +483,7 @@ class Scenario:
             "the slowest speed has no slower speed to spill into; set it to 0",
         )
         self._check_sizes(where)
+        self._warn_unserved(where)
 
     def _check_sizes(self, where: str) -> None:
         """Refuse a scenario whose replica state or demand tables would be too large (see the class docstring)."""
@@ -499,6 +502,29 @@ class Scenario:
             f"the demand tables (every seasonal phase and stream over its support) would hold up to {bound:.3g} "
             f"entries, above the limit of {limits.MAX_DEMAND_TABLE:g}; lower the products' mean_demand or the "
             "demand's cv, raise its dispersion, or use fewer products, regions, speeds or seasonal phases",
+        )
+
+    def _warn_unserved(self, where: str) -> None:
+        """Warn about streams with demand that no node can serve (every policy pays their penalty)."""
+        if self.demand.trace is None and not any(p.mean_demand > 0 for p in self.products):
+            return
+        found: dict[int, list[str]] = {}
+        for r, s in unserved_streams(self):
+            if self.regions[r].demand_share > 0 and self.speeds[s].demand_share > 0:
+                found.setdefault(r, []).append(repr(self.speeds[s].name))
+        if not found:
+            return
+        named = "; ".join(
+            f"region {self.regions[r].name!r} (no links)" if not self.regions[r].links
+            else f"region {self.regions[r].name!r} at speed(s) {', '.join(speeds)} (no link within the promise, nor "
+                 "one period more after the cut-off)"
+            for r, speeds in found.items()
+        )
+        warnings.warn(
+            f"{where}: no node can serve the demand of {named}; every policy pays its unmet-demand penalty (a "
+            "spill_share of it moves to the next slower speed); add service links that meet the promise",
+            UnservableDemandWarning,
+            stacklevel=4,
         )
 
     # Derived views -------------------------------------------------------------------------------
