@@ -4,7 +4,9 @@ A session records its start (meta.json, command.txt, status ``running``) and tra
 SIGTERM) asks the trainer to stop at its next step, a second Ctrl-C stops at once; either way a checkpoint is
 saved and the session ends ``interrupted`` (exit status 130), to be continued with ``echelon train --resume``.
 Otherwise the final policy is saved and evaluated (``final_eval.json``) and the session ends ``finished``.
-Any error ends it ``failed``. A :class:`Trainer` supplies what differs between SB3 agents and the gradient agent.
+Any error ends it ``failed``, with the error in its record; an error while training (a diverging agent, an
+argument the library accepts but cannot train with) is raised as a :class:`~experiments.runs.RunError` that says
+where training stopped. A :class:`Trainer` supplies what differs between SB3 agents and the gradient agent.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from experiments.conventions import EXIT_INTERRUPTED
 from experiments.evaluate import final_evaluation
 from experiments.interrupts import StopFlag, graceful_interrupts
 from experiments.run_config import policy_name, warmup_periods
-from experiments.runs import FAILED, FINISHED, INTERRUPTED, Run
+from experiments.runs import FAILED, FINISHED, INTERRUPTED, Run, RunError
 
 
 class Trainer(Protocol):
@@ -67,6 +69,11 @@ def run_session(run: Run, config: dict, trainer: Trainer, argv: list[str], resum
             trainer.fit(stop, bar)
         except KeyboardInterrupt:
             stop.requested = True
+        except RunError:
+            raise
+        except Exception as error:
+            raise RunError(f"training stopped at {trainer.stopped_at()} by {type(error).__name__}: {error}; the run "
+                           f"{run.path} is marked failed") from error
         if stop.requested:
             signal.signal(signal.SIGINT, signal.SIG_IGN)  # let the checkpoint be written
             checkpoint = trainer.save_checkpoint()
@@ -91,13 +98,14 @@ def run_session(run: Run, config: dict, trainer: Trainer, argv: list[str], resum
 
 @contextlib.contextmanager
 def failing_session(run: Run, steps: Callable[[], int]) -> Iterator[None]:
-    """End the session ``failed`` at ``steps()`` steps if the block raises anything (Ctrl-C included), then re-raise;
-    an error while recording the failure is dropped in favour of the original one."""
+    """End the session ``failed`` at ``steps()`` steps if the block raises anything (Ctrl-C included), recording the
+    error, then re-raise; an error while recording the failure is dropped in favour of the original one."""
     try:
         yield
-    except BaseException:
+    except BaseException as error:
+        cause = error.__cause__ if isinstance(error, RunError) and error.__cause__ is not None else error
         with contextlib.suppress(Exception):
-            run.end_session(FAILED, steps())
+            run.end_session(FAILED, steps(), error=f"{type(cause).__name__}: {cause}".rstrip(": "))
         raise
 
 

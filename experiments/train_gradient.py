@@ -104,10 +104,9 @@ def env_steps(trainer: GradientTrainer) -> int:
     return trainer.iteration * trainer.config.paths * trainer.config.horizon
 
 
-def new_session(run: Run, config: dict, echelon_levels: np.ndarray | None) -> GradientSession:
-    """A fresh gradient trainer for a new run."""
-    trainer = GradientTrainer(env_params(config["env_id"]), agent_config(config), echelon_levels)
-    return GradientSession(run, config, trainer, resumed=False)
+def new_trainer(config: dict, echelon_levels: np.ndarray | None) -> GradientTrainer:
+    """A fresh gradient trainer for a new run's config (built before its run folder is created)."""
+    return GradientTrainer(env_params(config["env_id"]), agent_config(config), echelon_levels)
 
 
 def resumed_session(run: Run, config: dict, echelon_levels: np.ndarray | None,

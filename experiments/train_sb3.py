@@ -250,6 +250,10 @@ def resumed_trainer(run: Run, config: dict, echelon_levels: np.ndarray | None, c
         found = latest_sb3_checkpoint(run.checkpoint_dir)
         if found is None:
             raise RunError(f"{run.path} has no checkpoint to resume from; start a new run instead")
+    if total_steps is not None and total_steps < found.steps:
+        raise RunError(f"--total-steps {total_steps:,} is below the {found.steps:,} steps this run has already trained "
+                       f"(checkpoint {found.model.name}); give a larger budget, or leave --total-steps out to keep the "
+                       f"run's {int(config['total_steps']):,}")
     env = make_train_env(config, echelon_levels)
     vecnormalize = load_vecnormalize(found.vecnormalize, config, venv=env.venv)
     vecnormalize.training = True

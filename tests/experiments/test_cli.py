@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
-from cli_helpers import COMMAND, ENV_ID, echelon
+from cli_helpers import COMMAND, ENV, ENV_ID, echelon
 
 TINY = [
     "--env-id", ENV_ID, "--algo", "ppo", "--seed", "3", "--num-envs", "4", "--checkpoint-every", "128",
@@ -54,7 +54,7 @@ def finished_run(workdir: Path) -> Path:
 def interrupted_run(workdir: Path) -> tuple[Path, int]:
     """A run stopped by SIGINT after its first checkpoint (kept as a pristine copy for the corruption tests)."""
     proc = subprocess.Popen([*COMMAND, "train", *TINY, "--total-steps", "10000000", "--run-name", "stopped"],
-                            cwd=workdir, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            cwd=workdir, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV)
     checkpoints = workdir / "runs" / "stopped" / "checkpoints"
     deadline = time.monotonic() + 90
     while not list(checkpoints.glob("model_*_steps.zip")) and proc.poll() is None and time.monotonic() < deadline:
