@@ -12,6 +12,7 @@ Numbers written like ``3e-4`` (which YAML 1.1 reads as strings) are read as numb
 from __future__ import annotations
 
 import copy
+import math
 import re
 from collections.abc import Callable
 from pathlib import Path
@@ -20,6 +21,7 @@ from typing import Any
 import yaml
 
 from envs import env_scenario
+from envs.scenario.limits import MAX_WARMUP_PERIODS
 
 HYPERPARAMS_DIR = Path(__file__).resolve().parent / "hyperparams"
 DEFAULT_KEY = "default"
@@ -92,8 +94,31 @@ def deep_merge(base: dict, update: dict) -> dict:
     return out
 
 
+UNBOUNDED_KEYS = frozenset({"clip_obs", "clip_reward", "max_grad_norm", "target_kl", "clip_range_vf"})
+"""Keys of bounds, where ``.inf`` means no bound; every other number of a configuration must be finite."""
+
+
+def _non_finite(value: Any, where: str, key: Any = None) -> tuple[str, float] | None:
+    """Where in ``value`` (a number, or nested lists and mappings of them) a number is NaN, or infinite outside
+    :data:`UNBOUNDED_KEYS`, and that number (None: nowhere)."""
+    if isinstance(value, float) and (math.isnan(value) or (math.isinf(value) and key not in UNBOUNDED_KEYS)):
+        return where, value
+    items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
+    return next((found for k, item in items if (found := _non_finite(item, f"{where}.{k}", k))), None)
+
+
 def check_common(entry: dict, where: str) -> None:
-    """Validate the keys every algorithm shares: ``action``, ``max_log_multiplier`` and ``eval_episodes``."""
+    """Validate what every algorithm shares: ``action``, ``max_log_multiplier``, ``eval_episodes``, the env warm-up
+    (at most :data:`~envs.scenario.limits.MAX_WARMUP_PERIODS`) and finite numbers everywhere."""
+    found = _non_finite(entry, where)
+    if found is not None:
+        raise ConfigError(f"{found[0]}: expected a finite number, got {found[1]!r}")
+    for key, warmup in (("warmup_periods", entry.get("warmup_periods")),
+                        ("env_kwargs.warmup_periods", (entry.get("env_kwargs") or {}).get("warmup_periods")
+                         if isinstance(entry.get("env_kwargs"), dict) else None)):
+        if isinstance(warmup, (int, float)) and not isinstance(warmup, bool) and warmup > MAX_WARMUP_PERIODS:
+            raise ConfigError(f"{where}.{key}: {warmup!r} is above the limit of {MAX_WARMUP_PERIODS:,} periods "
+                              "(simulated at every reset); a few lead times are enough to reach a steady state")
     if "action" in entry and entry["action"] not in ACTIONS:
         raise ConfigError(f"{where}.action: expected one of {', '.join(ACTIONS)}, got {entry['action']!r}")
     if "max_log_multiplier" in entry:

@@ -35,6 +35,7 @@ from __future__ import annotations
 import copy
 import inspect
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -89,6 +90,17 @@ ACTIVATIONS = {
 _RESERVED = {"self", "policy", "env", "seed", "tensorboard_log", "policy_kwargs", "verbose", "device",
              "_init_setup_model"}
 _DEVICE = re.compile(r"^(cpu|auto|cuda(:\d+)?)$")
+SB3_RANGES: dict[str, tuple[Callable[[float], bool], str]] = {
+    "n_steps": (lambda v: v >= 1, "a whole number >= 1"),
+    "n_epochs": (lambda v: v >= 1, "a whole number >= 1"),
+    "train_freq": (lambda v: v >= 1, "a whole number >= 1 (or [n, 'step' | 'episode'] with n >= 1)"),
+    "target_update_interval": (lambda v: v >= 1, "a whole number >= 1"),
+    "policy_delay": (lambda v: v >= 1, "a whole number >= 1"),
+    "tau": (lambda v: 0 <= v <= 1, "a number in [0, 1]"),
+    "rms_prop_eps": (lambda v: v > 0, "a number > 0"),
+    "target_policy_noise": (lambda v: v >= 0, "a number >= 0"),
+}
+"""SB3 arguments whose other values SB3 accepts but cannot train with (it crashes or turns every number into NaN)."""
 
 
 # Loading --------------------------------------------------------------------------------------------
@@ -147,6 +159,8 @@ def validate_hyperparams(algo: str, entry: Any, where: str) -> None:
     shared = entry.get("policy_kwargs", {}).get("shared_layer")
     if shared is not None and (isinstance(shared, bool) or not isinstance(shared, int) or shared < 1):
         raise ConfigError(f"{where}.policy_kwargs.shared_layer: expected a whole number of units >= 1, got {shared!r}")
+    _check_ranges(entry.get("algo_kwargs", {}), f"{where}.algo_kwargs")
+    _check_net_arch(entry.get("policy_kwargs", {}).get("net_arch"), f"{where}.policy_kwargs.net_arch")
     activation = entry.get("policy_kwargs", {}).get("activation_fn")
     if activation is not None and activation not in ACTIVATIONS:
         raise ConfigError(f"{where}.policy_kwargs.activation_fn: {activation!r} is not one of {', '.join(ACTIVATIONS)}")
@@ -195,6 +209,26 @@ def _check_numbers(algo: str, algo_kwargs: dict, where: str) -> None:
         numeric = isinstance(default, (int, float)) and not isinstance(default, bool)
         if numeric and (isinstance(value, (str, bool)) or value is None):
             raise ConfigError(f"{where}.{key}: expected a number (SB3's default is {default!r}), got {value!r}")
+
+
+def _check_ranges(algo_kwargs: dict, where: str) -> None:
+    """Refuse the values of :data:`SB3_RANGES` that SB3 accepts but cannot train with, before any training."""
+    for key, (ok, expected) in SB3_RANGES.items():
+        value = algo_kwargs.get(key)
+        number = value[0] if key == "train_freq" and isinstance(value, list) and value else value
+        if isinstance(number, (int, float)) and not isinstance(number, bool) and not ok(number):
+            raise ConfigError(f"{where}.{key}: expected {expected}, got {value!r}")
+
+
+def _check_net_arch(net_arch: Any, where: str) -> None:
+    """Layer widths must be whole numbers >= 0 (a list, or a mapping of lists per network)."""
+    widths = [w for part in net_arch.values() for w in (part if isinstance(part, list) else [part])] \
+        if isinstance(net_arch, dict) else net_arch if isinstance(net_arch, list) else []
+    for width in widths:
+        if isinstance(width, float) and width.is_integer():
+            width = int(width)
+        if not isinstance(width, int) or isinstance(width, bool) or width < 0:
+            raise ConfigError(f"{where}: layer widths must be whole numbers >= 0, got {net_arch!r}")
 
 
 def _check_keys(mapping: Any, allowed: set[str], where: str, what: str = "key") -> None:
@@ -256,8 +290,11 @@ def make_model(algo: str, env, hyperparams: dict, seed: int, tensorboard_log: st
             device=hyperparams.get("device", "cpu"),
             **algo_kwargs_for(algo, hyperparams, action_dim),
         )
-    except (TypeError, ValueError, AssertionError) as error:
+    except (TypeError, ValueError, AssertionError, RuntimeError) as error:
         raise ConfigError(f"cannot build {cls.__name__} from these hyperparameters: {error}") from error
+    except MemoryError as error:
+        raise ConfigError(f"cannot build {cls.__name__}: it needs more memory than there is ({error}); lower "
+                          "buffer_size, num_envs or the network's size") from error
 
 
 def load_model(algo: str, path: str | Path, env=None, device: str = "cpu", **kwargs) -> BaseAlgorithm:

@@ -9,32 +9,41 @@
     echelon benchmark --env-id echelon/Network-v1 --seed 0
 
 Run ``echelon <command> --help`` for every option. Exit status: 0 done, 1 error (the message says what is
-wrong), 2 bad usage, 130 training interrupted (a checkpoint was saved).
+wrong), 2 bad usage, 130 training interrupted (a checkpoint was saved). Every error is one line
+``echelon <command>: error: ...`` on stderr, never a traceback.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from importlib import metadata
 from pathlib import Path
 
 from agents.config import ACTIONS, ALGO_NAMES, ConfigError
 from envs import ENV_IDS
+from envs.scenario.errors import ScenarioError
 from experiments.conventions import (
     DEFAULT_EPISODES,
     DEFAULT_EVAL_SEED,
     EXIT_ERROR,
     EXIT_INTERRUPTED,
     EXIT_USAGE,
+    MAX_TRAINING_SEED,
     POLICY_HELP,
     POLICY_NAMES,
     UsageError,
 )
-from experiments.files import write_json
+from experiments.files import unwritable, write_json
 from experiments.runs import RunError
+
+MAX_THREADS = 1024
+"""Most torch threads (far more crash torch)."""
+MAX_EPISODES = 10**8
+"""Most evaluation episodes (the episodes are split into chunks of --num-envs up front)."""
+MAX_NUM_ENVS = 2**16
+"""Most replicas simulated at once."""
 
 
 class _Formatter(argparse.RawDescriptionHelpFormatter):
@@ -51,7 +60,7 @@ class _Formatter(argparse.RawDescriptionHelpFormatter):
 def _positive(text: str) -> int:
     try:
         value = int(float(text)) if float(text).is_integer() else None
-    except ValueError:
+    except (ValueError, OverflowError):
         value = None
     if value is None or value < 1:
         raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}")
@@ -68,11 +77,28 @@ def _non_negative(text: str) -> int:
     return value
 
 
+def _at_most(parse, most: int, what: str):
+    """``parse`` (one of the above), refusing values above ``most``."""
+
+    def checked(text: str) -> int:
+        value = parse(text)
+        if value > most:
+            raise argparse.ArgumentTypeError(f"expected at most {most:,} {what}, got {text!r}")
+        return value
+
+    return checked
+
+
 def _episodes(text: str) -> int:
-    value = _positive(text)
+    value = _at_most(_positive, MAX_EPISODES, "episodes")(text)
     if value < 2:
         raise argparse.ArgumentTypeError(f"expected at least 2 episodes (for a confidence interval), got {text!r}")
     return value
+
+
+_threads = _at_most(_positive, MAX_THREADS, "threads")
+_num_envs = _at_most(_positive, MAX_NUM_ENVS, "replicas")
+_training_seed = _at_most(_non_negative, MAX_TRAINING_SEED, "(a 32-bit seed)")
 
 
 class _Entry(argparse.Action):
@@ -84,7 +110,7 @@ class _Entry(argparse.Action):
 
 def _add_runtime(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("runtime")
-    group.add_argument("--threads", type=_positive, default=1,
+    group.add_argument("--threads", type=_threads, default=1,
                        help="torch CPU threads; one is fastest for these small networks, especially on a shared "
                             "machine")
     group.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
@@ -98,7 +124,7 @@ def _add_eval_options(parser: argparse.ArgumentParser, episodes_default: int = D
     group.add_argument("--seed", type=_non_negative, default=DEFAULT_EVAL_SEED,
                        help="seed of the first episode; keep it away from the training seeds (seed .. seed + "
                             "num_envs - 1)")
-    group.add_argument("--num-envs", type=_positive, default=None,
+    group.add_argument("--num-envs", type=_num_envs, default=None,
                        help="episodes simulated at once (default: min(episodes, 256)); the draws stay the same")
     group.add_argument("--periods", type=_positive, default=None,
                        help="periods per episode (default: the env id's registered episode length)")
@@ -148,7 +174,7 @@ def _add_train_command(commands: argparse._SubParsersAction) -> None:
     new.add_argument("--action", choices=ACTIONS, default=None,
                      help="'direct': the env's own action; 'residual': log-multipliers of the analytic plan's "
                           "echelon levels (default: from the hyperparameter file)")
-    new.add_argument("--seed", type=_non_negative, default=None,
+    new.add_argument("--seed", type=_training_seed, default=None,
                      help="seed of the model and of the training env (replica i gets seed + i) (default: 0)")
     new.add_argument("--config", metavar="FILE", default=None,
                      help="YAML mapping of hyperparameters (keys as in agents/hyperparams/*.yaml entries; may also "
@@ -156,7 +182,7 @@ def _add_train_command(commands: argparse._SubParsersAction) -> None:
     new.add_argument("--set", dest="sets", action="append", metavar="KEY=VALUE", default=None,
                      help="override one hyperparameter, dotted for nested keys, value as YAML; repeatable, e.g. "
                           "--set algo_kwargs.learning_rate=1e-3 --set policy_kwargs.net_arch=[128,128]")
-    new.add_argument("--num-envs", type=_positive, default=None,
+    new.add_argument("--num-envs", type=_num_envs, default=None,
                      help="replicas of the batched training env (default: from the hyperparameter file)")
     new.add_argument("--checkpoint-every", type=_positive, default=None, metavar="STEPS",
                      help="env steps between checkpoints (default: from the hyperparameter file)")
@@ -253,7 +279,7 @@ def _add_benchmark_command(commands: argparse._SubParsersAction) -> None:
     )
     benchmark.add_argument("--env-id", choices=list(ENV_IDS), metavar="ENV_ID", default="echelon/Network-v1",
                            help=f"registered env id: {_IDS}")
-    benchmark.add_argument("--seed", type=_non_negative, default=0,
+    benchmark.add_argument("--seed", type=_training_seed, default=0,
                            help="training seed of both agents (evaluation and tuning seeds are fixed, see the report)")
     benchmark.add_argument("--quick", action="store_true", help="tiny budgets (a smoke test, not a result)")
     benchmark.add_argument("--action", choices=ACTIONS, default="residual",
@@ -314,6 +340,9 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         loaded = load_run(args.run, args.checkpoint)
         name = f"eval_{Path(args.checkpoint).stem}.json" if args.checkpoint else "eval.json"
         output = Path(args.output) if args.output else loaded.run.path / name
+        problem = unwritable(output)
+        if problem is not None:
+            raise RunError(f"cannot write the results to {output}: {problem}; give --output FILE")
         summary = ev.evaluate_loaded(loaded, args.episodes, args.seed, args.num_envs, args.periods, args.progress)
     else:
         if args.env_id is None:
@@ -325,11 +354,11 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
                                   progress=args.progress)
         summary = {"policy": args.policy, **results.summary()}
         output = Path(args.output) if args.output else None
-    if output is not None:
-        write_json(output, summary)
     print(json.dumps(summary, indent=2) if args.json else ev.format_summary(summary))
-    if output is not None and not args.json:
-        print(f"wrote {output}")
+    if output is not None:
+        _write_results(output, summary, "printed above")
+        if not args.json:
+            print(f"wrote {output}")
     return 0
 
 
@@ -344,30 +373,37 @@ def cmd_compare(args: argparse.Namespace) -> int:
     rows = comparison.rows()
     print(comparison.text(rows))
     if args.output:
-        write_json(Path(args.output), comparison.to_json(rows))
+        _write_results(Path(args.output), comparison.to_json(rows), "printed above")
         print(f"wrote {args.output}")
     return 0
 
 
 def _check_output_file(output: str | None) -> None:
-    """Refuse, before any evaluation, an ``--output`` file whose folder is missing or not writable."""
+    """Refuse, before any evaluation, an ``--output`` file that cannot be written: a folder, a device or other file
+    that is not a regular one, a missing or unwritable folder, a name too long."""
     if output is None:
         return
-    path = Path(output)
-    if path.is_dir():
+    problem = unwritable(output)
+    if problem == "it is a folder; give a file name":
         raise UsageError(f"--output {output} is a folder; give a file name")
-    if not path.parent.is_dir():
-        raise UsageError(f"--output {output}: the folder {path.parent} does not exist")
-    if not os.access(path.parent, os.W_OK | os.X_OK):
-        raise UsageError(f"--output {output}: the folder {path.parent} is not writable")
+    if problem is not None:
+        raise UsageError(f"--output {output}: {problem}")
+
+
+def _write_results(path: Path, data: dict, where: str) -> None:
+    """Write results after a long evaluation; a failure is a :class:`RunError` that says where the results are."""
+    try:
+        write_json(path, data)
+    except OSError as error:
+        raise RunError(f"cannot write {path} ({error.strerror or error}); the results are {where}") from error
 
 
 def _check_output_folder(output: Path) -> None:
     """Refuse, before the benchmark starts, a report folder that cannot be created (an existing one is refused by
     :func:`experiments.benchmark.run_benchmark`)."""
-    existing = next(p for p in (output, *output.parents) if p.exists())
-    if existing != output and not (existing.is_dir() and os.access(existing, os.W_OK | os.X_OK)):
-        raise UsageError(f"--output {output}: cannot create it, {existing} is not a writable folder")
+    problem = None if output.is_dir() else unwritable(output, "folder")
+    if problem is not None:
+        raise UsageError(f"--output {output}: cannot create it, {problem}")
 
 
 def cmd_benchmark(args: argparse.Namespace, argv: list[str]) -> int:
@@ -394,14 +430,26 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return handlers[args.command]()
     except UsageError as error:
-        print(f"echelon {args.command}: error: {error}", file=sys.stderr)
-        return EXIT_USAGE
-    except (ConfigError, RunError) as error:
-        print(f"echelon {args.command}: error: {error}", file=sys.stderr)
-        return EXIT_ERROR
+        return _fail(args.command, str(error), EXIT_USAGE)
+    except (ConfigError, RunError, ScenarioError) as error:
+        return _fail(args.command, str(error), EXIT_ERROR)
     except KeyboardInterrupt:
         print(f"echelon {args.command}: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except MemoryError as error:
+        return _fail(args.command, f"not enough memory ({error or 'MemoryError'}); ask for less", EXIT_ERROR)
+    except OSError as error:
+        where = f"{error.filename}: " if error.filename else ""
+        return _fail(args.command, f"{where}{error.strerror or error}", EXIT_ERROR)
+    except Exception as error:  # anything else still ends in one line, never a traceback
+        return _fail(args.command, f"{type(error).__name__}: {error}", EXIT_ERROR)
+
+
+def _fail(command: str, message: str, status: int) -> int:
+    """Print the one error line of a failed command (its message on one line) and return its exit status."""
+    one_line = " ".join(line.strip() for line in message.splitlines())
+    print(f"echelon {command}: error: {one_line}", file=sys.stderr)
+    return status
 
 
 if __name__ == "__main__":

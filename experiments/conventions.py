@@ -11,6 +11,8 @@ DEFAULT_EPISODES = 100
 """Evaluation episodes per policy unless told otherwise."""
 TUNING_SEED = 10_000
 """Seed of the tuning simulations of the ``tuned`` policy: fixed, and away from the evaluation seeds."""
+MAX_TRAINING_SEED = 2**32 - 1
+"""Largest seed of a training run (stable-baselines3 seeds numpy's global generator, which takes 32 bits)."""
 
 EXIT_ERROR = 1
 """A command failed; its message says what is wrong."""

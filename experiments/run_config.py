@@ -28,6 +28,7 @@ from agents.sb3_agents import TOP_LEVEL_KEYS, load_hyperparams
 from envs import env_scenario
 from envs.params import EnvParams, compile_scenario
 from envs.scenario import resolve_scenario
+from experiments.conventions import MAX_TRAINING_SEED
 from experiments.runs import RunError
 
 IDENTITY_KEYS = ("env_id", "algo", "seed")
@@ -99,8 +100,8 @@ def resolve_config(env_id: str | None, algo: str | None, seed: int | None, confi
     unknown = [k for k in from_file if k not in keys and k not in IDENTITY_KEYS]
     if unknown:
         raise ConfigError(f"{config_file}: unknown key {unknown[0]!r}; allowed: {', '.join((*IDENTITY_KEYS, *keys))}")
-    if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
-        raise ConfigError(f"seed must be a whole number >= 0, got {seed!r}")
+    if not isinstance(seed, int) or isinstance(seed, bool) or not 0 <= seed <= MAX_TRAINING_SEED:
+        raise ConfigError(f"seed must be a whole number in [0, {MAX_TRAINING_SEED}], got {seed!r}")
     overrides = {k: v for k, v in from_file.items() if k in keys}
     overrides = deep_merge(overrides, parse_sets(sets))
     unknown = [k for k in overrides if k not in keys]

@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 from cli_helpers import COMMAND, ENV, echelon
 
+from agents.config import ConfigError
 from experiments import train, train_sb3
 from experiments.checkpoints import latest_sb3_checkpoint
 from experiments.runs import LOCK, Run, RunError, create_run
@@ -234,3 +235,39 @@ def test_an_error_while_training_fails_the_run_with_its_record(tmp_path, monkeyp
     run = Run(tmp_path / "diverged")
     assert run.status == "failed"
     assert run.load_meta()["sessions"][-1]["error"] == "ValueError: action contains a non-finite value (nan)"
+
+
+# Arguments stable-baselines3 accepts but cannot train with ----------------------------------------------------
+@pytest.mark.parametrize(("algo", "item", "fragment"), [
+    ("ppo", "algo_kwargs.n_epochs=0", "algo_kwargs.n_epochs: expected a whole number >= 1, got 0"),
+    ("a2c", "algo_kwargs.n_steps=0", "algo_kwargs.n_steps: expected a whole number >= 1, got 0"),
+    ("a2c", "algo_kwargs.rms_prop_eps=0", "algo_kwargs.rms_prop_eps: expected a number > 0, got 0"),
+    ("sac", "algo_kwargs.train_freq=0", "algo_kwargs.train_freq: expected a whole number >= 1"),
+    ("sac", "algo_kwargs.train_freq=[0, episode]", "algo_kwargs.train_freq: expected a whole number >= 1"),
+    ("sac", "algo_kwargs.tau=5", "algo_kwargs.tau: expected a number in [0, 1], got 5"),
+    ("sac", "algo_kwargs.target_update_interval=0", "target_update_interval: expected a whole number >= 1"),
+    ("td3", "algo_kwargs.policy_delay=0", "algo_kwargs.policy_delay: expected a whole number >= 1, got 0"),
+    ("td3", "algo_kwargs.target_policy_noise=-1", "target_policy_noise: expected a number >= 0, got -1"),
+    ("ppo", "policy_kwargs.net_arch=[-1]", "net_arch: layer widths must be whole numbers >= 0, got [-1]"),
+    ("ppo", "policy_kwargs.net_arch={pi: [8], vf: [-2]}", "net_arch: layer widths must be whole numbers >= 0"),
+    ("ppo", "algo_kwargs.learning_rate=.nan", "algo_kwargs.learning_rate: expected a finite number, got nan"),
+    ("ppo", "algo_kwargs.gamma=.inf", "algo_kwargs.gamma: expected a finite number, got inf"),
+    ("gradient", "learning_rate=1e400", "learning_rate: expected a finite number, got inf"),
+    ("gradient", "warmup_periods=1000000", "warmup_periods: 1000000 is above the limit of 10,000 periods"),
+    ("ppo", "env_kwargs.warmup_periods=20000", "env_kwargs.warmup_periods: 20000 is above the limit of 10,000"),
+    ("sac", "algo_kwargs.buffer_size=10000000000000", "needs more memory than there is"),
+])
+def test_arguments_the_library_cannot_train_with_are_refused_before_a_run_folder_exists(tmp_path, algo, item,
+                                                                                       fragment):
+    extra = dict(total_steps=64, num_envs=2) if algo != "gradient" else {}
+    with pytest.raises(ConfigError) as info:
+        train.train(ENV_ID, algo, 0, runs_dir=tmp_path, run_name="never", progress=False, argv=["test"],
+                    sets=[item], **extra)
+    assert fragment in str(info.value)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_bounds_still_accept_no_bound(tmp_path):
+    """``.inf`` keeps meaning 'no bound' where a key is a bound."""
+    config = train.resolve_config(ENV_ID, "ppo", 0, sets=["normalize.clip_obs=.inf", "algo_kwargs.max_grad_norm=.inf"])
+    assert config["normalize"]["clip_obs"] == float("inf")
