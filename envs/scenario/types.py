@@ -14,8 +14,10 @@ from __future__ import annotations
 
 import math
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Literal
+
+import numpy as np
 
 from envs.scenario import limits
 from envs.scenario.errors import ScenarioError, UnservableDemandWarning
@@ -70,6 +72,17 @@ def _positive_or_inf(value: float, where: str, least: float, unit: str, fix: str
     limits.check_range(value, where, least, math.inf, unit, fix)
 
 
+def _plain_numbers(item: object) -> None:
+    """Store numpy values of ``item``'s fields (``np.int64(3)``, ``np.float32(0.5)``, arrays) as Python numbers, tuples
+    and lists, so that they are checked, compared and written to YAML like any other."""
+    for f in fields(item):
+        value = getattr(item, f.name)
+        if isinstance(value, (np.generic, np.ndarray)):
+            object.__setattr__(item, f.name, value.tolist())
+        elif isinstance(value, (tuple, list)) and any(isinstance(v, np.generic) for v in value):
+            object.__setattr__(item, f.name, type(value)(v.item() if isinstance(v, np.generic) else v for v in value))
+
+
 def _text(value: object, where: str, optional: bool = False) -> None:
     _require(
         isinstance(value, str) or (optional and value is None),
@@ -101,6 +114,7 @@ class LeadTime:
     probabilities: tuple[float, ...] = (1.0,)
 
     def __post_init__(self) -> None:
+        _plain_numbers(self)
         where = "lead_time"
         object.__setattr__(self, "periods", _as_tuple(self.periods, where, "whole periods"))
         probabilities = _as_tuple(self.probabilities, where, "probabilities")
@@ -175,6 +189,7 @@ class Node:
     inbound_capacity: float = math.inf
 
     def __post_init__(self) -> None:
+        _plain_numbers(self)
         where = f"node {self.name!r}"
         _require(self.kind in NODE_KINDS, f"{where}.kind", f"{self.kind!r} is not one of {NODE_KINDS}")
         _text(self.supplier, f"{where}.supplier", optional=True)
@@ -220,6 +235,7 @@ class Product:
     penalty_scale: float = 1.0
 
     def __post_init__(self) -> None:
+        _plain_numbers(self)
         where = f"product {self.name!r}"
         _finite_non_negative(self.mean_demand, f"{where}.mean_demand", limits.MAX_MEAN_DEMAND, "units per period",
                              "count demand in larger units (e.g. packs of 100)")
@@ -245,6 +261,7 @@ class ServiceLink:
     shipping_cost: float = 0.0
 
     def __post_init__(self) -> None:
+        _plain_numbers(self)
         where = f"service link to node {self.node!r}"
         _text(self.node, f"{where}.node")
         _require(
@@ -265,6 +282,7 @@ class Region:
     links: tuple[ServiceLink, ...]
 
     def __post_init__(self) -> None:
+        _plain_numbers(self)
         where = f"region {self.name!r}"
         object.__setattr__(self, "links", _as_tuple(self.links, f"{where}.links", "service links"))
         for i, link in enumerate(self.links):
@@ -294,6 +312,7 @@ class Speed:
     spill_share: float = 0.0
 
     def __post_init__(self) -> None:
+        _plain_numbers(self)
         where = f"speed {self.name!r}"
         _require(
             _is_whole(self.promise) and self.promise >= 0,
@@ -338,6 +357,7 @@ class Demand:
     trace: str | None = None
 
     def __post_init__(self) -> None:
+        _plain_numbers(self)
         where = "demand"
         seasonality = _as_tuple(self.seasonality, f"{where}.seasonality", "multipliers (e.g. [0.9, 1.1])")
         for value in seasonality:
@@ -410,6 +430,7 @@ class Scenario:
     description: str = ""
 
     def __post_init__(self) -> None:
+        _plain_numbers(self)
         where = f"scenario {self.name!r}"
         _text(self.name, f"{where}.name")
         for name in ("nodes", "products", "regions", "speeds"):

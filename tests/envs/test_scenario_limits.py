@@ -27,7 +27,9 @@ from envs.scenario import (
     Speed,
     get_scenario,
     limits,
+    load_scenario_file,
     network_scenario,
+    save_scenario_file,
     scenario_names,
 )
 from envs.single import EchelonEnv
@@ -222,3 +224,18 @@ def test_generated_scenarios_up_to_ten_thousand_products_load(kwargs):
         warnings.simplefilter("error")
         scenario = network_scenario("generated", **kwargs)
     assert len(scenario.products) == kwargs["num_products"]
+
+
+def test_numpy_numbers_are_taken_as_plain_numbers(tmp_path):
+    scenario = dataclasses.replace(
+        BASE, products=(Product("p", np.float32(5.5), volume=np.int64(2)),), warmup_periods=np.int64(3),
+        demand=Demand(seasonality=np.array([1.0, 2.0])),
+        nodes=tuple(n if n.is_vendor else dataclasses.replace(n, lead_time=LeadTime(np.array([1, 2]),
+                                                                                     np.array([0.25, 0.75])))
+                    for n in BASE.nodes))
+    assert type(scenario.warmup_periods) is int and type(scenario.products[0].mean_demand) is float
+    assert scenario.node("dc").lead_time.pmf == {1: 0.25, 2: 0.75} and scenario.demand.seasonality == (1.0, 2.0)
+    save_scenario_file(scenario, tmp_path / "numpy.yaml")
+    assert load_scenario_file(tmp_path / "numpy.yaml") == scenario
+    with pytest.raises(ScenarioError, match="mean_demand: must be a finite number >= 0, got True"):
+        Product("p", np.bool_(True))
