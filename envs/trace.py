@@ -33,7 +33,8 @@ def load_trace(path: str | Path, scenario: Scenario) -> np.ndarray:
     try:
         frame = pd.read_csv(path, dtype=str, skipinitialspace=True)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
-        raise ScenarioError(f"{where}: not a readable CSV ({exc})") from None
+        raise ScenarioError(f"{where}: not a readable CSV ({exc}); save it as UTF-8 text with the header "
+                            f"{','.join(TRACE_COLUMNS)}") from None
     except OSError as exc:
         raise ScenarioError(f"{where}: cannot be read ({exc})") from None
     missing = [c for c in TRACE_COLUMNS if c not in frame.columns]

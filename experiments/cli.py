@@ -384,8 +384,6 @@ def _check_output_file(output: str | None) -> None:
     if output is None:
         return
     problem = unwritable(output)
-    if problem == "it is a folder; give a file name":
-        raise UsageError(f"--output {output} is a folder; give a file name")
     if problem is not None:
         raise UsageError(f"--output {output}: {problem}")
 

@@ -104,8 +104,9 @@ def failing_session(run: Run, steps: Callable[[], int]) -> Iterator[None]:
         yield
     except BaseException as error:
         cause = error.__cause__ if isinstance(error, RunError) and error.__cause__ is not None else error
+        described = f"{type(cause).__name__}: {cause}" if str(cause) else type(cause).__name__
         with contextlib.suppress(Exception):
-            run.end_session(FAILED, steps(), error=f"{type(cause).__name__}: {cause}".rstrip(": "))
+            run.end_session(FAILED, steps(), error=described)
         raise
 
 

@@ -28,7 +28,7 @@ def _check_keys(data: Any, cls: type, where: str) -> dict:
     }
     missing = sorted(required - set(data))
     if missing:
-        raise ScenarioError(f"{where}: missing required field(s) {missing}")
+        raise ScenarioError(f"{where}: missing required field(s) {missing}; add them")
     return dict(data)
 
 
