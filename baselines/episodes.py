@@ -1,9 +1,10 @@
-"""Sampled episodes for offline computations: start states and the realized noise of every period.
+"""The env's episodes for offline computations: start states and the realized noise of every period.
 
-:func:`sample_episode` is the one place the hindsight bound's tests and timings and the lead-time simulations
-obtain noise, so that it can follow the env's noise generator when that changes. An episode starts like the
-env's: the initial state, then ``warmup`` periods ordering each node's mean throughput (as
-:func:`envs.engine.start_state` does).
+Episode ``seed`` is exactly what an env reset with ``seed`` simulates (the replica of a vector env seeded so that
+it gets that seed): its key is the first draw of the generator Gymnasium seeds with it, its start state the
+initial state after the warm-up (:func:`envs.simulator.start_state`), and its noise that of the key in the
+periods that follow (:func:`envs.noise.noise`). So the hindsight bound of an episode belongs to the very episode a
+policy was evaluated on (common random numbers).
 """
 
 from __future__ import annotations
@@ -12,11 +13,12 @@ from collections.abc import Sequence
 from dataclasses import fields
 
 import numpy as np
+from gymnasium.utils import seeding
 
-from envs.dynamics import transition
-from envs.noise import Noise, sample_noise
+from envs.noise import Noise, episode_keys, noise
 from envs.params import EnvParams
-from envs.state import State, initial_state
+from envs.simulator import start_state
+from envs.state import State
 
 
 def period_noise(noise: Noise, t: int) -> Noise:
@@ -31,20 +33,15 @@ def batch_noise(noises: Sequence[Noise], t: int) -> Noise:
 
 def sample_episode(params: EnvParams, seed: int, periods: int, warmup: int | None = None) -> tuple[State, Noise]:
     """Start state (batch of one, after ``warmup`` periods, default the scenario's) and the noise of the
-    ``periods`` periods that follow (leading axis time)."""
-    warmup = params.warmup_periods if warmup is None else int(warmup)
-    noise = sample_noise(np.random.default_rng(seed), params, 0, warmup + periods)
-    state = initial_state(params, 1)
-    order = np.rint(params.node_flow)[None]
-    for t in range(warmup):
-        state, _ = transition(state, order, period_noise(noise, t), params)
-    episode = Noise(**{f.name: getattr(noise, f.name)[warmup:] for f in fields(Noise)})
-    return state, episode
+    ``periods`` periods that follow (leading axis time) of the env's episode ``seed``."""
+    starts, noises = sample_episodes(params, [seed], periods, warmup)
+    return starts, noises[0]
 
 
 def sample_episodes(params: EnvParams, seeds: Sequence[int], periods: int,
                     warmup: int | None = None) -> tuple[State, list[Noise]]:
     """:func:`sample_episode` for each seed: the start states as one batch and each episode's noise."""
-    episodes = [sample_episode(params, seed, periods, warmup) for seed in seeds]
-    starts = State(**{f.name: np.concatenate([getattr(s, f.name) for s, _ in episodes]) for f in fields(State)})
-    return starts, [noise for _, noise in episodes]
+    warmup = params.warmup_periods if warmup is None else int(warmup)
+    keys = episode_keys([seeding.np_random(int(seed))[0] for seed in seeds])
+    window = np.arange(warmup, warmup + periods)
+    return start_state(params, keys, warmup), [noise(np.full(periods, key), window, params) for key in keys]

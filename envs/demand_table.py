@@ -17,8 +17,9 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import stats
 
+from envs.scenario.limits import TAIL
+
 GUIDE = 64
-TAIL = 1e-12
 
 
 def marginal(distribution: str, mean: np.ndarray, dispersion: float, cv: float):

@@ -38,6 +38,7 @@ import numpy as np
 from envs.demand_table import DemandTable, build_demand_table, marginal
 from envs.params import EnvParams
 from envs.philox import philox4x32
+from envs.scenario.limits import MAX_UNITS
 
 STREAMS, COMMON, LEAD_TIME = 0, 1, 2
 """Philox counter word 2: which family of draws a counter belongs to."""
@@ -153,6 +154,12 @@ def quantile(params: EnvParams, u: np.ndarray, periods: np.ndarray) -> np.ndarra
     if table is not None:
         return table.quantile(u, np.asarray(periods) % len(params.seasonality))
     mean = params.mean_demand(periods)
+    exact = (mean <= MAX_UNITS).reshape(len(periods), -1).all(1)
+    if not exact.all():  # a trend compounds: refuse the periods whose units would no longer be exact
+        period = int(np.asarray(periods)[np.flatnonzero(~exact)[0]])
+        raise ValueError(f"period {period}: a trend of {params.trend} per period has grown mean demand beyond "
+                         f"{MAX_UNITS:.0e} units per stream, where units are no longer exact; use shorter episodes "
+                         "or a smaller trend")
     return np.asarray(marginal(params.distribution, mean, params.dispersion, params.cv).ppf(u), dtype=float)
 
 

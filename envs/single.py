@@ -14,6 +14,7 @@ from envs.noise import episode_keys
 from envs.observation import observation_space
 from envs.params import EnvParams, compile_scenario
 from envs.scenario import Scenario, resolve_scenario
+from envs.scenario.limits import MAX_WARMUP_PERIODS
 from envs.simulator import Simulator
 
 _ONE = np.ones(1, dtype=bool)
@@ -103,8 +104,12 @@ class EchelonEnv(gym.Env):
             raise ValueError(f"action_mode {action_mode!r} is not one of {ACTION_MODES}")
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
             raise ValueError(f"render_mode {render_mode!r} is not one of {self.metadata['render_modes']}")
-        if warmup_periods is not None and (not isinstance(warmup_periods, int) or warmup_periods < 0):
-            raise ValueError(f"warmup_periods must be a whole number >= 0, got {warmup_periods!r}")
+        if warmup_periods is not None and (
+            not isinstance(warmup_periods, int) or isinstance(warmup_periods, bool)
+            or not 0 <= warmup_periods <= MAX_WARMUP_PERIODS
+        ):
+            raise ValueError(f"warmup_periods must be a whole number in [0, {MAX_WARMUP_PERIODS}], "
+                             f"got {warmup_periods!r}")
         self.scenario = resolve_scenario(scenario)
         self.params: EnvParams = compile_scenario(self.scenario)
         self.action_mode = action_mode

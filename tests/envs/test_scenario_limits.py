@@ -13,7 +13,7 @@ from helpers import hand_scenario
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from envs import demand_table, noise
+from envs import noise
 from envs.params import compile_scenario
 from envs.scenario import (
     Demand,
@@ -166,10 +166,6 @@ def test_a_scenario_at_the_limits_simulates_finite_whole_numbers(simulator):
 
 
 # Demand tables ------------------------------------------------------------------------------------------------
-def test_the_bound_assumes_the_tail_the_tables_truncate():
-    assert limits.TAIL == demand_table.TAIL
-
-
 @settings(max_examples=80, deadline=None)
 @given(distribution=st.sampled_from(["poisson", "negative_binomial", "normal"]),
        means=st.lists(st.one_of(st.just(0.0), st.floats(1e-6, 400.0)), min_size=1, max_size=4),
@@ -239,3 +235,18 @@ def test_numpy_numbers_are_taken_as_plain_numbers(tmp_path):
     assert load_scenario_file(tmp_path / "numpy.yaml") == scenario
     with pytest.raises(ScenarioError, match="mean_demand: must be a finite number >= 0, got True"):
         Product("p", np.bool_(True))
+
+
+def test_a_trend_is_refused_at_the_period_where_units_stop_being_exact():
+    """The largest trend compounds past the unit limit after a few hundred periods: that period is refused by
+    name instead of sampling demand that is no longer whole (or infinite)."""
+    scenario = Scenario("trend", (Node("vendor", "vendor"), Node("fc", "fulfillment_center", supplier="vendor",
+                                                                     lead_time=LeadTime.fixed(1))),
+                        (Product("a", limits.MAX_MEAN_DEMAND),), (Region("r", 1.0, (ServiceLink("fc", 0),)),),
+                        (Speed("s", 0, 1.0),), demand=Demand("poisson", trend=limits.MAX_TREND))
+    params = compile_scenario(scenario)
+    first_bad = int(np.ceil(np.log(limits.MAX_UNITS / limits.MAX_MEAN_DEMAND) / np.log1p(limits.MAX_TREND)))
+    keys = np.zeros(3, dtype=np.uint64)
+    noise.noise(keys, np.array([0, first_bad - 2, first_bad - 1]), params)  # still exact
+    with pytest.raises(ValueError, match=f"period {first_bad}: a trend of 0.1 per period"):
+        noise.noise(keys, np.array([first_bad - 1, first_bad, first_bad + 1]), params)
