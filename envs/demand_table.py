@@ -94,24 +94,39 @@ class DemandTable:
         return result.reshape(shape)
 
 
+CHUNK_ENTRIES = 1 << 22
+"""Table entries computed at once: building in chunks of rows bounds the temporary arrays of scipy's cdf."""
+
+
 def build_demand_table(distribution: str, means: np.ndarray, dispersion: float, cv: float) -> DemandTable:
-    """Tables for ``means`` of shape (phases, *stream_shape); vectorized over all rows."""
+    """Tables for ``means`` of shape (phases, *stream_shape); vectorized over rows, in chunks of about
+    :data:`CHUNK_ENTRIES` entries so that the memory needed beyond the table itself stays bounded."""
     phases = means.shape[0]
     flat_mean = means.reshape(-1)
     rows = len(flat_mean)
     top = np.asarray(marginal(distribution, flat_mean, dispersion, cv).ppf(1.0 - TAIL), dtype=float)
     size = np.where(flat_mean > 0, np.nan_to_num(top, nan=0.0), 0.0).astype(np.int64) + 2
     offset = np.concatenate([[0], np.cumsum(size)[:-1]])
-    row_of = np.repeat(np.arange(rows), size)
-    k = np.arange(size.sum()) - offset[row_of]
-    cdf = np.asarray(marginal(distribution, flat_mean[row_of], dispersion, cv).cdf(k), dtype=float)
-    cdf = np.where(flat_mean[row_of] > 0, np.clip(np.nan_to_num(cdf, nan=1.0), 0.0, 1.0), 1.0)
-    cdf[offset + size - 1] = 1.0
-    # First guide level g with g / GUIDE >= F(k); guide[r, g] counts such k up to g.
-    first = np.ceil(cdf * GUIDE)
-    first = np.where((first - 1) / GUIDE >= cdf, first - 1, first)
-    first = np.where(first / GUIDE < cdf, first + 1, first).astype(np.int64)
-    counts = np.bincount(row_of * (GUIDE + 1) + first, minlength=rows * (GUIDE + 1)).reshape(rows, GUIDE + 1)
-    guide = np.minimum(np.cumsum(counts, axis=1), (size - 1)[:, None])
-    dtype = np.int16 if size.max() < np.iinfo(np.int16).max else np.int32
-    return DemandTable(cdf=cdf, offset=offset, guide=guide.astype(dtype), streams=rows // phases)
+    cdf = np.empty(int(size.sum()))
+    guide = np.empty((rows, GUIDE + 1), dtype=np.int16 if size.max() < np.iinfo(np.int16).max else np.int32)
+    start = 0
+    while start < rows:  # rows [start, stop) hold at most CHUNK_ENTRIES entries (or one row)
+        stop = max(int(np.searchsorted(offset, offset[start] + CHUNK_ENTRIES, side="right")), start + 1)
+        chunk = slice(start, stop)
+        row_of = np.repeat(np.arange(stop - start), size[chunk])
+        first_entry = int(offset[start])
+        k = np.arange(first_entry, first_entry + len(row_of)) - offset[chunk][row_of]
+        mean = flat_mean[chunk][row_of]
+        values = np.asarray(marginal(distribution, mean, dispersion, cv).cdf(k), dtype=float)
+        values = np.where(mean > 0, np.clip(np.nan_to_num(values, nan=1.0), 0.0, 1.0), 1.0)
+        values[offset[chunk] + size[chunk] - 1 - first_entry] = 1.0
+        cdf[first_entry : first_entry + len(values)] = values
+        # First guide level g with g / GUIDE >= F(k); guide[r, g] counts such k up to g.
+        level = np.ceil(values * GUIDE)
+        level = np.where((level - 1) / GUIDE >= values, level - 1, level)
+        level = np.where(level / GUIDE < values, level + 1, level).astype(np.int64)
+        counts = np.bincount(row_of * (GUIDE + 1) + level, minlength=(stop - start) * (GUIDE + 1))
+        cumulative = np.cumsum(counts.reshape(stop - start, GUIDE + 1), axis=1)
+        guide[chunk] = np.minimum(cumulative, (size[chunk] - 1)[:, None])
+        start = stop
+    return DemandTable(cdf=cdf, offset=offset, guide=guide, streams=rows // phases)

@@ -7,11 +7,13 @@ import pytest
 from helpers import make_noise, make_state
 from scipy import stats
 
-from envs.demand_table import TAIL, build_demand_table
+from envs import demand_table as demand_table_module
+from envs.demand_table import build_demand_table
 from envs.dynamics import transition
 from envs.noise import demand_table, draw_uniforms, quantile, realize, sample_noise
 from envs.params import compile_scenario
 from envs.scenario import Demand, LeadTime, Node, Product, Region, Scenario, ServiceLink, Speed
+from envs.scenario.limits import TAIL
 
 MEANS = np.array([0.0, 0.3, 1.0, 4.7, 12.5, 80.0, 400.0])
 DISPERSION, CV = 2.5, 0.4
@@ -253,3 +255,17 @@ def test_arrivals_follow_lead_times_and_sequential_mode_keeps_order(mode):
         if mode == "sequential":
             assert np.all(np.diff(due) <= 0), f"a later shipment is due before an earlier one at {t}: {due}"
     assert crossed, "the lead times never crossed; the test would not notice a broken sequential mode"
+
+
+@pytest.mark.parametrize("distribution", ["poisson", "negative_binomial", "normal"])
+def test_tables_built_in_chunks_are_the_tables_built_at_once(monkeypatch, distribution):
+    """Chunking bounds the memory of building a table; the table is the same for any chunk size."""
+    means = np.random.default_rng(3).gamma(0.5, 20.0, (3, 2, 2, 25))
+    means[0, 0, 0, :4] = 0.0
+    monkeypatch.setattr(demand_table_module, "CHUNK_ENTRIES", 1 << 30)
+    whole = build_demand_table(distribution, means, 3.0, 0.4)
+    for chunk in (1, 37, 500):
+        monkeypatch.setattr(demand_table_module, "CHUNK_ENTRIES", chunk)
+        table = build_demand_table(distribution, means, 3.0, 0.4)
+        for field in ("cdf", "offset", "guide"):
+            np.testing.assert_array_equal(getattr(table, field), getattr(whole, field), err_msg=field)
