@@ -8,9 +8,10 @@ import sys
 from pathlib import Path
 
 ENV_ID = "echelon/Serial-v1"
+ROOT = Path(__file__).resolve().parents[2]  # this checkout, first on the path of the command (not an installed copy)
 SCRIPT = Path(sys.executable).with_name("echelon")
 COMMAND = [str(SCRIPT)] if SCRIPT.exists() else [sys.executable, "-m", "experiments.cli"]
 
 def echelon(*args: str, cwd: Path, timeout: float = 120) -> subprocess.CompletedProcess:
     return subprocess.run([*COMMAND, *args], cwd=cwd, capture_output=True, text=True, timeout=timeout,
-                          env={**os.environ, "PYTHONWARNINGS": "ignore"})
+                          env={**os.environ, "PYTHONWARNINGS": "ignore", "PYTHONPATH": str(ROOT)})
