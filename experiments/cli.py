@@ -214,13 +214,19 @@ def _add_compare_command(commands: argparse._SubParsersAction) -> None:
             "episode seeds and the same env warm-up (common random numbers), and print each one's mean cost per\n"
             "period with its 95% CI, its paired difference to the baseline (episode by episode, so the interval is\n"
             "much tighter than the two separate ones) in cost and in percent of the baseline's cost, and how far it\n"
-            "is above the analytic plan's dual bound and above the exact optimum (where the plan is exact).\n\n"
+            "is above the analytic plan's dual bound and above the exact optimum (where the plan is exact).\n"
+            "--runs A B C is one entry of several runs of one configuration (e.g. a sweep's seeds): every run is\n"
+            "paired with the baseline, and the entry reports the mean and interquartile mean of their gaps with\n"
+            "95% stratified bootstrap intervals, the probability that a run beats the baseline and the worst seed.\n\n"
             "Runs trained with different env warm-ups (warmup_periods) are refused unless --warmup-periods sets\n"
             "one warm-up for every entry."
         ),
     )
     compare.add_argument("--run", dest="entries", action=_Entry, const="run", metavar="RUN_DIR", default=[],
                          help="run folder; repeatable")
+    compare.add_argument("--runs", dest="entries", action=_Entry, const="runs", nargs="+", metavar="RUN_DIR",
+                         default=[], help="several runs of one configuration (training seeds) as one entry, each "
+                                          "paired with the baseline and reported across seeds; repeatable")
     compare.add_argument("--policy", dest="entries", action=_Entry, const="policy", choices=POLICY_NAMES,
                          default=[], help=f"named policy; repeatable: {POLICY_HELP}")
     compare.add_argument("--baseline", metavar="NAME", default=None,
@@ -344,7 +350,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     from experiments.compare import compare
 
     if not args.entries:
-        raise UsageError("give at least one --run or --policy")
+        raise UsageError("give at least one --run, --runs or --policy")
     _check_output_file(args.output)
     comparison = compare(args.entries, args.env_id, args.baseline, args.episodes, args.seed, args.num_envs,
                          args.periods, args.warmup_periods, args.progress)
