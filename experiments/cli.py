@@ -7,6 +7,7 @@
     echelon evaluate --run runs/Serial-v0-ppo-seed0-20250101-120000 --episodes 100
     echelon compare --run runs/A --run runs/B --policy planner --policy tuned   # paired against the plan
     echelon benchmark --env-id echelon/Network-v1 --seed 0
+    echelon sweep SWEEP.yaml                     # on Ray, locally (127.0.0.1) or --address HEAD:6379
 
 Run ``echelon <command> --help`` for every option. Exit status: 0 done, 1 error (the message says what is
 wrong), 2 bad usage, 130 training interrupted (a checkpoint was saved).
@@ -107,11 +108,13 @@ def _add_eval_options(parser: argparse.ArgumentParser, episodes_default: int = D
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="echelon", description=__doc__, formatter_class=_Formatter)
     parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
-    commands = parser.add_subparsers(dest="command", metavar="{train,evaluate,compare,benchmark}", required=True)
+    commands = parser.add_subparsers(dest="command", metavar="{train,evaluate,compare,benchmark,sweep}",
+                                     required=True)
     _add_train_command(commands)
     _add_evaluate_command(commands)
     _add_compare_command(commands)
     _add_benchmark_command(commands)
+    _add_sweep_command(commands)
     return parser
 
 
@@ -279,6 +282,39 @@ def _add_benchmark_command(commands: argparse._SubParsersAction) -> None:
     _add_runtime(benchmark)
 
 
+def _add_sweep_command(commands: argparse._SubParsersAction) -> None:
+    """``echelon sweep``: many runs on Ray Tune."""
+    sweep = commands.add_parser(
+        "sweep", formatter_class=_Formatter, help="run a grid or a search of training runs on Ray (local or a "
+        "cluster) and report them across seeds",
+        description=(
+            "Run a sweep over algorithms, hyperparameters, env ids and seeds on Ray Tune: a grid, or a search\n"
+            "(Optuna's TPE with ASHA early stopping on the evaluation cost). SWEEP.yaml is checked before anything\n"
+            "starts (keys and values: experiments/sweep_config.py). Every trial is an 'echelon train' run folder in\n"
+            "OUTPUT/runs, evaluated at every checkpoint; a crashed trial is retried (max_failures) and then\n"
+            "reported failed. OUTPUT holds results.csv (one row per trial) and report.md (per configuration: each\n"
+            "seed's paired gap to the plan, mean and IQM with bootstrap intervals, probability of beating the plan,\n"
+            "worst seed).\n\n"
+            "Without --address, Ray starts on this machine only, bound to 127.0.0.1, with its CPUs. With --address\n"
+            "it joins a running cluster ('ray start --head' on one machine, 'ray start --address=HEAD:6379' on the\n"
+            "others; OUTPUT must be on a file system every node shares). Ctrl-C stops the sweep (exit status 130);\n"
+            "--resume OUTPUT continues it: finished trials are kept, unfinished ones continue from their latest\n"
+            "checkpoint. Exit status 1 when a trial failed."
+        ),
+    )
+    sweep.add_argument("file", nargs="?", metavar="SWEEP.yaml", help="the sweep file (not with --resume)")
+    sweep.add_argument("--resume", metavar="SWEEP_DIR", default=None, help="continue an interrupted sweep")
+    sweep.add_argument("--output", metavar="DIR", default=None,
+                       help="sweep folder, which must not exist yet (default: sweeps/<file name>-<YYYYmmdd-HHMMSS>)")
+    sweep.add_argument("--address", metavar="HOST:PORT", default=None,
+                       help="join this Ray cluster (e.g. 10.0.0.5:6379, or 'auto' on a cluster node) instead of "
+                            "starting Ray locally on 127.0.0.1")
+    sweep.add_argument("--cpus", type=_positive, default=None,
+                       help="CPUs of the local Ray instance (default: this machine's); not with --address")
+    sweep.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
+                       help="show Ray Tune's progress tables (default: only when writing to a terminal)")
+
+
 def _version() -> str:
     try:
         return metadata.version("echelon-gym")
@@ -395,6 +431,35 @@ def cmd_benchmark(args: argparse.Namespace, argv: list[str]) -> int:
     return 0
 
 
+def cmd_sweep(args: argparse.Namespace, argv: list[str]) -> int:
+    from experiments.ray_cluster import ClusterError
+    from experiments.sweep import resume_sweep, run_sweep
+
+    if (args.file is None) == (args.resume is None):
+        raise UsageError("give a sweep file, or --resume SWEEP_DIR")
+    if args.resume is not None and args.output is not None:
+        raise UsageError("--resume continues the sweep in its own folder; drop --output")
+    if args.address is not None and args.cpus is not None:
+        raise UsageError("--cpus sets the local Ray instance's CPUs; a cluster (--address) has its own")
+    try:
+        if args.resume is not None:
+            outcome = resume_sweep(args.resume, args.address, args.cpus, args.progress, argv)
+        else:
+            outcome = run_sweep(args.file, args.output, args.address, args.cpus, args.progress, argv)
+    except ClusterError as error:
+        print(f"echelon sweep: error: {error}", file=sys.stderr)
+        return EXIT_ERROR
+    print(f"report: {outcome.report}")
+    if outcome.failed:
+        print(f"echelon sweep: {outcome.failed} trial(s) failed; see {outcome.report}", file=sys.stderr)
+        return EXIT_ERROR
+    if outcome.unfinished:
+        print(f"echelon sweep: {outcome.unfinished} trial(s) unfinished; continue with: echelon sweep --resume "
+              f"{outcome.report.parent}", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -404,7 +469,8 @@ def main(argv: list[str] | None = None) -> int:
 
         torch.set_num_threads(args.threads)
     handlers = {"train": lambda: cmd_train(args, full_argv), "evaluate": lambda: cmd_evaluate(args),
-                "compare": lambda: cmd_compare(args), "benchmark": lambda: cmd_benchmark(args, full_argv)}
+                "compare": lambda: cmd_compare(args), "benchmark": lambda: cmd_benchmark(args, full_argv),
+                "sweep": lambda: cmd_sweep(args, full_argv)}
     try:
         return handlers[args.command]()
     except UsageError as error:

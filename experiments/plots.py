@@ -42,10 +42,11 @@ def cost_plot(summary: pd.DataFrame, path: Path, optimum: float | None, title: s
     return _save(fig, path)
 
 
-def learning_curves_plot(curves: pd.DataFrame, bands: pd.DataFrame, path: Path, references: dict[str, float]) -> Path:
-    """Training cost per period (training draws) against env steps, one panel per group (agent or configuration):
-    every run faintly, and the mean over runs with its 95% bootstrap band (``bands``, from
-    :func:`experiments.seed_report.curve_bands`)."""
+def learning_curves_plot(curves: pd.DataFrame, bands: pd.DataFrame, path: Path, references: dict[str, float],
+                         ylabel: str = "cost per period (training draws)") -> Path:
+    """Cost per period against env steps (``curves``: group, seed, timesteps, mean_cost_per_period), one panel per
+    group (agent or configuration): every run faintly, and the mean over runs with its 95% bootstrap band
+    (``bands``, from :func:`experiments.seed_report.curve_bands`)."""
     groups = list(dict.fromkeys(curves["group"]))
     count = max(len(groups), 1)
     columns = min(count, 3)
@@ -55,13 +56,15 @@ def learning_curves_plot(curves: pd.DataFrame, bands: pd.DataFrame, path: Path, 
         for _, rows in curves[curves["group"] == group].groupby("seed"):
             ax.plot(rows["timesteps"], rows["mean_cost_per_period"], color="C0", alpha=0.25, linewidth=0.8)
         band = bands[bands["group"] == group]
-        ax.plot(band["timesteps"], band["mean"], color="C0", label=f"mean of {int(band['runs'].max())} runs")
-        ax.fill_between(band["timesteps"], band["low"], band["high"], color="C0", alpha=0.25,
-                        label="95% bootstrap band over runs")
+        if len(band):
+            ax.plot(band["timesteps"], band["mean"], color="C0", marker=".",
+                    label=f"mean of {int(band['runs'].max())} runs")
+            ax.fill_between(band["timesteps"], band["low"], band["high"], color="C0", alpha=0.25,
+                            label="95% bootstrap band over runs")
         for name, value in references.items():
             ax.axhline(value, linestyle="--", linewidth=1, label=name, color="grey" if "plan" in name else "C1")
         ax.set_xlabel("env steps")
-        ax.set_ylabel("cost per period (training draws)")
+        ax.set_ylabel(ylabel)
         ax.set_title(group, fontsize=10)
         ax.legend(fontsize=8)
     for ax in axes.ravel()[len(groups):]:
