@@ -13,6 +13,7 @@ import sys
 import time
 from pathlib import Path
 
+import optuna
 import pandas as pd
 import pytest
 import yaml
@@ -21,6 +22,7 @@ from cli_helpers import ROOT
 from agents.config import ConfigError
 from experiments.cli import main
 from experiments.ray_cluster import LOOPBACK_VARIABLE
+from experiments.sweep import DefineByRun
 from experiments.sweep_config import check_sweep
 
 ENV_ID = "echelon/Serial-v1"
@@ -178,7 +180,7 @@ def test_two_trial_sweep_on_a_two_node_cluster(tmp_path: Path, monkeypatch):
 
 
 def test_an_interrupted_sweep_resumes_without_rerunning_finished_trials(tmp_path: Path):
-    sweep = {**BASE, "seeds": [0], "set": {"gradient": {**TINY, "checkpoint_every": 100}},
+    sweep = {**BASE, "seeds": [0], "set": {"gradient": {**TINY, "checkpoint_every": 200}},
              "grid": {"gradient": {"iterations": [2, 4000]}}}
     (tmp_path / "sweep.yaml").write_text(yaml.safe_dump(sweep))
     process = subprocess.Popen(sweep_command("sweep.yaml", "--output", "out"), cwd=tmp_path, env=sweep_env(),
@@ -188,7 +190,7 @@ def test_an_interrupted_sweep_resumes_without_rerunning_finished_trials(tmp_path
     def short_finished_and_long_checkpointed():
         short = [run for run in runs.glob("*") if (run / "status").exists()
                  and (run / "status").read_text().strip() == "finished"]
-        long = [run for run in runs.glob("*") if run not in short and len(list(run.glob("checkpoints/*.pt"))) > 2]
+        long = [run for run in runs.glob("*") if run not in short and len(list(run.glob("checkpoints/*.pt"))) > 1]
         return short and long and (short[0], long[0])
 
     try:
@@ -243,3 +245,38 @@ def test_a_crashing_trial_is_retried_once_then_reported_failed(tmp_path: Path):
     retried = sessions(run)
     assert len(retried) == 2 and retried[1]["start_timesteps"] > 0  # the retry continued from its checkpoint
     assert "Failed trials" in (tmp_path / "out" / "report.md").read_text()
+
+
+def test_search_samples_the_space_with_tpe_and_cycles_the_seeds():
+    sweep = check_sweep({**BASE, "algo": ["gradient", "ppo"], "seeds": 2,
+                         "search": {"trials": 4, "space": {
+                             "gradient": {"learning_rate": {"loguniform": [1e-3, 1e-1]}},
+                             "ppo": {"algo_kwargs.n_epochs": {"randint": [1, 4]}, "crn_groups": {"choice": [1, 2]}}}}},
+                        "sweep.yaml")
+    study = optuna.create_study(sampler=optuna.samplers.TPESampler(seed=0))
+    space = DefineByRun(sweep)
+    for number in range(6):
+        trial = study.ask()
+        constants = space(trial)
+        assert constants["seed"] == [0, 1000][number % 2] and constants["env_id"] == ENV_ID
+        algo = trial.params["algo"]
+        if algo == "gradient":
+            assert set(trial.params) == {"algo", "gradient.learning_rate"}
+            assert 1e-3 <= trial.params["gradient.learning_rate"] <= 1e-1
+        else:
+            assert set(trial.params) == {"algo", "ppo.algo_kwargs.n_epochs", "ppo.crn_groups"}
+            assert trial.params["ppo.algo_kwargs.n_epochs"] in (1, 2, 3) and trial.params["ppo.crn_groups"] in (1, 2)
+        study.tell(trial, 1.0)
+
+
+def test_a_search_sweep_runs_tpe_trials_with_asha(tmp_path: Path):
+    sweep = {**BASE, "set": {"gradient": {**TINY, "iterations": 6}},
+             "search": {"trials": 2, "space": {"gradient": {"learning_rate": {"loguniform": [1e-3, 1e-1]}}},
+                        "asha": {"grace_period": 1, "reduction_factor": 2}}}
+    done = run_sweep(tmp_path, sweep, "--output", "out")
+    assert done.returncode == 0, done.stderr[-3000:]
+    table = results(tmp_path / "out")
+    assert len(table) == 2 and set(table["status"]) <= {"finished", "stopped early"}
+    assert table["learning_rate"].between(1e-3, 1e-1).all() and table["learning_rate"].nunique() == 2
+    assert table["seed"].tolist() == [0, 1000]
+    assert "search (Optuna TPE, 2 trials, ASHA grace 1, reduction 2)" in (tmp_path / "out" / "report.md").read_text()
