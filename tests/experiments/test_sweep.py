@@ -4,6 +4,7 @@ failing trial, and bad sweep files refused before anything starts."""
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import signal
@@ -122,6 +123,16 @@ def test_bad_sweep_files_are_refused_naming_the_field(change, field):
         check_sweep({**BASE, **change}, "sweep.yaml")
 
 
+def test_sweep_help_explains_every_option(capsys):
+    with pytest.raises(SystemExit) as done:
+        main(["sweep", "--help"])
+    assert done.value.code == 0
+    text = capsys.readouterr().out
+    for option in ("--resume", "--output", "--address", "--cpus", "--progress", "ray start --head",
+                   "127.0.0.1", "Exit status 1 when a trial failed"):
+        assert option in text, option
+
+
 def test_a_bad_sweep_file_starts_nothing(tmp_path: Path, capsys):
     (tmp_path / "bad.yaml").write_text(yaml.safe_dump({**BASE, "grid": {"gradient": {"learning_rate": []}}}))
     assert main(["sweep", str(tmp_path / "bad.yaml"), "--output", str(tmp_path / "out")]) == 1
@@ -161,7 +172,7 @@ def test_two_trial_sweep_in_local_mode_binds_only_the_loopback_address(tmp_path:
 def test_two_trial_sweep_on_a_two_node_cluster(tmp_path: Path, monkeypatch):
     monkeypatch.setenv(LOOPBACK_VARIABLE, "0")  # before Ray is imported: the test's cluster stays on 127.0.0.1
     monkeypatch.setenv("PYTHONPATH", str(ROOT))
-    cluster_utils = pytest.importorskip("ray.cluster_utils")
+    cluster_utils = importlib.import_module("ray.cluster_utils")  # only now: Ray reads the variable at import
     cluster = cluster_utils.Cluster(initialize_head=True, head_node_args={"num_cpus": 1})
     address = cluster.address
     try:
