@@ -23,12 +23,13 @@ import torch
 
 from agents.config import DEFAULT_MAX_LOG_MULTIPLIER
 from agents.gradient_policies import LevelPolicy, ResidualLevelPolicy, build_policy
-from agents.torch_dynamics import exact_namespace, relaxed_namespace, to_torch
+from agents.torch_dynamics import exact_namespace, relaxed_namespace, rollout_noise, to_torch
 from envs.dynamics import transition
-from envs.noise import episode_keys, noise
+from envs.noise import episode_keys
 from envs.observation import observe
 from envs.params import EnvParams
-from envs.simulator import start_state
+from envs.simulator import Simulator
+from envs.state import State
 
 __all__ = ["GradientAgentConfig", "GradientTrainer", "rollout_costs", "train"]
 
@@ -58,19 +59,19 @@ def rollout_costs(
     horizon: int,
     relax: bool,
 ) -> torch.Tensor:
-    """Per-period costs (T, B) of running ``policy`` from torch ``state`` for ``horizon`` periods.
+    """Per-period costs (T, B) of running ``policy`` from ``state`` (numpy or torch) for ``horizon`` periods.
 
-    Noise comes from the episode ``keys`` (B,) exactly as in the env (:func:`envs.noise.noise`), so with
-    ``relax=False`` and the env's episode keys this reproduces the numpy env (same decoding, same
+    Noise comes from the episode ``keys`` (B,) exactly as in the env (:func:`agents.torch_dynamics.rollout_noise`),
+    so with ``relax=False`` and the env's episode keys this reproduces the numpy env (same decoding, same
     transition) period by period.
     """
     xp = relaxed_namespace() if relax else exact_namespace()
+    state = state if isinstance(state.on_hand, torch.Tensor) else to_torch(state)
     costs = []
-    for _ in range(horizon):
+    for step_noise in rollout_noise(keys, state.period.cpu().numpy(), horizon, params):
         observation = observe(state, params, xp)
         level = policy.levels(observation, relax).reshape(state.on_hand.shape)
         order = torch.relu(level - state.inventory_position(params, xp))
-        step_noise = to_torch(noise(keys, state.period.cpu().numpy(), params))
         state, outcome = transition(state, order, step_noise, params, xp)
         costs.append(outcome.total_cost)
     return torch.stack(costs)
@@ -87,6 +88,13 @@ class GradientTrainer:
         self.optimizer = torch.optim.Adam(self.policy.parameters(), lr=config.learning_rate)
         self.warmup = params.warmup_periods if config.warmup_periods is None else config.warmup_periods
         self.iteration = 0
+
+    def start_state(self, keys: np.ndarray) -> State:
+        """The paths' state after the env's warm-up (on the compiled simulator where available: the same state as
+        :func:`envs.simulator.start_state`, faster)."""
+        simulator = Simulator(self.params, len(keys), "order_up_to", self.warmup)
+        simulator.reset(np.ones(len(keys), dtype=bool), keys, simulator.new_observations())
+        return simulator.state
 
     def path_rngs(self, iteration: int) -> list[np.random.Generator]:
         seeds = np.random.SeedSequence([self.config.seed, iteration]).spawn(self.config.paths)
@@ -108,9 +116,9 @@ class GradientTrainer:
         for group in self.optimizer.param_groups:
             group["lr"] = self.learning_rate(self.iteration)
         keys = episode_keys(self.path_rngs(self.iteration))
-        state = start_state(self.params, keys, self.warmup)
+        state = self.start_state(keys)
         self.policy.train()
-        costs = rollout_costs(self.policy, self.params, to_torch(state), keys, self.config.horizon, relax=True)
+        costs = rollout_costs(self.policy, self.params, state, keys, self.config.horizon, relax=True)
         loss = costs.mean() / self.params.cost_scale
         self.optimizer.zero_grad()
         loss.backward()

@@ -138,7 +138,7 @@ def _fulfil(on_hand, state: State, noise: Noise, params: EnvParams, xp: Any):
     new = noise.demand
     late = xp.floor(new * xp.asarray(params.cutoff_share)[:, None] + noise.cutoff_uniform)
     on_time = new - late + state.backlog
-    shipped_by_cost = [0.0] * len(params.shipping_costs)
+    taken_by_cost: list[list[Any]] = [[] for _ in params.shipping_costs]  # units shipped per arc, by cost
     carry = None  # orders spilled from the previous speed, (B, R, P)
     requested, served, unmet_left = [], [], []
     for s in range(params.num_speeds):
@@ -152,10 +152,11 @@ def _fulfil(on_hand, state: State, noise: Noise, params: EnvParams, xp: Any):
             for r in range(params.num_regions):
                 open_orders = orders[:, r, :]
                 for n, cost in params.serving[s][late_class][r]:
-                    take = xp.minimum(open_orders, stock[n])
+                    unserved = xp.maximum(open_orders - stock[n], 0.0)  # the orders beyond node n's stock
+                    take = open_orders - unserved
                     stock[n] = stock[n] - take
-                    open_orders = open_orders - take
-                    shipped_by_cost[cost] = shipped_by_cost[cost] + take
+                    open_orders = unserved
+                    taken_by_cost[cost].append(take)
                 remaining[r] = remaining[r] + open_orders
         unmet = xp.stack(remaining, 1)  # (B, R, P)
         served.append(speed_requested - unmet.sum((1, 2)))
@@ -166,9 +167,9 @@ def _fulfil(on_hand, state: State, noise: Noise, params: EnvParams, xp: Any):
         requested.append(speed_requested)
         unmet_left.append(unmet)
     shipping_cost = 0.0
-    for cost, units in zip(params.shipping_costs, shipped_by_cost):
-        if not isinstance(units, float):
-            shipping_cost = shipping_cost + cost * units.sum(-1)
+    for cost, taken in zip(params.shipping_costs, taken_by_cost):
+        if taken:  # one sum per cost over its arcs' stacked shipments (not one addition per arc)
+            shipping_cost = shipping_cost + cost * xp.sum(xp.stack(taken), axis=(0, 2))
     return xp.stack(stock, 1), shipping_cost, requested, served, unmet_left
 
 

@@ -25,7 +25,7 @@ from envs.actions import ACTION_MODES, decode_action, validate_action
 from envs.dynamics import transition
 from envs.info import InfoLayout, outcome_matrix
 from envs.kernel.layout import ACTION_MODE_CODES, DEMAND_GIVEN, ThreadBuffers, demand_source, kernel_params
-from envs.noise import key_words, noise
+from envs.noise import Noise, key_words, noise
 from envs.observation import observation_size, observe
 from envs.params import EnvParams
 from envs.state import State, initial_state
@@ -59,14 +59,15 @@ def _thread_pool(process: int, workers: int) -> ThreadPoolExecutor:
 
 
 def kernel_threads() -> int:
-    """Threads a compiled batch may use: ``$ECHELON_THREADS`` if set (e.g. 1 per worker when several processes
-    share the machine), else the CPUs this process may run on."""
+    """Threads a compiled batch may use: the CPUs this process may run on, or fewer if ``$ECHELON_THREADS`` says so
+    (e.g. 1 per worker when several processes share the machine)."""
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
     value = os.environ.get(THREADS_VARIABLE)
     if value:
         if not value.isdigit() or int(value) < 1:
             raise ValueError(f"environment variable {THREADS_VARIABLE} is {value!r}; set a whole number >= 1")
-        return int(value)
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+        return min(int(value), cpus)
+    return cpus
 
 
 def row_chunks(batch_size: int, threads: int) -> list[tuple[int, int]]:
@@ -94,6 +95,20 @@ def _warn_fallback(reason: str) -> None:
         _warned = True
         warnings.warn(f"echelon-gym: the compiled simulator is unavailable, {reason}; running the reference "
                       "path (same results, slower)", RuntimeWarning, stacklevel=3)
+
+
+def compiled_noise(keys: np.ndarray, periods: np.ndarray, params: EnvParams) -> Noise:
+    """:func:`envs.noise.noise` of replicas with episode ``keys`` (B,) in ``periods`` (B,), drawn by the compiled
+    kernel (tested equal to the reference; for scenarios whose demand the kernel samples itself)."""
+    b, n, p = len(keys), params.num_nodes, params.num_products
+    stream = (b, params.num_regions, params.num_speeds, p)
+    drawn = Noise(demand=np.zeros(stream), cutoff_uniform=np.zeros(stream, np.float32),
+                  spill_uniform=np.zeros(stream, np.float32), lead_time=np.zeros((b, n, p), np.int8))
+    low, high = key_words(keys)
+    kernel.noise_batch(np.ones(b, bool), low, high, np.asarray(periods, dtype=np.int64), drawn.demand,
+                       drawn.cutoff_uniform, drawn.spill_uniform, drawn.lead_time, np.zeros(stream[1:], np.float32),
+                       np.zeros((3, max(n, p))), *kernel_params(params).noise_args())
+    return drawn
 
 
 def start_state(params: EnvParams, keys: np.ndarray, warmup: int) -> State:

@@ -1,22 +1,21 @@
 """``echelon benchmark``: the analytic plan, its tuned version, the naive references and the learned agents on
 one env id, evaluated together with common random numbers; writes a report folder (:mod:`experiments.report`).
 
-The two learned agents (PPO and the gradient agent, residual on the plan by default) train at the same time in
-two ``echelon train`` processes (one core each, ``--threads 1``) into ``OUTPUT/runs``, with the budgets of their
-hyperparameter files (``agents/hyperparams/{ppo,gradient}.yaml``, the env id's entry and its ``residual``
-section), or tiny budgets with ``quick``. Meanwhile the plan is computed, tuned (fixed tuning seeds) and the
-baselines are evaluated. Every policy is evaluated on the same episodes: episode j seeded 1,000,000 + j, the
-registered episode length, from the env's warm-up. Training seeds are ``seed``; nothing else is random, so a
-rerun with the same seed gives the same numbers (only timings differ).
+Each learned agent (PPO and the gradient agent, residual on the plan by default) is trained ``seeds`` times, with
+the training seeds of :func:`experiments.seeds.training_seeds`, in ``echelon train`` child processes
+(:mod:`experiments.train_process`, one core each, as many at once as the machine has cores, the longest first)
+into ``OUTPUT/runs/<agent>-seed<seed>``, with the budgets of their hyperparameter files
+(``agents/hyperparams/{ppo,gradient}.yaml``, the env id's entry and its ``residual`` section), or tiny budgets with
+``quick``. Meanwhile the plan is computed, tuned (fixed tuning seeds) and the baselines are evaluated, then every
+run as soon as it finishes. Every policy is evaluated on the same episodes: episode j seeded 1,000,000 + j, the
+registered episode length, from the env's warm-up. Nothing else is random, so a rerun with the same seeds gives
+the same numbers (only timings differ).
 """
 
 from __future__ import annotations
 
-import contextlib
-import ctypes
 import json
-import signal
-import subprocess
+import os
 import sys
 import time
 from datetime import datetime
@@ -43,6 +42,8 @@ from experiments.report import write_report
 from experiments.residual_plan import load_plan_levels
 from experiments.results import Benchmark, PolicyResult, Training
 from experiments.runs import META, METRICS, RunError
+from experiments.seeds import training_seeds
+from experiments.train_process import TrainingJob, TrainingPool, train_command
 
 EPISODES, QUICK_EPISODES = 100, 16
 QUICK_TRAIN = {
@@ -51,7 +52,9 @@ QUICK_TRAIN = {
     "gradient": ["--set", "iterations=4", "--set", "paths=8", "--set", "horizon=20", "--set", "checkpoint_every=2"],
 }
 QUICK_TUNING = {"num_envs": 4, "periods": 20, "warmup": 10}
-AGENTS = ("ppo", "gradient")
+AGENTS = ("gradient", "ppo")  # in the order their runs start (the longer first)
+AGENT_LABELS = {"ppo": "PPO", "gradient": "gradient agent"}
+SEEDS, QUICK_SEEDS = 5, 2
 
 
 def default_output(env_id: str, seed: int, quick: bool) -> Path:
@@ -59,32 +62,27 @@ def default_output(env_id: str, seed: int, quick: bool) -> Path:
     return Path("reports") / f"{env_id.split('/')[-1]}-seed{seed}{'-quick' if quick else ''}-{stamp}"
 
 
-def train_command(algo: str, env_id: str, seed: int, action: str, runs_dir: Path, quick: bool) -> list[str]:
-    """The ``echelon train`` command line of one learned agent (evaluation is left to the benchmark)."""
-    return [sys.executable, "-m", "experiments.cli", "train", "--env-id", env_id, "--algo", algo, "--seed", str(seed),
-            "--action", action, "--runs-dir", str(runs_dir), "--run-name", algo, "--threads", "1", "--no-progress",
-            "--set", "eval_episodes=0", *(QUICK_TRAIN[algo] if quick else [])]
+def available_cpus() -> int:
+    """The CPUs this process may run on."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
-def _stop_with_parent() -> None:
-    """In the child before exec (Linux): receive SIGTERM when the benchmark dies, even by SIGKILL, so a
-    killed benchmark leaves no training behind (SIGTERM saves a checkpoint and stops)."""
-    with contextlib.suppress(Exception):
-        ctypes.CDLL(None).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+def run_name(algo: str, seed: int) -> str:
+    return f"{algo}-seed{seed}"
 
 
-def start_training(env_id: str, seed: int, action: str, output: Path, quick: bool) -> dict[str, subprocess.Popen]:
-    logs = output / "logs"
-    logs.mkdir(parents=True, exist_ok=True)
-    processes = {}
-    for algo in AGENTS:
-        command = train_command(algo, env_id, seed, action, (output / "runs").resolve(), quick)
-        with open(logs / f"train-{algo}.log", "w") as log:
-            log.write(" ".join(command) + "\n")
-            log.flush()
-            processes[algo] = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT,
-                                               preexec_fn=_stop_with_parent if sys.platform == "linux" else None)
-    return processes
+def train_args(algo: str, env_id: str, seed: int, action: str, runs_dir: Path, quick: bool) -> list[str]:
+    """The ``echelon train`` arguments of one learned agent's run (evaluation is left to the benchmark)."""
+    return ["--env-id", env_id, "--algo", algo, "--seed", str(seed), "--action", action, "--runs-dir", str(runs_dir),
+            "--run-name", run_name(algo, seed), "--set", "eval_episodes=0", *(QUICK_TRAIN[algo] if quick else [])]
+
+
+def training_jobs(env_id: str, seeds: list[int], action: str, output: Path, quick: bool) -> list[TrainingJob]:
+    """Every agent's run for every seed, in the order they start (agent by agent, then seed by seed)."""
+    runs = (output / "runs").resolve()
+    return [TrainingJob(run_name(algo, seed), train_command(train_args(algo, env_id, seed, action, runs, quick)),
+                        output / "logs" / f"train-{run_name(algo, seed)}.log", runs / run_name(algo, seed))
+            for algo in AGENTS for seed in seeds]
 
 
 def training_progress(run: Path) -> tuple[int, int | None]:
@@ -102,88 +100,87 @@ def training_progress(run: Path) -> tuple[int, int | None]:
     return done, total
 
 
-def wait_training(processes: dict[str, subprocess.Popen], output: Path, progress: bool | None = None) -> None:
-    """Wait for both trainings (progress bars from their metrics.csv); a failure raises with its log's end."""
-    disable = None if progress is None else not progress
-    bars = {algo: tqdm(desc=f"train {algo}", unit="step", leave=False, disable=disable) for algo in processes}
-    try:
-        while any(process.poll() is None for process in processes.values()):
-            for algo, bar in bars.items():
-                done, total = training_progress(output / "runs" / algo)
-                bar.total = total
-                bar.update(done - bar.n)
-            time.sleep(1.0)
-    finally:
-        for bar in bars.values():
+class TrainingBars:
+    """One progress bar per agent: env steps over all its runs (from their metrics.csv)."""
+
+    def __init__(self, jobs: list[TrainingJob], progress: bool | None) -> None:
+        self.jobs = jobs
+        disable = None if progress is None else not progress
+        self.bars = {algo: tqdm(desc=f"train {algo}", unit="step", leave=False, disable=disable) for algo in AGENTS}
+
+    def update(self) -> None:
+        for algo, bar in self.bars.items():
+            done, total = 0, 0
+            for job in self.jobs:
+                if job.name.startswith(f"{algo}-"):
+                    steps, planned = training_progress(job.run)
+                    done, total = done + steps, total + (planned or 0)
+            bar.total = total or None
+            bar.update(done - bar.n)
+
+    def close(self) -> None:
+        for bar in self.bars.values():
             bar.close()
-    for algo, process in processes.items():
-        if process.returncode != 0:
-            tail = (output / "logs" / f"train-{algo}.log").read_text().splitlines()[-15:]
-            raise RunError(f"training {algo} failed (exit status {process.returncode}); end of its log:\n"
-                           + "\n".join(tail))
 
 
-def stop_training(processes: dict[str, subprocess.Popen]) -> None:
-    """SIGTERM to unfinished trainings (each saves a checkpoint and can be resumed), then wait for them."""
-    for process in processes.values():
-        if process.poll() is None:
-            process.terminate()
-    for process in processes.values():
-        try:
-            process.wait(timeout=120)
-        except subprocess.TimeoutExpired:
-            process.kill()
-
-
-def load_training(name: str, loaded: LoadedRun) -> Training:
+def load_training(name: str, agent: str, seed: int, loaded: LoadedRun) -> Training:
     meta = loaded.run.load_meta()
     result = meta.get("result") or {}
     curve = pd.read_csv(loaded.run.file(METRICS))[["timesteps", "mean_cost_per_period"]]
-    return Training(name, loaded.run.path, int(result.get("timesteps", loaded.timesteps)),
+    return Training(name, agent, seed, loaded.run.path, int(result.get("timesteps", loaded.timesteps)),
                     float(result.get("session_seconds", float("nan"))), float(result.get("session_fps", float("nan"))),
                     curve, loaded.config)
 
 
-def evaluate_policy(name: str, label: str, policy: Policy, bench: Benchmark,
-                    progress: bool | None = None) -> PolicyResult:
+def evaluate_policy(name: str, label: str, policy: Policy, bench: Benchmark, progress: bool | None = None,
+                    agent: str | None = None, seed: int | None = None) -> PolicyResult:
     """``policy`` on the benchmark's common episodes (every policy from the scenario's warm-up state)."""
     recorder = StockRecorder(policy, bench.plan.params, bench.periods)
     results = run_episodes(recorder, bench.env_id, bench.episodes, DEFAULT_EVAL_SEED, None, bench.periods,
                            progress=progress)
-    return PolicyResult(name, label, results, recorder.frame())
+    return PolicyResult(name, label, results, recorder.frame(), agent, seed)
 
 
-def evaluate_agent(name: str, label: str, loaded: LoadedRun, bench: Benchmark,
-                   progress: bool | None = None) -> PolicyResult:
+def evaluate_agent(name: str, label: str, loaded: LoadedRun, bench: Benchmark, progress: bool | None = None,
+                   agent: str | None = None, seed: int | None = None) -> PolicyResult:
     """A trained agent on the common episodes, like the baselines (so the episodes pair); a note says when it was
     trained with another env warm-up than the scenario's."""
     default = eval_scenario(bench.env_id).warmup_periods
     if loaded.warmup_periods is not None and int(loaded.warmup_periods) != default:
         bench.notes.append(f"{name} was trained with warmup_periods={loaded.warmup_periods}; it is evaluated, like "
                            f"every policy, from the scenario's warm-up ({default} periods)")
-    return evaluate_policy(name, label, loaded.policy, bench, progress)
+    return evaluate_policy(name, label, loaded.policy, bench, progress, agent, seed)
 
 
-def run_benchmark(env_id: str, seed: int = 0, *, quick: bool = False, action: str = "residual",
-                  episodes: int | None = None, output: str | Path | None = None, progress: bool | None = None,
-                  argv: list[str] | None = None) -> Path:
-    """Run the benchmark and write its report folder; returns the path of ``report.md``."""
+def run_benchmark(env_id: str, seed: int = 0, *, seeds: int | None = None, quick: bool = False,
+                  action: str = "residual", episodes: int | None = None, output: str | Path | None = None,
+                  progress: bool | None = None, argv: list[str] | None = None, workers: int | None = None) -> Path:
+    """Run the benchmark and write its report folder; returns the path of ``report.md``. ``seeds`` runs per agent
+    (default 5, 2 with ``quick``) from training seed ``seed`` on, ``workers`` trainings at once (default: the
+    CPUs this process may use)."""
     scenario = env_scenario(check_env_id(env_id))
     output = create_output(Path(output) if output is not None else default_output(env_id, seed, quick))
     started = time.perf_counter()
     episodes = episodes or (QUICK_EPISODES if quick else EPISODES)
-    meta = write_config_and_meta(output, env_id, seed, quick, action, episodes, argv or sys.argv)
-    processes = start_training(env_id, seed, action, output, quick)
+    seed_list = training_seeds(seed, seeds or (QUICK_SEEDS if quick else SEEDS))
+    workers = workers or available_cpus()
+    meta = write_config_and_meta(output, env_id, seed_list, quick, action, episodes, workers, argv or sys.argv)
+    jobs = training_jobs(env_id, seed_list, action, output, quick)
+    pool = TrainingPool(jobs, workers)
+    pool.poll()
+    bars = TrainingBars(jobs, progress)
     try:
-        with tqdm(total=8, desc="benchmark", unit="stage", disable=None if progress is None else not progress) as bar:
-            bench = evaluate_baselines(env_id, scenario, seed, quick, action, episodes, bar)
+        with tqdm(total=6 + len(jobs), desc="benchmark", unit="stage",
+                  disable=None if progress is None else not progress) as bar:
+            bench = evaluate_baselines(env_id, scenario, seed_list, quick, action, episodes, bar)
             clock = time.perf_counter()
-            wait_training(processes, output, progress)
-            bench.timing["wait_for_training_s"] = time.perf_counter() - clock
-            evaluate_agents(bench, output, bar)
+            evaluate_agents(bench, pool, bars, bar)
+            bench.timing["training_and_agent_evaluation_s"] = time.perf_counter() - clock
     except BaseException:
-        stop_training(processes)
+        pool.stop()
         raise
+    finally:
+        bars.close()
     bench.timing["total_s"] = time.perf_counter() - started
     report = write_report(bench, output)
     meta.update(end_time=now_iso(), result={"report": str(report), "wall_seconds": round(bench.timing["total_s"], 1)})
@@ -202,26 +199,28 @@ def create_output(output: Path) -> Path:
     return output
 
 
-def write_config_and_meta(output: Path, env_id: str, seed: int, quick: bool, action: str, episodes: int,
-                          argv: list[str]) -> dict:
+def write_config_and_meta(output: Path, env_id: str, seeds: list[int], quick: bool, action: str, episodes: int,
+                          workers: int, argv: list[str]) -> dict:
     """``config.yaml`` (what was asked) and the opening ``meta.json`` (where it runs); returns the meta."""
-    config = {"env_id": env_id, "seed": seed, "quick": quick, "action": action, "episodes": episodes,
-              "eval_seed": DEFAULT_EVAL_SEED, "tuning_seed": TUNING_SEED,
+    config = {"env_id": env_id, "seeds": seeds, "quick": quick, "action": action, "episodes": episodes,
+              "eval_seed": DEFAULT_EVAL_SEED, "tuning_seed": TUNING_SEED, "workers": workers,
               "tuning": QUICK_TUNING if quick else "baselines.tuning.tune defaults",
-              "train_commands": {a: train_command(a, env_id, seed, action, Path("runs"), quick)[2:] for a in AGENTS}}
+              "train_commands": {run_name(a, s): ["echelon", "train", *train_args(a, env_id, s, action, Path("runs"),
+                                                                                  quick)]
+                                 for a in AGENTS for s in seeds}}
     write_atomic(output / "config.yaml", yaml.safe_dump(config, sort_keys=False))
-    meta = {**base_meta({"env_id": env_id, "algo": "benchmark", "seed": seed}), "command": " ".join(argv)}
+    meta = {**base_meta({"env_id": env_id, "algo": "benchmark", "seed": seeds}), "command": " ".join(argv)}
     write_atomic(output / META, json.dumps(meta, indent=2, default=str) + "\n")
     return meta
 
 
-def evaluate_baselines(env_id: str, scenario: str, seed: int, quick: bool, action: str, episodes: int,
+def evaluate_baselines(env_id: str, scenario: str, seeds: list[int], quick: bool, action: str, episodes: int,
                        bar: tqdm) -> Benchmark:
     """The plan, its tuned version and the naive references, evaluated on the common episodes (while the agents
     train)."""
     clock = time.perf_counter()
     planned = plan(scenario)
-    bench = Benchmark(env_id, seed, quick, action, episodes, episode_length(env_id), planned, exact_optimum(planned))
+    bench = Benchmark(env_id, seeds, quick, action, episodes, episode_length(env_id), planned, exact_optimum(planned))
     bench.timing["plan_s"] = time.perf_counter() - clock
     clock = time.perf_counter()
     tuned = tune(planned, env_id, seed=TUNING_SEED, **(QUICK_TUNING if quick else {}))
@@ -241,16 +240,28 @@ def evaluate_baselines(env_id: str, scenario: str, seed: int, quick: bool, actio
     return bench
 
 
-def evaluate_agents(bench: Benchmark, output: Path, bar: tqdm) -> None:
-    """The trained agents of ``output/runs``, evaluated on the common episodes, with their training records."""
-    clock = time.perf_counter()
-    for algo in AGENTS:
-        loaded = load_run(output / "runs" / algo)
-        if loaded.config.get("action") == "residual" and not np.allclose(
-                load_plan_levels(loaded.run), bench.plan.echelon_levels):
-            bench.notes.append(f"{algo} trained on a plan that differs from this benchmark's plan")
-        bench.training[algo] = load_training(algo, loaded)
-        label = f"{'PPO' if algo == 'ppo' else 'gradient agent'}{' (residual)' if bench.action == 'residual' else ''}"
-        bench.policies.append(evaluate_agent(algo, label, loaded, bench))
-        bar.update(1)
-    bench.timing["evaluate_agents_s"] = time.perf_counter() - clock
+def agent_label(algo: str, action: str, seed: int) -> str:
+    return f"{AGENT_LABELS[algo]}{' (residual)' if action == 'residual' else ''}, seed {seed}"
+
+
+def evaluate_agents(bench: Benchmark, pool: TrainingPool, bars: TrainingBars, bar: tqdm) -> None:
+    """Each run as soon as it finishes, on the common episodes, with its training record; then in a fixed order."""
+    evaluated: dict[str, PolicyResult] = {}
+    runs = {run_name(algo, seed): (algo, seed) for algo in ("ppo", "gradient") for seed in bench.seeds}
+    while True:
+        for job in pool.poll():
+            algo, seed = runs[job.name]
+            loaded = load_run(job.run)
+            if loaded.config.get("action") == "residual" and not np.allclose(
+                    load_plan_levels(loaded.run), bench.plan.echelon_levels):
+                bench.notes.append(f"{job.name} trained on a plan that differs from this benchmark's plan")
+            bench.training[job.name] = load_training(job.name, algo, seed, loaded)
+            evaluated[job.name] = evaluate_agent(job.name, agent_label(algo, bench.action, seed), loaded, bench,
+                                                 agent=algo, seed=seed)
+            bar.update(1)
+        if pool.done:
+            break
+        bars.update()
+        time.sleep(1.0)
+    bench.policies += [evaluated[name] for name in runs]  # PPO's runs first, each agent's by seed
+    bench.training = {name: bench.training[name] for name in runs}

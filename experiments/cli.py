@@ -7,6 +7,7 @@
     echelon evaluate --run runs/Serial-v0-ppo-seed0-20250101-120000 --episodes 100
     echelon compare --run runs/A --run runs/B --policy planner --policy tuned   # paired against the plan
     echelon benchmark --env-id echelon/Network-v1 --seed 0
+    echelon sweep SWEEP.yaml                     # on Ray, locally (127.0.0.1) or --address HEAD:6379
 
 Run ``echelon <command> --help`` for every option. Exit status: 0 done, 1 error (the message says what is
 wrong), 2 bad usage, 130 training interrupted (a checkpoint was saved). Every error is one line
@@ -133,11 +134,13 @@ def _add_eval_options(parser: argparse.ArgumentParser, episodes_default: int = D
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="echelon", description=__doc__, formatter_class=_Formatter)
     parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
-    commands = parser.add_subparsers(dest="command", metavar="{train,evaluate,compare,benchmark}", required=True)
+    commands = parser.add_subparsers(dest="command", metavar="{train,evaluate,compare,benchmark,sweep}",
+                                     required=True)
     _add_train_command(commands)
     _add_evaluate_command(commands)
     _add_compare_command(commands)
     _add_benchmark_command(commands)
+    _add_sweep_command(commands)
     return parser
 
 
@@ -240,13 +243,19 @@ def _add_compare_command(commands: argparse._SubParsersAction) -> None:
             "episode seeds and the same env warm-up (common random numbers), and print each one's mean cost per\n"
             "period with its 95% CI, its paired difference to the baseline (episode by episode, so the interval is\n"
             "much tighter than the two separate ones) in cost and in percent of the baseline's cost, and how far it\n"
-            "is above the analytic plan's dual bound and above the exact optimum (where the plan is exact).\n\n"
+            "is above the analytic plan's dual bound and above the exact optimum (where the plan is exact).\n"
+            "--runs A B C is one entry of several runs of one configuration (e.g. a sweep's seeds): every run is\n"
+            "paired with the baseline, and the entry reports the mean and interquartile mean of their gaps with\n"
+            "95% stratified bootstrap intervals, the probability that a run beats the baseline and the worst seed.\n\n"
             "Runs trained with different env warm-ups (warmup_periods) are refused unless --warmup-periods sets\n"
             "one warm-up for every entry."
         ),
     )
     compare.add_argument("--run", dest="entries", action=_Entry, const="run", metavar="RUN_DIR", default=[],
                          help="run folder; repeatable")
+    compare.add_argument("--runs", dest="entries", action=_Entry, const="runs", nargs="+", metavar="RUN_DIR",
+                         default=[], help="several runs of one configuration (training seeds) as one entry, each "
+                                          "paired with the baseline and reported across seeds; repeatable")
     compare.add_argument("--policy", dest="entries", action=_Entry, const="policy", choices=POLICY_NAMES,
                          default=[], help=f"named policy; repeatable: {POLICY_HELP}")
     compare.add_argument("--baseline", metavar="NAME", default=None,
@@ -270,17 +279,24 @@ def _add_benchmark_command(commands: argparse._SubParsersAction) -> None:
         "plan and the references; write a report",
         description=(
             "The main job: on one env id, compute the analytic plan, tune its base stock by simulation, build the\n"
-            "two naive references, train PPO and the gradient agent (residual on the plan by default; both at once,\n"
-            "one core each, with 'echelon train' into OUTPUT/runs), then evaluate every policy on the same\n"
-            "episodes (common random numbers) and write OUTPUT/report.md with plots (PNG) and raw CSVs, and print\n"
-            "its path. Default budgets finish in about 15 minutes on 2 cores; --quick in well under 2 minutes\n"
-            "(tiny budgets, for smoke tests). The same --seed gives the same numbers."
+            "two naive references, train PPO and the gradient agent SEEDS times each (residual on the plan by\n"
+            "default; one 'echelon train' process per run into OUTPUT/runs, one core each, --workers at once),\n"
+            "then evaluate every policy on the same episodes (common random numbers) and write OUTPUT/report.md\n"
+            "(each run's paired gap to the plan, and across seeds the mean and interquartile mean with 95%\n"
+            "stratified bootstrap intervals, the probability that a seed beats the plan and the worst seed) with\n"
+            "plots (PNG) and raw CSVs, and print its path. Default budgets finish in under 20 minutes on 2 cores;\n"
+            "--quick in well under 2 minutes (tiny budgets, for smoke tests). The same --seed gives the same numbers."
         ),
     )
     benchmark.add_argument("--env-id", choices=list(ENV_IDS), metavar="ENV_ID", default="echelon/Network-v1",
                            help=f"registered env id: {_IDS}")
     benchmark.add_argument("--seed", type=_training_seed, default=0,
-                           help="training seed of both agents (evaluation and tuning seeds are fixed, see the report)")
+                           help="first training seed; run k of each agent is seeded SEED + 1000 k (evaluation and "
+                                "tuning seeds are fixed, see the report)")
+    benchmark.add_argument("--seeds", type=_positive, default=None,
+                           help="training runs (seeds) per learned agent (default: 5, 2 with --quick)")
+    benchmark.add_argument("--workers", type=_positive, default=None,
+                           help="training runs at once, one core each (default: the CPUs this process may use)")
     benchmark.add_argument("--quick", action="store_true", help="tiny budgets (a smoke test, not a result)")
     benchmark.add_argument("--action", choices=ACTIONS, default="residual",
                            help="parameterization of both learned agents")
@@ -290,6 +306,39 @@ def _add_benchmark_command(commands: argparse._SubParsersAction) -> None:
                            help="report folder, which must not exist yet (default: "
                                 "reports/<env>-seed<seed>[-quick]-<YYYYmmdd-HHMMSS>)")
     _add_runtime(benchmark)
+
+
+def _add_sweep_command(commands: argparse._SubParsersAction) -> None:
+    """``echelon sweep``: many runs on Ray Tune."""
+    sweep = commands.add_parser(
+        "sweep", formatter_class=_Formatter, help="run a grid or a search of training runs on Ray (local or a "
+        "cluster) and report them across seeds",
+        description=(
+            "Run a sweep over algorithms, hyperparameters, env ids and seeds on Ray Tune: a grid, or a search\n"
+            "(Optuna's TPE with ASHA early stopping on the evaluation cost). SWEEP.yaml is checked before anything\n"
+            "starts (keys and values: experiments/sweep_config.py). Every trial is an 'echelon train' run folder in\n"
+            "OUTPUT/runs, evaluated at every checkpoint; a crashed trial is retried (max_failures) and then\n"
+            "reported failed. OUTPUT holds results.csv (one row per trial) and report.md (per configuration: each\n"
+            "seed's paired gap to the plan, mean and IQM with bootstrap intervals, probability of beating the plan,\n"
+            "worst seed).\n\n"
+            "Without --address, Ray starts on this machine only, bound to 127.0.0.1, with its CPUs. With --address\n"
+            "it joins a running cluster ('ray start --head' on one machine, 'ray start --address=HEAD:6379' on the\n"
+            "others; OUTPUT must be on a file system every node shares). Ctrl-C stops the sweep (exit status 130);\n"
+            "--resume OUTPUT continues it: finished trials are kept, unfinished ones continue from their latest\n"
+            "checkpoint. Exit status 1 when a trial failed."
+        ),
+    )
+    sweep.add_argument("file", nargs="?", metavar="SWEEP.yaml", help="the sweep file (not with --resume)")
+    sweep.add_argument("--resume", metavar="SWEEP_DIR", default=None, help="continue an interrupted sweep")
+    sweep.add_argument("--output", metavar="DIR", default=None,
+                       help="sweep folder, which must not exist yet (default: sweeps/<file name>-<YYYYmmdd-HHMMSS>)")
+    sweep.add_argument("--address", metavar="HOST:PORT", default=None,
+                       help="join this Ray cluster (e.g. 10.0.0.5:6379, or 'auto' on a cluster node) instead of "
+                            "starting Ray locally on 127.0.0.1")
+    sweep.add_argument("--cpus", type=_positive, default=None,
+                       help="CPUs of the local Ray instance (default: this machine's); not with --address")
+    sweep.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
+                       help="show Ray Tune's progress tables (default: only when writing to a terminal)")
 
 
 def _version() -> str:
@@ -366,7 +415,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     from experiments.compare import compare
 
     if not args.entries:
-        raise UsageError("give at least one --run or --policy")
+        raise UsageError("give at least one --run, --runs or --policy")
     _check_output_file(args.output)
     comparison = compare(args.entries, args.env_id, args.baseline, args.episodes, args.seed, args.num_envs,
                          args.periods, args.warmup_periods, args.progress)
@@ -409,9 +458,39 @@ def cmd_benchmark(args: argparse.Namespace, argv: list[str]) -> int:
 
     output = Path(args.output) if args.output else default_output(args.env_id, args.seed, args.quick)
     _check_output_folder(output)
-    report = run_benchmark(args.env_id, args.seed, quick=args.quick, action=args.action, episodes=args.episodes,
-                           output=output, progress=args.progress, argv=argv)
+    report = run_benchmark(args.env_id, args.seed, seeds=args.seeds, quick=args.quick, action=args.action,
+                           episodes=args.episodes, output=output, progress=args.progress, argv=argv,
+                           workers=args.workers)
     print(f"report: {report}")
+    return 0
+
+
+def cmd_sweep(args: argparse.Namespace, argv: list[str]) -> int:
+    from experiments.ray_cluster import ClusterError
+    from experiments.sweep import resume_sweep, run_sweep
+
+    if (args.file is None) == (args.resume is None):
+        raise UsageError("give a sweep file, or --resume SWEEP_DIR")
+    if args.resume is not None and args.output is not None:
+        raise UsageError("--resume continues the sweep in its own folder; drop --output")
+    if args.address is not None and args.cpus is not None:
+        raise UsageError("--cpus sets the local Ray instance's CPUs; a cluster (--address) has its own")
+    try:
+        if args.resume is not None:
+            outcome = resume_sweep(args.resume, args.address, args.cpus, args.progress, argv)
+        else:
+            outcome = run_sweep(args.file, args.output, args.address, args.cpus, args.progress, argv)
+    except ClusterError as error:
+        print(f"echelon sweep: error: {error}", file=sys.stderr)
+        return EXIT_ERROR
+    print(f"report: {outcome.report}")
+    if outcome.failed:
+        print(f"echelon sweep: {outcome.failed} trial(s) failed; see {outcome.report}", file=sys.stderr)
+        return EXIT_ERROR
+    if outcome.unfinished:
+        print(f"echelon sweep: {outcome.unfinished} trial(s) unfinished; continue with: echelon sweep --resume "
+              f"{outcome.report.parent}", file=sys.stderr)
+        return EXIT_INTERRUPTED
     return 0
 
 
@@ -424,7 +503,8 @@ def main(argv: list[str] | None = None) -> int:
 
         torch.set_num_threads(args.threads)
     handlers = {"train": lambda: cmd_train(args, full_argv), "evaluate": lambda: cmd_evaluate(args),
-                "compare": lambda: cmd_compare(args), "benchmark": lambda: cmd_benchmark(args, full_argv)}
+                "compare": lambda: cmd_compare(args), "benchmark": lambda: cmd_benchmark(args, full_argv),
+                "sweep": lambda: cmd_sweep(args, full_argv)}
     try:
         return handlers[args.command]()
     except UsageError as error:

@@ -42,19 +42,53 @@ def cost_plot(summary: pd.DataFrame, path: Path, optimum: float | None, title: s
     return _save(fig, path)
 
 
-def learning_curves_plot(curves: pd.DataFrame, path: Path, references: dict[str, float]) -> Path:
-    """Training cost per period (training draws) against env steps, one panel per agent."""
-    agents = list(dict.fromkeys(curves["agent"]))
-    fig, axes = plt.subplots(1, max(len(agents), 1), figsize=(6 * max(len(agents), 1), 4), squeeze=False)
-    for ax, agent in zip(axes[0], agents, strict=False):
-        rows = curves[curves["agent"] == agent]
-        ax.plot(rows["timesteps"], rows["mean_cost_per_period"], marker=".", label="training (sampled paths)")
+def learning_curves_plot(curves: pd.DataFrame, bands: pd.DataFrame, path: Path, references: dict[str, float],
+                         ylabel: str = "cost per period (training draws)") -> Path:
+    """Cost per period against env steps (``curves``: group, seed, timesteps, mean_cost_per_period), one panel per
+    group (agent or configuration): every run faintly, and the mean over runs with its 95% bootstrap band
+    (``bands``, from :func:`experiments.seed_report.curve_bands`)."""
+    groups = list(dict.fromkeys(curves["group"]))
+    count = max(len(groups), 1)
+    columns = min(count, 3)
+    fig, axes = plt.subplots(-(-count // columns), columns, figsize=(6 * columns, 4 * -(-count // columns)),
+                             squeeze=False)
+    for ax, group in zip(axes.ravel(), groups, strict=False):
+        for _, rows in curves[curves["group"] == group].groupby("seed"):
+            ax.plot(rows["timesteps"], rows["mean_cost_per_period"], color="C0", alpha=0.25, linewidth=0.8)
+        band = bands[bands["group"] == group]
+        if len(band):
+            ax.plot(band["timesteps"], band["mean"], color="C0", marker=".",
+                    label=f"mean of {int(band['runs'].max())} runs")
+            ax.fill_between(band["timesteps"], band["low"], band["high"], color="C0", alpha=0.25,
+                            label="95% bootstrap band over runs")
         for name, value in references.items():
             ax.axhline(value, linestyle="--", linewidth=1, label=name, color="grey" if "plan" in name else "C1")
         ax.set_xlabel("env steps")
-        ax.set_ylabel("cost per period")
-        ax.set_title(agent)
+        ax.set_ylabel(ylabel)
+        ax.set_title(group, fontsize=10)
         ax.legend(fontsize=8)
+    for ax in axes.ravel()[len(groups):]:
+        ax.axis("off")
+    return _save(fig, path)
+
+
+def seeds_plot(runs: pd.DataFrame, path: Path, reference: str, title: str) -> Path:
+    """Every run's paired gap to the reference (%), one row per group: a box over the runs, each run as a point
+    with its 95% interval over episodes (``runs``: group, seed, gap_pct, gap_pct_ci95)."""
+    groups = list(dict.fromkeys(runs["group"]))
+    fig, ax = plt.subplots(figsize=(10, 0.7 * len(groups) + 1.8))
+    y = np.arange(len(groups))[::-1].astype(float)
+    ax.boxplot([runs.loc[runs["group"] == g, "gap_pct"].to_numpy() for g in groups], positions=y, vert=False,
+               widths=0.5, showfliers=False, medianprops={"color": "C1"})
+    for position, group in zip(y, groups, strict=True):
+        rows = runs[runs["group"] == group]
+        offsets = np.linspace(-0.18, 0.18, len(rows)) if len(rows) > 1 else np.zeros(1)
+        ax.errorbar(rows["gap_pct"], position + offsets, xerr=rows["gap_pct_ci95"], fmt="o", color="C0",
+                    markersize=4, capsize=2, linewidth=1)
+    ax.axvline(0.0, color="grey", linestyle="--", linewidth=1)
+    ax.set_yticks(y, groups)
+    ax.set_xlabel(f"paired gap to the {reference}, % of its cost (each run: 95% CI over episodes)")
+    ax.set_title(title, fontsize=10)
     return _save(fig, path)
 
 

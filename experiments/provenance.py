@@ -12,7 +12,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-PACKAGES = ("numpy", "gymnasium", "stable-baselines3", "torch", "scipy", "pandas", "pyyaml", "echelon-gym")
+PACKAGES = ("numpy", "numba", "gymnasium", "stable-baselines3", "torch", "scipy", "pandas", "pyyaml", "ray", "optuna",
+            "echelon-gym")
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
 

@@ -1,7 +1,9 @@
 """The benchmark report folder: report.md, PNG figures (:mod:`experiments.plots`) and the raw CSVs.
 
-Deterministic files (equal on a rerun with the same seed): summary.csv, episodes.csv, trajectories.csv,
-capacity.csv, learning_curves.csv. Timings and throughput are in timing.json and report.md only.
+Every learned agent's runs (one per training seed) are reported one by one and across seeds
+(:mod:`experiments.seed_report`). Deterministic files (equal on a rerun with the same seeds): summary.csv,
+episodes.csv, seeds.csv, aggregate.csv, trajectories.csv, capacity.csv, learning_curves.csv,
+learning_curve_bands.csv. Timings and throughput are in timing.json and report.md only.
 """
 
 from __future__ import annotations
@@ -20,7 +22,10 @@ from envs.scenario import resolve_scenario
 from experiments import plots
 from experiments.conventions import DEFAULT_EVAL_SEED
 from experiments.files import write_atomic
+from experiments.markdown import markdown_table, plus_minus
 from experiments.results import Benchmark
+from experiments.seed_report import aggregate_frame, curve_bands, runs_frame, seeds_markdown
+from experiments.seed_statistics import AcrossSeeds, across_seeds, format_interval, run_gap
 
 # The project's quality targets, checked in every report:
 SERIAL_TARGETS = {"ppo": 0.03, "gradient": 0.005}  # relative excess over the Clark-Scarf optimum
@@ -33,12 +38,25 @@ def vs_plan(bench: Benchmark, name: str) -> Estimate:
     return paired_difference(bench.result(name).results.cost, bench.result("plan").results.cost)
 
 
+def agent_group(bench: Benchmark, agent: str) -> str:
+    """An agent's name in the tables across seeds: its runs' label without the seed."""
+    return bench.runs(agent)[0].label.rsplit(", seed", 1)[0]
+
+
+def agent_statistics(bench: Benchmark) -> dict[str, AcrossSeeds]:
+    """Per learned agent (by :func:`agent_group`): its runs' paired gaps to the plan and their statistics."""
+    plan_cost = bench.result("plan").results.cost
+    return {agent_group(bench, agent): across_seeds([run_gap(run.seed, bench.env_id, run.results.cost, plan_cost)
+                                                     for run in bench.runs(agent)]) for agent in bench.agents}
+
+
 def summary_table(bench: Benchmark) -> pd.DataFrame:
     plan_cost = bench.result("plan").results.cost.mean
     rows = []
     for p in bench.policies:
         cost, delta = p.results.cost, vs_plan(bench, p.name)
-        row = {"policy": p.name, "label": p.label, "cost_mean": cost.mean, "cost_ci95": cost.half_width,
+        row = {"policy": p.name, "label": p.label, "agent": p.agent or "", "seed": p.seed,
+               "cost_mean": cost.mean, "cost_ci95": cost.half_width,
                "vs_plan_mean": delta.mean, "vs_plan_ci95": delta.half_width,
                "vs_plan_pct": 100 * delta.mean / plan_cost,
                **{k: np.nan if v is None else v for k, v in plan_gaps(cost.mean, bench.plan).items()}}
@@ -73,7 +91,7 @@ def metric_frame(summary: pd.DataFrame, prefix: str, names: list[str], suffix: s
 def interval_table(summary: pd.DataFrame, prefix: str, names: list[str], digits: int) -> pd.DataFrame:
     """Markdown-ready policies x ``names`` table of ``mean ± ci95`` from the summary columns."""
     means, halves = metric_frame(summary, prefix, names), metric_frame(summary, prefix, names, "_ci95")
-    table = pd.DataFrame({name: [_pm(m, h, digits) for m, h in zip(means[name], halves[name], strict=True)]
+    table = pd.DataFrame({name: [plus_minus(m, h, digits) for m, h in zip(means[name], halves[name], strict=True)]
                           for name in names}, index=means.index)
     return table.rename_axis("policy").reset_index()
 
@@ -102,45 +120,51 @@ def capacity_table(bench: Benchmark) -> pd.DataFrame:
 
 
 def curves_table(bench: Benchmark) -> pd.DataFrame:
+    """Every run's learning curve: group (the agent), seed, timesteps, mean cost per period of the training draws."""
+    columns = ["group", "seed", "timesteps", "mean_cost_per_period"]
     if not bench.training:
-        return pd.DataFrame(columns=["agent", "timesteps", "mean_cost_per_period"])
-    return pd.concat([t.curve.assign(agent=name) for name, t in bench.training.items()])[
-        ["agent", "timesteps", "mean_cost_per_period"]]
+        return pd.DataFrame(columns=columns)
+    return pd.concat([t.curve.assign(group=agent_group(bench, t.agent), seed=t.seed)
+                      for t in bench.training.values()])[columns]
 
 
 # Quality targets ------------------------------------------------------------------------------------
 def targets(bench: Benchmark) -> list[tuple[str, str, str]]:
-    """(target, measured, met) rows for the quality targets that apply to this env id."""
+    """(target, measured, met) rows for the quality targets that apply to this env id, judged across seeds: the
+    mean over an agent's runs of the paired gap to the plan, with its 95% bootstrap interval over runs."""
     rows: list[tuple[str, str, str]] = []
     short = bench.env_id.split("/")[-1]
+    groups = {agent: stats for agent, stats in zip(bench.agents, agent_statistics(bench).values(), strict=True)}
     if short.startswith("Serial") and bench.optimum is not None:
         for agent, limit in SERIAL_TARGETS.items():
-            delta = vs_plan(bench, agent)
-            cost = bench.result(agent).results.cost
-            worst = (delta.mean + delta.half_width) / bench.optimum
+            if agent not in groups:
+                continue
+            stats = groups[agent]
+            upper = stats.mean.high if not np.isnan(stats.mean.high) else stats.mean.point
             rows.append((f"{agent}: within {100 * limit:g}% of the Clark-Scarf optimum ({bench.optimum:.3f})",
-                         f"paired excess over the optimal policy {100 * delta.mean / bench.optimum:+.2f}% "
-                         f"(95% CI up to {100 * worst:+.2f}%); raw {cost.mean:.3f} vs optimum: "
-                         f"{plan_gaps(cost.mean, bench.plan)['gap_to_optimum_pct']:+.2f}%",
-                         _yes(worst <= limit)))
-    if short.startswith("Network-"):
-        best = min(("ppo", "gradient"), key=lambda a: bench.result(a).results.cost.mean)
-        delta = vs_plan(bench, best)
-        plan_cost = bench.result("plan").results.cost.mean
-        gain = -delta.mean / plan_cost
-        rows.append((f"best learned agent beats the plan by >= {100 * NETWORK_IMPROVEMENT:g}%, paired 95% CI "
-                     "excluding zero",
-                     f"{best}: {100 * gain:.2f}% better (paired difference {delta.mean:+.3f} ± {delta.half_width:.3f})",
-                     _yes(gain >= NETWORK_IMPROVEMENT and delta.high < 0)))
-        cost = bench.result(best).results.cost.mean
+                         f"paired excess over the optimal policy, mean over {len(stats.runs)} seeds "
+                         f"{format_interval(stats.mean, unit='%')}; worst seed {stats.worst.seed}: "
+                         f"{stats.worst.gap_pct:+.2f}%", _yes(upper <= 100 * limit)))
+    if short.startswith("Network-") and groups:
+        best = min(groups, key=lambda agent: groups[agent].mean.point)
+        stats = groups[best]
+        excludes_zero = not np.isnan(stats.mean.high) and stats.mean.high < 0
+        rows.append((f"best learned agent beats the plan by >= {100 * NETWORK_IMPROVEMENT:g}% (mean over seeds), "
+                     "95% bootstrap CI excluding zero",
+                     f"{best}: mean gap {format_interval(stats.mean, unit='%')} over {len(stats.runs)} seeds, "
+                     f"P(seed beats plan) {stats.improvement.point:.2f}, worst seed {stats.worst.seed}: "
+                     f"{stats.worst.gap_pct:+.2f}%",
+                     _yes(-stats.mean.point >= 100 * NETWORK_IMPROVEMENT and excludes_zero)))
+        cost = float(np.mean([run.cost for run in stats.runs]))
         rows.append(("gap to the plan's dual bound (bounds the analytic model, not the simulator)",
-                     f"{best}: {cost:.3f} vs bound {bench.plan.dual_bound:.3f} "
+                     f"{best}: {cost:.3f} (mean over seeds) vs bound {bench.plan.dual_bound:.3f} "
                      f"({plan_gaps(cost, bench.plan)['gap_to_dual_bound_pct']:+.1f}%)", "reported"))
         for agent, target in THROUGHPUT_TARGETS.items():
-            if agent in bench.training:
-                fps = bench.training[agent].steps_per_second
-                rows.append((f"{agent} training throughput >= {target:,} env-steps/s", f"{fps:,.0f} env-steps/s",
-                             _yes(fps >= target)))
+            rates = [t.steps_per_second for t in bench.training.values() if t.agent == agent]
+            if rates:
+                rows.append((f"{agent} training throughput >= {target:,} env-steps/s",
+                             f"{np.mean(rates):,.0f} env-steps/s (mean over {len(rates)} runs)",
+                             _yes(np.mean(rates) >= target)))
     return rows
 
 
@@ -152,24 +176,6 @@ def _yes(flag: bool) -> str:
     return "**met**" if flag else "**not met**"
 
 
-# Markdown -------------------------------------------------------------------------------------------
-def markdown_table(frame: pd.DataFrame) -> str:
-    header = "| " + " | ".join(str(c) for c in frame.columns) + " |"
-    rule = "|" + "|".join("---:" if pd.api.types.is_numeric_dtype(frame[c]) else "---" for c in frame.columns) + "|"
-    body = ["| " + " | ".join(_cell(v) for v in row) + " |" for row in frame.itertuples(index=False)]
-    return "\n".join([header, rule, *body])
-
-
-def _cell(value) -> str:
-    if isinstance(value, float):
-        return "" if np.isnan(value) else f"{value:,.3f}"
-    return str(value)
-
-
-def _pm(mean: float, half: float, digits: int = 2, sign: bool = False) -> str:
-    return f"{mean:{'+' if sign else ''}.{digits}f} ± {half:.{digits}f}"
-
-
 def render(bench: Benchmark, summary: pd.DataFrame, files: list[str]) -> str:
     """report.md: one section after the other."""
     meta = json.loads((Path(files[0]).parent / "meta.json").read_text()) if files else {}
@@ -177,6 +183,7 @@ def render(bench: Benchmark, summary: pd.DataFrame, files: list[str]) -> str:
     sections = [
         header_section(bench, meta),
         cost_section(bench, summary),
+        seeds_section(bench),
         targets_section(bench),
         fill_rate_section(summary, speeds),
         capacity_section(bench),
@@ -185,9 +192,9 @@ def render(bench: Benchmark, summary: pd.DataFrame, files: list[str]) -> str:
          markdown_table(interval_table(summary, "cost_", metric_names(bench, "cost"), 3)), ""],
         training_section(bench),
         ["## Notes", "", *[f"- {note}" for note in bench.notes], ""] if bench.notes else [],
-        ["## Files", "", *[f"- `{Path(f).name}`" for f in files[1:]], "- `runs/`: the two training run folders "
-         "(config, command, git revision, versions, metrics, checkpoints, policy)", "- `logs/`: their console output",
-         ""],
+        ["## Files", "", *[f"- `{Path(f).name}`" for f in files[1:]], "- `runs/`: the training run folders, one "
+         "per agent and seed (config, command, git revision, versions, metrics, checkpoints, policy)",
+         "- `logs/`: their console output", ""],
     ]
     return "\n".join(line for section in sections for line in section)
 
@@ -198,7 +205,8 @@ def header_section(bench: Benchmark, meta: dict) -> list[str]:
               f"Command `{meta.get('command', '')}`, git {meta.get('git', {}).get('revision', '?')[:12]}"
               f"{' (uncommitted changes)' if meta.get('git', {}).get('dirty') else ''}, "
               f"{datetime.now():%Y-%m-%d %H:%M}; wall time {bench.timing.get('total_s', float('nan')):.0f} s on "
-              f"{meta.get('cpu_count', '?')} cores. Training seed {bench.seed}; learned agents: {bench.action}.", ""]
+              f"{meta.get('cpu_count', '?')} cores. Learned agents ({bench.action}) trained {len(bench.seeds)} times "
+              f"each, training seeds {', '.join(map(str, bench.seeds))}.", ""]
     if bench.quick:
         lines += ["**Quick mode: tiny training budgets. This is a smoke test of the pipeline, not a result.**", ""]
     return lines
@@ -208,8 +216,9 @@ def cost_section(bench: Benchmark, summary: pd.DataFrame) -> list[str]:
     planned, plan_row = bench.plan, summary[summary["policy"] == "plan"].iloc[0]
     table = pd.DataFrame({
         "policy": summary["label"],
-        "cost / period (95% CI)": [_pm(m, h) for m, h in zip(summary["cost_mean"], summary["cost_ci95"], strict=True)],
-        "vs plan, paired (95% CI)": [_pm(m, h, sign=True) for m, h in zip(summary["vs_plan_mean"],
+        "cost / period (95% CI)": [plus_minus(m, h) for m, h in zip(summary["cost_mean"], summary["cost_ci95"],
+                                                                    strict=True)],
+        "vs plan, paired (95% CI)": [plus_minus(m, h, sign=True) for m, h in zip(summary["vs_plan_mean"],
                                                                           summary["vs_plan_ci95"], strict=True)],
         "vs plan %": [f"{v:+.2f}%" for v in summary["vs_plan_pct"]],
         "above dual bound %": [f"{v:+.1f}%" for v in summary["gap_to_dual_bound_pct"]],
@@ -239,17 +248,27 @@ def cost_section(bench: Benchmark, summary: pd.DataFrame) -> list[str]:
     return lines
 
 
+def seeds_section(bench: Benchmark) -> list[str]:
+    if not bench.agents:
+        return []
+    return ["## Across training seeds", "",
+            f"Every learned agent was trained {len(bench.seeds)} times (seeds {', '.join(map(str, bench.seeds))}) and "
+            "each run evaluated on the same episodes as the plan. The figure seeds.png shows every run.", "",
+            *seeds_markdown(agent_statistics(bench), "plan")]
+
+
 def targets_section(bench: Benchmark) -> list[str]:
     rows = targets(bench)
     lines = ["## Quality targets", ""]
     if not rows:
-        return [*lines, "The project states targets for Serial-v0 and Network-v0 only.", ""]
+        return [*lines, "The project states targets for Serial and Network only.", ""]
     lines += [markdown_table(pd.DataFrame(rows, columns=["target", "measured", "status"])), ""]
     if bench.optimum is not None:
         lines += ["Criterion: the agent's paired excess over the simulated optimal policy (the plan) on the same "
-                  "episodes, relative to the optimum, with the upper end of its 95% CI within the target. The raw "
-                  "comparison with the optimum also counts the episodes' start-up transient and sampling error, "
-                  f"which the optimal policy itself shows ({plan_row_gap(bench):+.2f}%).", ""]
+                  "episodes, in percent of that policy's simulated cost, averaged over the training seeds, with the "
+                  "upper end of its 95% bootstrap interval over seeds within the target. The raw comparison with "
+                  "the optimum also counts the episodes' start-up transient and sampling error, which the optimal "
+                  f"policy itself shows ({plan_row_gap(bench):+.2f}%).", ""]
     if bench.optimum is not None and bench.action == "residual":
         lines += ["The residual agents start at the exact optimum (zero residual = the Clark-Scarf policy), so "
                   "here the targets only check that training does not degrade it; `--action direct` trains agents "
@@ -277,14 +296,16 @@ def capacity_section(bench: Benchmark) -> list[str]:
         if rows.empty:
             lines += [f"No finite {kind} caps.", ""]
             continue
-        rows = rows.assign(text=[_pm(m, h, 3) for m, h in zip(rows[f"{kind}_use"], rows[f"{kind}_use_ci95"],
+        rows = rows.assign(text=[plus_minus(m, h, 3) for m, h in zip(rows[f"{kind}_use"], rows[f"{kind}_use_ci95"],
                                                                strict=True)])
-        table = rows.pivot(index="node", columns="policy", values="text")
-        table = table.loc[list(dict.fromkeys(rows["node"])), [p.name for p in bench.policies]]
+        table = rows.pivot(index="policy", columns="node", values="text")
+        nodes = list(dict.fromkeys(rows["node"]))
+        table = table.loc[[p.name for p in bench.policies], nodes]
         caps = rows.drop_duplicates("node").set_index("node")[f"{kind}_cap"]
-        table.insert(0, "cap", caps.loc[table.index])
+        table = pd.concat([pd.DataFrame([[f"{caps[node]:g}" for node in nodes]], index=["cap"], columns=nodes),
+                           table])
         lines += [f"{kind.capitalize()} ({what}, mean over episodes ± 95% CI; 1 = at the cap):", "",
-                  markdown_table(table.reset_index()), ""]
+                  markdown_table(table.rename_axis("policy").reset_index()), ""]
     return lines
 
 
@@ -319,21 +340,27 @@ def training_section(bench: Benchmark) -> list[str]:
         settings += "".join(f", {k}={policy[k]}" for k in ("net_arch", "log_std_init") if k in policy)
         rows.append((name, f"runs/{t.run.name}", f"{t.steps:,}", f"{t.seconds:.1f}", f"{t.steps_per_second:,.0f}",
                      settings))
+    workers = bench.timing.get("workers")
     return ["## Training", "",
-            "Both agents trained at the same time, one process and one torch thread each, on this machine's cores "
-            "(the baselines were tuned and evaluated meanwhile). Throughput = env steps / training session seconds "
-            "(PPO: env steps collected, updates included; gradient agent: simulated periods x paths, forward and "
-            "backward). Learning curves (learning_curves.png) show the cost of the training draws.", "",
-            markdown_table(pd.DataFrame(rows, columns=["agent", "run", "env steps", "seconds", "env-steps/s",
+            f"Every run trained in its own `echelon train` process with one torch thread, "
+            f"{'at most ' + str(int(workers)) + ' at a time' if workers else 'several at a time'} (the baselines "
+            "were tuned and evaluated meanwhile, and each run as soon as it finished). Throughput = env steps / "
+            "training session seconds (PPO: env steps collected, updates included; gradient agent: simulated periods "
+            "x paths, forward and backward). Learning curves (learning_curves.png) show the cost of the training "
+            "draws: every run, and the mean over runs with its 95% bootstrap band.", "",
+            markdown_table(pd.DataFrame(rows, columns=["run", "folder", "env steps", "seconds", "env-steps/s",
                                                        "settings"])), ""]
 
 
 def write_report(bench: Benchmark, output: Path) -> Path:
     """Write the CSVs, figures and report.md into ``output``; returns the path of report.md."""
     summary = summary_table(bench)
-    tables = {"summary.csv": summary, "episodes.csv": episodes_table(bench),
-              "trajectories.csv": trajectories_table(bench), "capacity.csv": capacity_table(bench),
-              "learning_curves.csv": curves_table(bench)}
+    groups = agent_statistics(bench)
+    curves = curves_table(bench)
+    tables = {"summary.csv": summary, "episodes.csv": episodes_table(bench), "seeds.csv": runs_frame(groups),
+              "aggregate.csv": aggregate_frame(groups), "trajectories.csv": trajectories_table(bench),
+              "capacity.csv": capacity_table(bench), "learning_curves.csv": curves,
+              "learning_curve_bands.csv": curve_bands(curves)}
     files = [str(output / "meta.json")]
     for name, frame in tables.items():
         frame.to_csv(output / name, index=False, float_format="%.10g")
@@ -342,10 +369,13 @@ def write_report(bench: Benchmark, output: Path) -> Path:
     references = {"plan (evaluated)": bench.result("plan").results.cost.mean}
     speeds = metric_names(bench, "fill_rate")
     fill, fill_ci = metric_frame(summary, "fill_", speeds), metric_frame(summary, "fill_", speeds, "_ci95")
-    files += [str(plots.cost_plot(summary, output / "cost.png", bench.optimum, title)),
-              str(plots.learning_curves_plot(tables["learning_curves.csv"], output / "learning_curves.png",
-                                             references)),
-              str(plots.inventory_plot(tables["trajectories.csv"], output / "inventory.png")),
+    files += [str(plots.cost_plot(summary, output / "cost.png", bench.optimum, title))]
+    if groups:
+        files += [str(plots.seeds_plot(tables["seeds.csv"], output / "seeds.png", "plan",
+                                       f"{title}: every training seed")),
+                  str(plots.learning_curves_plot(curves, tables["learning_curve_bands.csv"],
+                                                 output / "learning_curves.png", references))]
+    files += [str(plots.inventory_plot(tables["trajectories.csv"], output / "inventory.png")),
               str(plots.fill_rate_plot(fill, output / "fill_rate.png", fill_ci)),
               str(plots.capacity_plot(tables["capacity.csv"], output / "capacity.png"))]
     timing = {**{k: round(v, 2) for k, v in bench.timing.items()},

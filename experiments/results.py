@@ -55,12 +55,15 @@ class EpisodeResults:
 
 @dataclass
 class PolicyResult:
-    """One evaluated policy: its results on the common episodes and its mean stock trajectory."""
+    """One evaluated policy: its results on the common episodes and its mean stock trajectory; a trained agent's
+    run also names its agent and training seed."""
 
     name: str
     label: str
     results: EpisodeResults
     trajectory: pd.DataFrame
+    agent: str | None = None
+    seed: int | None = None
 
 
 @dataclass
@@ -68,6 +71,8 @@ class Training:
     """A learned agent's run folder, throughput and learning curve."""
 
     name: str
+    agent: str
+    seed: int
     run: Path
     steps: int
     seconds: float
@@ -81,7 +86,7 @@ class Benchmark:
     """Everything a benchmark report is written from."""
 
     env_id: str
-    seed: int
+    seeds: list[int]  # training seeds of every learned agent
     quick: bool
     action: str
     episodes: int
@@ -95,3 +100,12 @@ class Benchmark:
 
     def result(self, name: str) -> PolicyResult:
         return next(p for p in self.policies if p.name == name)
+
+    @property
+    def agents(self) -> list[str]:
+        """The learned agents, in the order of their first run."""
+        return list(dict.fromkeys(p.agent for p in self.policies if p.agent is not None))
+
+    def runs(self, agent: str) -> list[PolicyResult]:
+        """An agent's evaluated runs, by seed."""
+        return sorted((p for p in self.policies if p.agent == agent), key=lambda p: p.seed)

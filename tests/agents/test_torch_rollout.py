@@ -5,11 +5,11 @@ import pytest
 import torch
 from gymnasium.utils import seeding
 
-from agents.gradient_agent import GradientAgentConfig, LevelPolicy, rollout_costs, train
-from agents.torch_dynamics import to_torch
-from envs.noise import episode_keys
+from agents.gradient_agent import GradientAgentConfig, GradientTrainer, LevelPolicy, rollout_costs, train
+from agents.torch_dynamics import rollout_noise, to_torch
+from envs.noise import episode_keys, noise
 from envs.observation import observation_size
-from envs.simulator import start_state
+from envs.simulator import ENVIRONMENT_VARIABLE, start_state
 from envs.vector import EchelonVectorEnv
 
 
@@ -34,6 +34,28 @@ def test_torch_rollout_reproduces_the_numpy_env(scenario):
     with torch.no_grad():
         torch_costs = rollout_costs(policy, params, to_torch(state), keys, horizon, relax=False)
     np.testing.assert_allclose(torch_costs.numpy(), np.array(env_costs), rtol=1e-9, atol=1e-9)
+
+
+@pytest.mark.parametrize("simulator", ["compiled", "reference"])
+def test_rollout_noise_is_the_env_noise_of_every_period(simulator, monkeypatch):
+    monkeypatch.setenv(ENVIRONMENT_VARIABLE, simulator)
+    params = EchelonVectorEnv(1, "network").params
+    keys = episode_keys([seeding.np_random(20 + i)[0] for i in range(3)])
+    periods = np.array([0, 7, 30])
+    drawn = rollout_noise(keys, periods, 5, params)
+    for t, step in enumerate(drawn):
+        expected = noise(keys, periods + t, params)
+        for name in ("demand", "cutoff_uniform", "spill_uniform", "lead_time"):
+            np.testing.assert_array_equal(getattr(step, name).numpy(), getattr(expected, name), err_msg=name)
+
+
+def test_trainer_starts_its_paths_from_the_env_warm_up_state():
+    params = EchelonVectorEnv(1, "network").params
+    trainer = GradientTrainer(params, GradientAgentConfig(hidden=(4,), paths=3))
+    keys = episode_keys(trainer.path_rngs(0))
+    compiled, reference = trainer.start_state(keys), start_state(params, keys, params.warmup_periods)
+    for name in ("on_hand", "dock", "pipeline", "due", "last_due", "backlog", "last_demand", "received", "period"):
+        np.testing.assert_array_equal(getattr(compiled, name), getattr(reference, name), err_msg=name)
 
 
 def test_relaxed_rollout_has_the_same_costs_and_a_gradient():

@@ -23,11 +23,11 @@ from envs.dynamics import StepOutcome, _apportion, transition
 from envs.info import COST_PARTS, NODE_GROUPS, SPEED_GROUPS, node_column, outcome_matrix, speed_column
 from envs.kernel import compiled as kernel
 from envs.kernel.layout import ThreadBuffers, kernel_params
-from envs.noise import demand_table, key_words, noise
+from envs.noise import demand_table, noise
 from envs.observation import observation_layout
 from envs.params import compile_scenario
 from envs.philox import philox4x32
-from envs.simulator import Simulator
+from envs.simulator import Simulator, compiled_noise
 from envs.single import EchelonEnv
 from envs.vector import EchelonVectorEnv
 
@@ -71,18 +71,6 @@ def test_apportion_matches_the_reference(candidates, cut):
         np.testing.assert_array_equal(compiled, reference)
 
 
-def kernel_noise(params, keys, periods):
-    """The kernel's noise of replicas with ``keys`` in ``periods``, as a Noise."""
-    b, n, p = len(keys), params.num_nodes, params.num_products
-    stream = (b, params.num_regions, params.num_speeds, p)
-    arrays = (np.zeros(stream), np.zeros(stream, np.float32), np.zeros(stream, np.float32),
-              np.zeros((b, n, p), np.int8))
-    low, high = key_words(keys)
-    kernel.noise_batch(np.ones(b, bool), low, high, np.asarray(periods, dtype=np.int64), *arrays,
-                       np.zeros(stream[1:], np.float32), np.zeros((3, max(n, p))), *kernel_params(params).noise_args())
-    return dict(zip(("demand", "cutoff_uniform", "spill_uniform", "lead_time"), arrays, strict=True))
-
-
 @SETTINGS
 @given(scenario=worlds(), data=st.data())
 def test_noise_matches_the_reference(scenario, data):
@@ -92,9 +80,9 @@ def test_noise_matches_the_reference(scenario, data):
     count = data.draw(st.integers(1, 6))
     keys = episode_keys(data.draw, count)
     periods = np.array(data.draw(st.lists(st.integers(0, 500), min_size=count, max_size=count)))
-    compiled, reference = kernel_noise(params, keys, periods), noise(keys, periods, params)
-    for name, value in compiled.items():
-        np.testing.assert_array_equal(value, getattr(reference, name), err_msg=name)
+    compiled, reference = compiled_noise(keys, periods, params), noise(keys, periods, params)
+    for field in dataclasses.fields(reference):
+        np.testing.assert_array_equal(getattr(compiled, field.name), getattr(reference, field.name), err_msg=field.name)
 
 
 def outcome_fields(matrix: np.ndarray, shipped, purchased, served_units, params) -> dict[str, np.ndarray]:

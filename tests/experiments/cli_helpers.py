@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 ENV_ID = "echelon/Serial-v1"
+ROOT = Path(__file__).resolve().parents[2]  # this checkout, first on the path of the command (not an installed copy)
 SCRIPT = Path(sys.executable).with_name("echelon")
 COMMAND = [str(SCRIPT)] if SCRIPT.exists() else [sys.executable, "-m", "experiments.cli"]
 ROOT = Path(__file__).resolve().parents[2]

@@ -65,7 +65,7 @@ def test_plan_gaps_against_the_dual_bound_and_the_exact_optimum():
 
 def test_benchmark_evaluates_agents_from_the_baselines_warmup():
     planned = plan("serial")
-    bench = Benchmark(ENV_ID, 0, True, "residual", 3, 10, planned, exact_optimum(planned))
+    bench = Benchmark(ENV_ID, [0], True, "residual", 3, 10, planned, exact_optimum(planned))
     agent = SimpleNamespace(policy=planned.policy(), warmup_periods=0)  # trained from an empty system
     evaluated = evaluate_agent("ppo", "PPO", agent, bench, progress=False)
     reference = evaluate_policy("plan", "analytic plan", planned.policy(), bench, progress=False)
