@@ -35,6 +35,7 @@ from envs import env_scenario
 from experiments.conventions import DEFAULT_EVAL_SEED, TUNING_SEED
 from experiments.evaluate import episode_length, eval_scenario, run_episodes
 from experiments.files import write_atomic
+from experiments.hindsight_bound import default_bound_episodes, episode_bounds
 from experiments.loading import LoadedRun, load_run
 from experiments.provenance import base_meta, now_iso
 from experiments.recorder import StockRecorder
@@ -170,9 +171,14 @@ def run_benchmark(env_id: str, seed: int = 0, *, seeds: int | None = None, quick
     pool.poll()
     bars = TrainingBars(jobs, progress)
     try:
-        with tqdm(total=6 + len(jobs), desc="benchmark", unit="stage",
+        with tqdm(total=7 + len(jobs), desc="benchmark", unit="stage",
                   disable=None if progress is None else not progress) as bar:
             bench = evaluate_baselines(env_id, scenario, seed_list, quick, action, episodes, bar)
+            clock = time.perf_counter()
+            bench.hindsight = episode_bounds(env_id, default_bound_episodes(env_id, episodes, quick),
+                                             DEFAULT_EVAL_SEED, bench.periods)
+            bench.timing["hindsight_s"] = time.perf_counter() - clock
+            bar.update(1)
             clock = time.perf_counter()
             evaluate_agents(bench, pool, bars, bar)
             bench.timing["training_and_agent_evaluation_s"] = time.perf_counter() - clock

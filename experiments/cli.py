@@ -246,7 +246,9 @@ def _add_compare_command(commands: argparse._SubParsersAction) -> None:
             "is above the analytic plan's dual bound and above the exact optimum (where the plan is exact).\n"
             "--runs A B C is one entry of several runs of one configuration (e.g. a sweep's seeds): every run is\n"
             "paired with the baseline, and the entry reports the mean and interquartile mean of their gaps with\n"
-            "95% stratified bootstrap intervals, the probability that a run beats the baseline and the worst seed.\n\n"
+            "95% stratified bootstrap intervals, the probability that a run beats the baseline and the worst seed.\n"
+            "The perfect-information (hindsight) bound of the first episodes (--bound-episodes) is a lower bound on\n"
+            "the expected cost of every policy that does not see the future; each entry's gap to it is paired.\n\n"
             "Runs trained with different env warm-ups (warmup_periods) are refused unless --warmup-periods sets\n"
             "one warm-up for every entry."
         ),
@@ -268,6 +270,10 @@ def _add_compare_command(commands: argparse._SubParsersAction) -> None:
                          help="env warm-up of every entry (default: the runs' own warm-up, which must agree with "
                               "each other and with the scenario's when named policies are compared)")
     compare.add_argument("--output", metavar="FILE", default=None, help="write the comparison as JSON")
+    compare.add_argument("--bound-episodes", type=_non_negative, default=None, metavar="N",
+                         help="solve the perfect-information (hindsight) lower bound on the first N episodes and "
+                              "report every entry's paired gap to it; 0: none (default: 50, 4 on NetworkLarge-v1, "
+                              "at most --episodes)")
     _add_eval_options(compare)
     _add_runtime(compare)
 
@@ -418,7 +424,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
         raise UsageError("give at least one --run, --runs or --policy")
     _check_output_file(args.output)
     comparison = compare(args.entries, args.env_id, args.baseline, args.episodes, args.seed, args.num_envs,
-                         args.periods, args.warmup_periods, args.progress)
+                         args.periods, args.warmup_periods, args.progress, bound_episodes=args.bound_episodes)
     rows = comparison.rows()
     print(comparison.text(rows))
     if args.output:

@@ -21,10 +21,11 @@ from baselines.evaluation import paired_difference
 from baselines.planner import Plan, exact_optimum, plan, plan_gaps
 from envs import env_scenario
 from experiments.conventions import UsageError
-from experiments.evaluate import common_warmup, run_episodes
+from experiments.evaluate import common_warmup, episode_length, run_episodes
+from experiments.hindsight_bound import default_bound_episodes, episode_bounds
 from experiments.loading import LoadedRun, load_run
 from experiments.named_policies import make_named_policy
-from experiments.results import EpisodeResults
+from experiments.results import EpisodeBounds, EpisodeResults
 from experiments.run_config import policy_name
 from experiments.seed_statistics import AcrossSeeds, across_seeds, format_interval, format_probability, run_gap
 
@@ -59,6 +60,7 @@ class Comparison:
     entries: list[Evaluated]  # in entry order
     baseline: int  # index into ``entries`` (a single entry)
     planned: Plan
+    hindsight: EpisodeBounds | None = None  # the perfect-information bound on the first episodes
 
     @property
     def baseline_results(self) -> EpisodeResults:
@@ -68,11 +70,13 @@ class Comparison:
         """One run or policy: cost with its CI, the paired difference to the baseline, plan gaps, full summary."""
         base = self.baseline_results
         delta, summary = paired_difference(outcome.cost, base.cost), outcome.summary()
+        bound = {} if self.hindsight is None else self.hindsight.gap_columns(outcome.cost.replicas)
         return {"policy": label, "cost_per_period": summary["cost_per_period"]["total"],
                 "difference_to_baseline": {"mean": delta.mean, "ci95": delta.half_width,
                                            "pct": 100 * delta.mean / base.cost.mean,
                                            "pct_ci95": 100 * delta.half_width / base.cost.mean},
-                **plan_gaps(outcome.cost.mean, self.planned), "fill_rate": summary["fill_rate"], "summary": summary}
+                **plan_gaps(outcome.cost.mean, self.planned), **bound, "fill_rate": summary["fill_rate"],
+                "summary": summary}
 
     def across(self, entry: Evaluated) -> AcrossSeeds:
         """A group's runs paired with the baseline, and their statistics across seeds."""
@@ -101,10 +105,14 @@ class Comparison:
                  f"warm-up {self.warmup} periods (common random numbers); differences paired against {baseline}",
                  f"analytic plan ({self.planned.method}): dual bound {self.planned.dual_bound:.3f}, exact optimum "
                  + ("none known" if optimum is None else f"{optimum:.3f}")]
+        if self.hindsight is not None:
+            lines.append(self.hindsight.describe() + " '>hindsight %': paired gap on those episodes, % of the bound "
+                         "(and of its avoidable part)")
         singles = [r for row in rows for r in row.get("runs", [row])]
         width = max(len(r["policy"]) for r in (*rows, *singles)) + 4
         lines.append(f"{'policy':<{width}}{'cost/period':>12}{'95% CI':>10}{'vs baseline':>13}{'95% CI':>10}{'%':>8}"
-                     f"{'95% CI':>8}{'>bound %':>10}{'>opt %':>8}  fill rate (95% CI)")
+                     f"{'95% CI':>8}{'>bound %':>10}{'>opt %':>8}"
+                     + (f"{'>hindsight %':>24}" if self.hindsight is not None else "") + "  fill rate (95% CI)")
         for entry, row in zip(self.entries, rows, strict=True):
             if not entry.grouped:
                 lines.append(_line(row, width))
@@ -122,6 +130,7 @@ class Comparison:
                 "baseline": self.entries[self.baseline].label,
                 "plan": {"method": self.planned.method, "dual_bound": self.planned.dual_bound,
                          "exact_optimum": exact_optimum(self.planned)},
+                "hindsight_bound": None if self.hindsight is None else self.hindsight.summary(),
                 "policies": rows}
 
 
@@ -129,17 +138,21 @@ def _line(r: dict[str, Any], width: int) -> str:
     cost, delta, gap = r["cost_per_period"], r["difference_to_baseline"], r["gap_to_optimum_pct"]
     fill = ", ".join(f"{k} {v['mean']:.3f}{_pm(v['ci95'])}" for k, v in r["fill_rate"].items())
     gap_text = "-" if gap is None else format(gap, "+.2f")
+    hindsight = "" if "gap_to_hindsight_pct" not in r else format(
+        f"{r['gap_to_hindsight_pct']:+.2f}{_pm(r['gap_to_hindsight_pct_ci95'], 2)} "
+        f"({r['gap_to_hindsight_avoidable_pct']:+.1f})", ">24")
     return (f"{r['policy']:<{width}}{cost['mean']:>12.3f}{_pm(cost['ci95']):>10}{delta['mean']:>+13.3f}"
             f"{_pm(delta['ci95']):>10}{delta['pct']:>+8.2f}{_pm(delta['pct_ci95'], 2):>8}"
-            f"{r['gap_to_dual_bound_pct']:>+10.2f}{gap_text:>8}  {fill}")
+            f"{r['gap_to_dual_bound_pct']:>+10.2f}{gap_text:>8}{hindsight}  {fill}")
 
 
 def compare(entries: list[Entry], env_id: str | None = None, baseline: str | None = None, episodes: int = 100,
             seed: int = 0, num_envs: int | None = None, periods: int | None = None, warmup: int | None = None,
-            progress: bool | None = None) -> Comparison:
+            progress: bool | None = None, bound_episodes: int | None = 0) -> Comparison:
     """Evaluate ``entries`` on common random numbers. ``baseline`` names the entry the differences are taken
     against (see :func:`baseline_index`; ``planner`` is added as an entry when named and not given); ``env_id``
-    defaults to the runs' (which must agree) and ``warmup`` to the entries' common warm-up."""
+    defaults to the runs' (which must agree) and ``warmup`` to the entries' common warm-up. The hindsight bound
+    is solved on the first ``bound_episodes`` episodes (0: none; None: the env's default number)."""
     given = list(entries)
     if baseline == "planner" and ("policy", "planner") not in given:
         given.append(("policy", "planner"))
@@ -164,7 +177,13 @@ def compare(entries: list[Entry], env_id: str | None = None, baseline: str | Non
         else:
             evaluated.append(Evaluated(label, [(int(runs[path].config["seed"]), runs[path].label,
                                                 evaluate(runs[path].policy)) for path in value], grouped=True))
-    return Comparison(env_id, episodes, seed, warmup, evaluated, base, plan(env_scenario(env_id)))
+    hindsight = None
+    if bound_episodes is None:
+        bound_episodes = default_bound_episodes(env_id, episodes)
+    if bound_episodes > 0:
+        hindsight = episode_bounds(env_id, min(bound_episodes, episodes), seed,
+                                   episode_length(env_id) if periods is None else periods, warmup)
+    return Comparison(env_id, episodes, seed, warmup, evaluated, base, plan(env_scenario(env_id)), hindsight)
 
 
 def _labels(given: list[Entry], runs: dict[str, LoadedRun]) -> list[str]:

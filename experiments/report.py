@@ -59,7 +59,8 @@ def summary_table(bench: Benchmark) -> pd.DataFrame:
                "cost_mean": cost.mean, "cost_ci95": cost.half_width,
                "vs_plan_mean": delta.mean, "vs_plan_ci95": delta.half_width,
                "vs_plan_pct": 100 * delta.mean / plan_cost,
-               **{k: np.nan if v is None else v for k, v in plan_gaps(cost.mean, bench.plan).items()}}
+               **{k: np.nan if v is None else v for k, v in plan_gaps(cost.mean, bench.plan).items()},
+               **(bench.hindsight.gap_columns(cost.replicas) if bench.hindsight is not None else {})}
         estimates = p.results.evaluation.estimates
         row.update(interval_columns("fill_", estimates("fill_rate")))
         row.update(interval_columns("cost_", {k: v for k, v in estimates("cost").items() if k != "total"}))
@@ -189,7 +190,10 @@ def render(bench: Benchmark, summary: pd.DataFrame, files: list[str]) -> str:
         capacity_section(bench),
         inventory_section(bench),
         ["## Cost breakdown per period", "", "Mean over episodes ± 95% Student-t half-width.", "",
-         markdown_table(interval_table(summary, "cost_", metric_names(bench, "cost"), 3)), ""],
+         markdown_table(interval_table(summary, "cost_", metric_names(bench, "cost"), 3)), "",
+         *([f"Of the penalties, {bench.hindsight.summary()['unavoidable_per_period']:.3f} per period is unavoidable "
+            "(orders no node can serve in time; the same for every policy, measured on the first "
+            f"{bench.hindsight.episodes} episodes).", ""] if bench.hindsight is not None else [])],
         training_section(bench),
         ["## Notes", "", *[f"- {note}" for note in bench.notes], ""] if bench.notes else [],
         ["## Files", "", *[f"- `{Path(f).name}`" for f in files[1:]], "- `runs/`: the training run folders, one "
@@ -223,6 +227,11 @@ def cost_section(bench: Benchmark, summary: pd.DataFrame) -> list[str]:
         "vs plan %": [f"{v:+.2f}%" for v in summary["vs_plan_pct"]],
         "above dual bound %": [f"{v:+.1f}%" for v in summary["gap_to_dual_bound_pct"]],
     })
+    if bench.hindsight is not None:
+        table["above hindsight bound % (avoidable part)"] = [
+            f"{plus_minus(m, h, sign=True)}% ({a:+.1f}%)" for m, h, a in zip(
+                summary["gap_to_hindsight_pct"], summary["gap_to_hindsight_pct_ci95"],
+                summary["gap_to_hindsight_avoidable_pct"], strict=True)]
     if bench.optimum is not None:
         table["above optimum %"] = [f"{v:+.2f}%" for v in summary["gap_to_optimum_pct"]]
     lines = ["## Cost per period", "",
@@ -237,6 +246,9 @@ def cost_section(bench: Benchmark, summary: pd.DataFrame) -> list[str]:
                         ", which approximates the simulator (spill-over, rationing, capacity, lost sales), so the "
                         "'above dual bound' column measures model error as much as suboptimality.")
              + f" The plan's simulated cost is {plan_row['cost_mean']:.3f}.", ""]
+    if bench.hindsight is not None:
+        lines += [bench.hindsight.describe() + " The gaps to it are paired on those episodes, in percent of the "
+                  "bound and, in brackets, of its avoidable part (the bound minus the unavoidable penalty).", ""]
     if bench.optimum is not None:
         lines += [f"Exact optimum: {bench.optimum:.3f} per period, the Clark-Scarf cost in the env's end-of-period "
                   "holding convention (the plan is then the optimal echelon base-stock policy; its long-run cost; "

@@ -6,9 +6,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from baselines.evaluation import Estimate, Evaluation
+from baselines.hindsight import BoundGaps, HindsightBounds, bound_gaps
 from baselines.planner import Plan
 
 
@@ -51,6 +53,48 @@ class EpisodeResults:
             "inbound_use": self.intervals("inbound_use"),
             "episode_cost_per_period": [float(v) for v in self.cost.replicas],
         }
+
+
+@dataclass(frozen=True)
+class EpisodeBounds:
+    """The bound of the first ``bounds.cost_per_period.size`` evaluation episodes (seeds ``seed`` on)."""
+
+    seed: int
+    bounds: HindsightBounds
+
+    @property
+    def episodes(self) -> int:
+        return int(self.bounds.cost_per_period.size)
+
+    def gaps(self, episode_costs: np.ndarray) -> BoundGaps:
+        """A policy's paired gaps to the bound, from its per-episode costs per period (evaluation order)."""
+        return bound_gaps(np.asarray(episode_costs)[: self.episodes], self.bounds)
+
+    def gap_columns(self, episode_costs: np.ndarray) -> dict[str, float]:
+        """The gaps as flat columns (percent of the bound, and of its avoidable part, with 95% half-widths)."""
+        gaps = self.gaps(episode_costs)
+        return {"gap_to_hindsight_pct": gaps.percent.mean, "gap_to_hindsight_pct_ci95": gaps.percent.half_width,
+                "gap_to_hindsight_avoidable_pct": gaps.percent_avoidable.mean,
+                "gap_to_hindsight_avoidable_pct_ci95": gaps.percent_avoidable.half_width}
+
+    def summary(self) -> dict[str, Any]:
+        """JSON-ready: the bound and the unavoidable cost per period (mean and 95% CI), episodes and solve time."""
+        cost = self.bounds.cost
+        unavoidable = float(np.mean(self.bounds.unavoidable_per_period))
+        return {"episodes": self.episodes, "seeds": [self.seed, self.seed + self.episodes - 1],
+                "bound_per_period": {"mean": cost.mean, "ci95": cost.half_width},
+                "unavoidable_per_period": unavoidable,
+                "solve_seconds_per_episode": float(np.mean(self.bounds.seconds))}
+
+    def describe(self) -> str:
+        """One sentence for reports."""
+        s = self.summary()
+        bound = s["bound_per_period"]
+        return (f"Perfect-information (hindsight) lower bound on the first {self.episodes} episodes (seeds "
+                f"{s['seeds'][0]}..{s['seeds'][1]}): {bound['mean']:.3f} ± {bound['ci95']:.3f} per period, of which "
+                f"{s['unavoidable_per_period']:.3f} is the unavoidable penalty on orders no node can serve in time "
+                f"(the same for every policy); {s['solve_seconds_per_episode']:.1f} s per episode (HiGHS). No policy "
+                "that does not see the future can expect to cost less.")
 
 
 @dataclass
@@ -97,6 +141,7 @@ class Benchmark:
     training: dict[str, Training] = field(default_factory=dict)
     timing: dict[str, float] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    hindsight: EpisodeBounds | None = None  # the perfect-information bound on the first episodes
 
     def result(self, name: str) -> PolicyResult:
         return next(p for p in self.policies if p.name == name)

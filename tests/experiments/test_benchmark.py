@@ -39,6 +39,8 @@ def test_quick_benchmark_writes_a_complete_report(reports: list[Path]):
     assert summary["policy"].tolist() == POLICY_NAMES
     assert summary.loc[summary["policy"] == "plan", "vs_plan_mean"].item() == 0.0
     assert (summary.loc[summary["policy"] == "constant", "vs_plan_mean"] > 0).all()
+    assert (summary["gap_to_hindsight_pct"] > 0).all()  # no policy beats the perfect-information bound
+    assert (summary["gap_to_hindsight_avoidable_pct"] > summary["gap_to_hindsight_pct"]).all()
     assert pd.read_csv(folder / "episodes.csv").groupby("policy").size().eq(16).all()
     trajectories = pd.read_csv(folder / "trajectories.csv")
     assert sorted(trajectories["echelon"].unique()) == [1, 2, 3] and trajectories["period"].max() == 99
@@ -49,6 +51,8 @@ def test_quick_benchmark_writes_a_complete_report(reports: list[Path]):
     for text in ("## Cost per period", "## Across training seeds", "IQM gap %", "P(run beats plan)", "worst seed",
                  "stratified bootstrap", "Agarwal et al. (2021)", "## Quality targets",
                  "bounds the plan's analytic model, not the simulator", "## Fill rate by speed",
+                 "Perfect-information (hindsight) lower bound on the first 2 episodes", "above hindsight bound %",
+                 "per period is unavoidable",
                  "## Capacity use against caps", "## Inventory by echelon", "## Training", "env-steps/s", "Quick mode",
                  "PPO (residual), seed 1003", "gradient agent (residual), seed 3", "tuned base stock"):
         assert text in report, text
