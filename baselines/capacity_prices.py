@@ -39,6 +39,7 @@ Two optional refinements, used by :func:`baselines.planner.plan`:
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -46,8 +47,16 @@ from scipy import special
 
 from baselines._demand import std_normal_pdf
 from baselines.echelon_demand import EchelonDemand
-from baselines.echelon_newsvendor import PricedSolution, solve_priced, stockout_probability
+from baselines.echelon_newsvendor import (
+    DemandTotals,
+    PricedSolution,
+    PricedTotals,
+    priced_newsvendors,
+    priced_totals,
+    stockout_probability,
+)
 from baselines.network_model import NetworkModel
+from baselines.product_sums import combine
 
 SUBGRADIENT_ITERATIONS = 150
 STEP = 0.5
@@ -112,6 +121,31 @@ class OverflowCost:
 
 
 @dataclass(frozen=True)
+class PricingProblem:
+    """What the price search needs of the products: caps, the price steps' scales, and the priced newsvendors'
+    totals at any prices (computed in one piece or from shards, see :mod:`baselines.product_shard`)."""
+
+    storage_capacity: np.ndarray  # (N,) volume, inf for none
+    inbound_capacity: np.ndarray  # (N,) units per period, inf for none
+    storage_scale: np.ndarray  # (N,) mean holding cost per unit of volume
+    inbound_scale: np.ndarray  # (N,) mean stock-out cost
+    solve: Callable[[np.ndarray, np.ndarray], PricedTotals]  # (storage prices, inbound prices) -> totals
+
+
+@dataclass(frozen=True)
+class PriceSearch:
+    """Prices that fit the caps, the totals of the newsvendors at them, and the dual bound."""
+
+    storage_price: np.ndarray  # (N,) per unit of volume on hand and period
+    inbound_price: np.ndarray  # (N,) per unit received
+    totals: PricedTotals  # the echelon newsvendors' totals at these prices (separable storage accounting)
+    dual_bound: float
+    history: list[PricingStep] = field(repr=False)
+    storage_use: np.ndarray  # (N,) model use with the storage offset
+    cost: float  # model cost with the expected overflow cost
+
+
+@dataclass(frozen=True)
 class PricingResult:
     storage_price: np.ndarray  # (N,) per unit of volume on hand and period
     inbound_price: np.ndarray  # (N,) per unit received
@@ -123,6 +157,13 @@ class PricingResult:
     stockout_probability: np.ndarray  # (N, P) of a unit asked of a node at the solution's levels
 
 
+def price_scales(holding: np.ndarray, volume: float, stockout: np.ndarray,
+                 num_products: int) -> tuple[np.ndarray, np.ndarray]:
+    """The per-node scales of the storage and inbound price steps from the catalog's sums of holding costs (N,),
+    volumes and stock-out costs (N,): mean holding cost per unit of mean volume, and mean stock-out cost."""
+    return (holding / num_products) / (volume / num_products), stockout / num_products
+
+
 def price_capacities(model: NetworkModel, demand: EchelonDemand, iterations: int = SUBGRADIENT_ITERATIONS,
                      start: tuple[np.ndarray, np.ndarray] | None = None, storage_offset: np.ndarray | None = None,
                      overflow: OverflowCost | None = None) -> PricingResult:
@@ -130,22 +171,49 @@ def price_capacities(model: NetworkModel, demand: EchelonDemand, iterations: int
     prices and the stock-out probability of their levels (which the planner feeds back to the demand allocation).
 
     ``start`` = (storage prices, inbound prices) warm-starts the search (e.g. from a previous allocation round);
-    ``storage_offset`` and ``overflow`` are the refinements of the module doc.
+    ``storage_offset`` and ``overflow`` are the refinements of the module doc. All products in one piece: the
+    planner runs the same search on shards of the catalog (:mod:`baselines.product_shard`).
     """
-    n_nodes = model.num_nodes
-    storage_cap, inbound_cap = model.storage_capacity, model.inbound_capacity
+    round_totals = [DemandTotals.of(model, demand)]
+    last: dict[str, tuple] = {}
+
+    def solve(lam: np.ndarray, pi: np.ndarray) -> PricedTotals:
+        levels, on_hand, shortage, partials = priced_newsvendors(model, demand, lam, pi)
+        totals = priced_totals(model.storage_capacity, model.inbound_capacity, round_totals, [partials], lam, pi)
+        last["solution"] = (levels, on_hand, shortage, totals)
+        return totals
+
+    sums = model.sums
+    scale_s, scale_i = price_scales(combine(sums.of(model.holding)), float(combine(sums.of(model.volume))),
+                                    combine(round_totals[0].stockout_cost), model.num_products)
+    problem = PricingProblem(model.storage_capacity, model.inbound_capacity, scale_s, scale_i, solve)
+    search = search_prices(problem, iterations, start, storage_offset, overflow)
+    levels, on_hand, shortage, totals = last["solution"]  # the search's last evaluation is at its final prices
+    solution = PricedSolution(levels, on_hand, shortage, totals.cost, totals.dual_value, totals.storage_use,
+                              totals.inbound_use)
+    return PricingResult(storage_price=search.storage_price, inbound_price=search.inbound_price, solution=solution,
+                         dual_bound=search.dual_bound, history=search.history, storage_use=search.storage_use,
+                         cost=search.cost, stockout_probability=stockout_probability(model, demand, levels))
+
+
+def search_prices(problem: PricingProblem, iterations: int = SUBGRADIENT_ITERATIONS,
+                  start: tuple[np.ndarray, np.ndarray] | None = None, storage_offset: np.ndarray | None = None,
+                  overflow: OverflowCost | None = None) -> PriceSearch:
+    """The price search of the module doc on ``problem``; its last evaluation of ``problem.solve`` is at the prices
+    it returns."""
+    storage_cap, inbound_cap = problem.storage_capacity, problem.inbound_capacity
+    n_nodes = len(storage_cap)
     capped_s, capped_i = np.isfinite(storage_cap), np.isfinite(inbound_cap)
     offset = np.zeros(n_nodes) if storage_offset is None else np.asarray(storage_offset, dtype=float)
-    scale_s = model.holding.mean(1) / model.volume.mean()
-    scale_i = demand.stockout_cost.mean(1)
+    scale_s, scale_i = problem.storage_scale, problem.inbound_scale
     lam, pi = (np.zeros(n_nodes), np.zeros(n_nodes)) if start is None else (start[0].copy(), start[1].copy())
     history: list[PricingStep] = []
     best = -np.inf
     state: dict[str, object] = {}
 
-    def evaluate(lam: np.ndarray, pi: np.ndarray) -> tuple[PricedSolution, np.ndarray, np.ndarray]:
+    def evaluate(lam: np.ndarray, pi: np.ndarray) -> tuple[PricedTotals, np.ndarray, np.ndarray]:
         nonlocal best
-        solution = solve_priced(model, demand, lam, pi)
+        solution = problem.solve(lam, pi)
         use = solution.storage_use + offset
         dual = solution.dual_value + float(lam @ offset)
         target = storage_cap
@@ -181,9 +249,8 @@ def price_capacities(model: NetworkModel, demand: EchelonDemand, iterations: int
             if not (np.any(excess_s > 0) or np.any(excess_i > 0)):
                 break
     cost = float(state["cost"])
-    return PricingResult(storage_price=lam, inbound_price=pi, solution=solution, dual_bound=min(best, cost),
-                         history=history, storage_use=np.asarray(state["use"]), cost=cost,
-                         stockout_probability=stockout_probability(model, demand, solution.levels))
+    return PriceSearch(storage_price=lam, inbound_price=pi, totals=solution, dual_bound=min(best, cost),
+                       history=history, storage_use=np.asarray(state["use"]), cost=cost)
 
 
 def _complementary(price: np.ndarray, excess: np.ndarray, capped: np.ndarray) -> bool:

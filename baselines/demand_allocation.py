@@ -85,11 +85,10 @@ def allocate_demand(model: NetworkModel, stockout_probability: np.ndarray | None
     ``stockout_probability`` applies where the node is first in a list, ``fallback_stockout`` (default: the
     same) where it is a backup; with ``fallback_depth`` = d only the first d backups of a list are asked.
     """
-    params = model.params
     n_nodes, n_products = model.num_nodes, model.num_products
     q = np.zeros((n_nodes, n_products)) if stockout_probability is None else np.asarray(stockout_probability)
     q_backup = q if fallback_stockout is None else np.asarray(fallback_stockout)
-    n_regions, n_speeds = params.num_regions, params.num_speeds
+    n_regions, n_speeds = model.num_regions, model.num_speeds
     mean = np.zeros((n_nodes, n_products))
     var_sum = np.zeros((n_nodes, n_products))
     sd_sum = np.zeros((n_nodes, n_products))
@@ -104,7 +103,7 @@ def allocate_demand(model: NetworkModel, stockout_probability: np.ndarray | None
         stream_mean = model.stream_mean[r]  # (S, P)
         carried = np.zeros((n_speeds, n_products))  # spilled in from faster speeds, by stream of origin
         for s in range(n_speeds):
-            cut = float(params.cutoff_share[s])
+            cut = float(model.cutoff_share[s])
             ratio = np.where(stream_mean[s] > 0, model.stream_var[r, s] / np.maximum(stream_mean[s], 1e-300), 1.0)
             on_time, late_part = carried.copy(), np.zeros((n_speeds, n_products))
             on_time[s] += 1.0 - cut
@@ -114,7 +113,7 @@ def allocate_demand(model: NetworkModel, stockout_probability: np.ndarray | None
                 part_mean = (composition * stream_mean).sum(0)
                 if not np.any(part_mean > 0):
                     continue
-                nodes = _node_list(params.serving[s][int(late)][r], fallback_depth)
+                nodes = _node_list(model.serving[s][int(late)][r], fallback_depth)
                 reach = np.ones(n_products)
                 for k, node in enumerate(nodes):
                     fragment = part_mean * reach
@@ -132,7 +131,7 @@ def allocate_demand(model: NetworkModel, stockout_probability: np.ndarray | None
                         pair[nodes[k - 1], node] += fragment
                         reach = reach * q_backup[node]
                 unmet += composition * reach
-            spill = float(params.spill_share[s]) if s + 1 < n_speeds else 0.0
+            spill = float(model.spill_share[s]) if s + 1 < n_speeds else 0.0
             carried = spill * unmet
             lost += (1.0 - spill) * (unmet * stream_mean).sum(0)
     stockout_cost = np.where(mean > 0, weighted_cost / np.maximum(mean, 1e-300), _mean_penalty(model))
@@ -174,16 +173,15 @@ def _unit_stockout_costs(model: NetworkModel, q: np.ndarray, q_backup: np.ndarra
                          depth: int | None = None) -> np.ndarray:
     """Expected cost (R, S, 2, P) of a unit of stream (r, s, late) that its whole node list fails to serve:
     (1 - spill) x penalty + spill x (probability the slower speed's on-time list fails) x its unit cost."""
-    params = model.params
     q_backup = q if q_backup is None else q_backup
-    n_regions, n_speeds = params.num_regions, params.num_speeds
+    n_regions, n_speeds = model.num_regions, model.num_speeds
     out = np.zeros((n_regions, n_speeds, 2, model.num_products))
     for r in range(n_regions):
         for s in reversed(range(n_speeds)):
-            spill = float(params.spill_share[s]) if s + 1 < n_speeds else 0.0
+            spill = float(model.spill_share[s]) if s + 1 < n_speeds else 0.0
             onward = 0.0
             if spill > 0:
-                nodes = _node_list(params.serving[s + 1][0][r], depth)
+                nodes = _node_list(model.serving[s + 1][0][r], depth)
                 fail = q[nodes[0]] * np.prod([q_backup[m] for m in nodes[1:]], axis=0) if nodes else 1.0
                 onward = fail * out[r, s + 1, 0]
             out[r, s, :] = (1.0 - spill) * model.penalty[s] + spill * onward
@@ -191,6 +189,10 @@ def _unit_stockout_costs(model: NetworkModel, q: np.ndarray, q_backup: np.ndarra
 
 
 def _mean_penalty(model: NetworkModel) -> np.ndarray:
-    share = model.stream_mean.sum((0, 2))
-    share = share / max(share.sum(), 1e-300)
-    return (share @ model.penalty)[None, :]
+    """(1, P) stock-out cost of a unit at a node no stream asks first: the penalties mixed by the catalog's demand
+    per speed."""
+    share = model.speed_demand / max(model.speed_demand.sum(), 1e-300)
+    if model.sums.whole:
+        return (share @ model.penalty)[None, :]
+    # term by term: a product's value must not depend on where it sits in the array (a shard's or the catalog's)
+    return sum(share[s] * model.penalty[s] for s in range(len(share)))[None, :]

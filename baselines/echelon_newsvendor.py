@@ -20,6 +20,11 @@ Both are linear in the per-item partial expectations, which is what makes the pr
 independent newsvendors. The storage accounting is only a separable surrogate: it misstates a parent's own
 stock and ignores lost sales, so the planner corrects it with the storage model of :mod:`baselines.local_stock`
 (a per-node offset, see :mod:`baselines.planner`).
+
+The newsvendors of any set of products (the catalog, or one shard of it) are solved by :func:`priced_newsvendors`,
+which also returns the set's additive share of every total, by chunk of products (:class:`PricedPartials`,
+:mod:`baselines.product_sums`); :func:`priced_totals` adds the shares of all sets up into the cost, the use and the
+dual value. :func:`solve_priced` is both for the whole catalog in one piece.
 """
 
 from __future__ import annotations
@@ -32,6 +37,7 @@ from scipy import special
 from baselines._demand import normal_on_hand, std_normal_pdf
 from baselines.echelon_demand import EchelonDemand
 from baselines.network_model import NetworkModel
+from baselines.product_sums import combine
 
 MIN_RATE = 1e-9
 """Priced echelon holding and stock-out costs are floored here for the levels (the dual is then -inf)."""
@@ -50,6 +56,43 @@ class PricedSolution:
     inbound_use: np.ndarray  # (N,) model units received per period
 
 
+@dataclass(frozen=True)
+class DemandTotals:
+    """Sums over products of one allocation round's echelon demand, by chunk (:mod:`baselines.product_sums`)."""
+
+    stockout_cost: np.ndarray  # (N, chunks) b_n summed over products (its mean scales the inbound prices' steps)
+    pipeline_volume: np.ndarray  # (N, chunks) volume in transit to the node's children, sum_p v_p pipeline_out
+    subtree_flow: np.ndarray  # (N, chunks) mean units per period through the node
+
+    @classmethod
+    def of(cls, model: NetworkModel, demand: EchelonDemand) -> DemandTotals:
+        sums = model.sums
+        return cls(sums.of(demand.stockout_cost), sums.of(demand.pipeline_out * model.volume[None, :]),
+                   sums.of(demand.subtree_mean))
+
+
+@dataclass(frozen=True)
+class PricedPartials:
+    """A set of products' additive share of the priced newsvendors' totals, by chunk of products."""
+
+    valid: bool  # every priced rate is positive (else the dual is -inf)
+    cost: np.ndarray  # (chunks,) the model's cost (unpriced)
+    priced: np.ndarray  # (chunks,) the priced cost H E(S - D~)^+ + B E(D~ - S)^+
+    storage: np.ndarray  # (N, chunks) model volume on hand
+    served: np.ndarray  # (N, chunks) model units received per period
+    demand: np.ndarray  # (N, chunks) echelon protection demand M_n (where it is zero nothing is received)
+
+
+@dataclass(frozen=True)
+class PricedTotals:
+    """The priced newsvendors' totals over the whole catalog."""
+
+    cost: float
+    dual_value: float
+    storage_use: np.ndarray  # (N,)
+    inbound_use: np.ndarray  # (N,)
+
+
 def priced_rates(model: NetworkModel, demand: EchelonDemand, storage_price: np.ndarray,
                  inbound_price: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Priced echelon holding H and stock-out cost B per (node, product) (may be <= 0)."""
@@ -60,9 +103,10 @@ def priced_rates(model: NetworkModel, demand: EchelonDemand, storage_price: np.n
     return holding, stockout
 
 
-def solve_priced(model: NetworkModel, demand: EchelonDemand, storage_price: np.ndarray,
-                 inbound_price: np.ndarray) -> PricedSolution:
-    """All echelon newsvendors at the given prices (one vectorized pass), with model use and dual value."""
+def priced_newsvendors(model: NetworkModel, demand: EchelonDemand, storage_price: np.ndarray,
+                       inbound_price: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, PricedPartials]:
+    """The echelon newsvendors of these products at the given prices (one vectorized pass): levels, on hand and
+    shortage (N, P), and their share of the totals."""
     holding, stockout = priced_rates(model, demand, storage_price, inbound_price)
     valid = bool(np.all(holding > 0) and np.all(stockout > 0))
     h = np.maximum(holding, MIN_RATE * np.maximum(model.holding, 1.0))
@@ -72,30 +116,47 @@ def solve_priced(model: NetworkModel, demand: EchelonDemand, storage_price: np.n
     levels = demand.mean + demand.std * z
     on_hand = demand.std * (z * fractile + std_normal_pdf(z))  # normal loss, using Phi(z) = fractile
     shortage = on_hand + demand.mean - levels
-    storage_use, inbound_use = model_use(model, demand, on_hand, shortage)
-    cost = float(np.sum(demand.base_holding * on_hand + demand.base_stockout * shortage))
-    dual = -np.inf
-    if valid:
-        priced = float(np.sum(holding * on_hand + stockout * shortage))
-        storage_constant = -(demand.pipeline_out * model.volume[None, :]).sum(1)
-        storage_capacity = np.where(np.isfinite(model.storage_capacity), model.storage_capacity, 0.0)
-        inbound_capacity = np.where(np.isfinite(model.inbound_capacity), model.inbound_capacity, 0.0)
-        dual = (priced + float(storage_price @ (storage_constant - storage_capacity))
-                + float(inbound_price @ (demand.subtree_mean.sum(1) - inbound_capacity)))
-    return PricedSolution(levels, on_hand, shortage, cost, dual, storage_use, inbound_use)
-
-
-def model_use(model: NetworkModel, demand: EchelonDemand, on_hand: np.ndarray,
-              shortage: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Model storage volume (N,) and inbound units per period (N,) at the given partial expectations."""
+    sums = model.sums
     downstream = np.zeros_like(on_hand)
     for n in range(model.num_nodes):
         for c in model.tree.children[n]:
             downstream[n] += on_hand[c]
     stock = on_hand - downstream - demand.pipeline_out
-    storage = stock @ model.volume
     served = demand.subtree_mean * (1.0 - shortage / np.maximum(demand.mean, 1e-300))
-    return storage, np.where(demand.mean.sum(1) > 0, served.sum(1), 0.0)
+    partials = PricedPartials(valid, sums.total(demand.base_holding * on_hand + demand.base_stockout * shortage),
+                              sums.total(holding * on_hand + stockout * shortage), sums.weighted(stock, model.volume),
+                              sums.of(served), sums.of(demand.mean))
+    return levels, on_hand, shortage, partials
+
+
+def priced_totals(storage_capacity: np.ndarray, inbound_capacity: np.ndarray, round_totals: list[DemandTotals],
+                  partials: list[PricedPartials], storage_price: np.ndarray, inbound_price: np.ndarray) -> PricedTotals:
+    """Model cost, use and dual value at the given prices from every product's partials and the round's demand totals
+    (both in catalog order)."""
+    storage_use = combine([part.storage for part in partials])
+    inbound_use = np.where(combine([part.demand for part in partials]) > 0,
+                           combine([part.served for part in partials]), 0.0)
+    cost = float(combine([part.cost for part in partials]))
+    dual = -np.inf
+    if all(part.valid for part in partials):
+        priced = float(combine([part.priced for part in partials]))
+        storage_constant = -combine([part.pipeline_volume for part in round_totals])
+        storage_capacity = np.where(np.isfinite(storage_capacity), storage_capacity, 0.0)
+        inbound_capacity = np.where(np.isfinite(inbound_capacity), inbound_capacity, 0.0)
+        subtree_flow = combine([part.subtree_flow for part in round_totals])
+        dual = (priced + float(storage_price @ (storage_constant - storage_capacity))
+                + float(inbound_price @ (subtree_flow - inbound_capacity)))
+    return PricedTotals(cost, dual, storage_use, inbound_use)
+
+
+def solve_priced(model: NetworkModel, demand: EchelonDemand, storage_price: np.ndarray,
+                 inbound_price: np.ndarray) -> PricedSolution:
+    """All echelon newsvendors at the given prices (one vectorized pass), with model use and dual value."""
+    levels, on_hand, shortage, partials = priced_newsvendors(model, demand, storage_price, inbound_price)
+    totals = priced_totals(model.storage_capacity, model.inbound_capacity, [DemandTotals.of(model, demand)], [partials],
+                           storage_price, inbound_price)
+    return PricedSolution(levels, on_hand, shortage, totals.cost, totals.dual_value, totals.storage_use,
+                          totals.inbound_use)
 
 
 def stockout_probability(model: NetworkModel, demand: EchelonDemand, levels: np.ndarray) -> np.ndarray:

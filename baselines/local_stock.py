@@ -75,6 +75,7 @@ from scipy import special
 from baselines._demand import normal_on_hand, std_normal_pdf
 from baselines.demand_allocation import DemandAllocation, allocate_demand, stream_variance
 from baselines.network_model import NetworkModel
+from baselines.product_sums import combine
 
 FALLBACK_DEPTH = 1
 """Backups of a fulfillment list counted by the storage model (see module doc)."""
@@ -101,25 +102,51 @@ class LocalStock:
     first_stockout: np.ndarray  # lost_first / first-choice demand
     fallback_stockout: np.ndarray  # 1 - fallback_served / backup demand
     allocation: DemandAllocation
-    storage_use: np.ndarray  # (N,) expected volume on hand
-    storage_sd: np.ndarray  # (N,) standard deviation of the end-of-period volume on hand
+    volume_partials: np.ndarray  # (N, chunks) expected volume on hand, by chunk of products (ProductSums)
+    volume_var_partials: np.ndarray  # (N, chunks) variance of the end-of-period volume on hand, by chunk
+
+    @property
+    def storage_use(self) -> np.ndarray:
+        """(N,) expected volume on hand."""
+        return combine(self.volume_partials)
+
+    @property
+    def storage_sd(self) -> np.ndarray:
+        """(N,) standard deviation of the end-of-period volume on hand."""
+        return np.sqrt(combine(self.volume_var_partials))
+
+    @property
+    def warm_start(self) -> WarmStart:
+        """What a later evaluation starts from (without the bulky per-stream arrays)."""
+        return WarmStart(self.first_stockout, self.fallback_stockout, self.lost_first, self.fallback_served,
+                         self.deficit)
+
+
+@dataclass(frozen=True)
+class WarmStart:
+    """The fixed point's state (N, P), from which :func:`local_stock` continues (see module doc)."""
+
+    first_stockout: np.ndarray
+    fallback_stockout: np.ndarray
+    lost_first: np.ndarray
+    fallback_served: np.ndarray
+    deficit: np.ndarray
 
 
 def pipeline_variance_factor(model: NetworkModel) -> np.ndarray:
     """(N,) v_L: the variance of the number of outstanding per-period orders per unit of flow squared."""
-    params = model.params
-    if params.sequential:
+    if model.sequential:
         return model.lead_time_var.copy()
     out = np.zeros(model.num_nodes)
     for n in range(model.num_nodes):
-        pmf = params.lead_time_law(n)
+        pmf = model.lead_time_laws[n]
         for k in range(1, max(pmf) + 1):
             tail = sum(q for lead, q in pmf.items() if lead > k)
             out[n] += tail * (1.0 - tail)
     return out
 
 
-def local_stock(model: NetworkModel, echelon_levels: np.ndarray, start: LocalStock | None = None,
+def local_stock(model: NetworkModel, echelon_levels: np.ndarray, start: LocalStock | WarmStart | None = None,
                 iterations: int | None = None) -> LocalStock:
     """The storage model at ``echelon_levels`` (N, P), e.g. the plan's levels rounded as its policy rounds them.
 
@@ -171,7 +198,7 @@ def local_stock(model: NetworkModel, echelon_levels: np.ndarray, start: LocalSto
     on_hand_var = np.maximum(second - leftover**2, 0.0)
     volume = model.volume
     return LocalStock(on_hand, on_hand_var, sales, flow, deficit, lost, served_backup, first_q, backup_q, allocation,
-                      on_hand @ volume, np.sqrt(on_hand_var @ volume**2))
+                      model.sums.weighted(on_hand, volume), model.sums.weighted(on_hand_var, volume**2))
 
 
 def _ratio(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:

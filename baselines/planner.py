@@ -31,6 +31,16 @@ Two analytic engines, chosen per scenario (``Plan.method`` says which):
   units) until the storage model fits every cap. ``Plan.storage_use`` is the storage model's use at the final
   levels.
 
+  Given the node prices, the storage offsets and the overflow variances, the products' problems are independent,
+  so every per-product stage runs in *shards*, contiguous slices of the catalog
+  (:class:`~baselines.product_shard.ProductShard`), which keep their per-product state (echelon demand, stock-out
+  feedback, levels, the storage model's warm start) between calls and report additive per-node totals. This
+  module is the master: it adds the totals up, searches the prices, tracks the dual bound and the history, and
+  gathers the final levels, the only (N, P) array it holds. Totals are added in a fixed order
+  (:mod:`baselines.product_sums`), so a plan is the same bit for bit with one shard or many; one shard in this
+  process is the planner in one piece. The shards run wherever the executor puts them
+  (:mod:`baselines.shard_executor`: here; ``experiments.plan_workers``: Ray actors).
+
 Either way the plan's cost and dual bound refer to the analytic model (for ``"echelon newsvendor"``: with the
 storage offsets and volume variances of the last round held fixed), not to the simulator; simulate the
 plan's policy (:func:`baselines.evaluation.evaluate`) for the real figure
@@ -45,13 +55,20 @@ from pathlib import Path
 import numpy as np
 from scipy import stats
 
-from baselines.capacity_prices import OverflowCost, PricingResult, PricingStep, price_capacities
-from baselines.demand_allocation import allocate_demand
-from baselines.echelon_demand import EchelonDemand, echelon_demand
+from baselines.capacity_prices import (
+    OverflowCost,
+    PriceSearch,
+    PricingProblem,
+    PricingStep,
+    price_scales,
+    search_prices,
+)
+from baselines.echelon_newsvendor import DemandTotals, PricedTotals, priced_totals
 from baselines.lead_time_demand import protection_demand, protection_demand_is_exact
-from baselines.local_stock import LocalStock, local_stock
-from baselines.network_model import NetworkModel, network_model
 from baselines.policies import EchelonBaseStockPolicy
+from baselines.product_shard import policy_levels as policy_levels
+from baselines.product_sums import chunk_bounds, combine
+from baselines.shard_executor import ExecutorFactory, LocalExecutor, ShardExecutor, shard_models
 from baselines.tree_recursion import TreeNode, tree_on_hand, tree_recursion
 from envs.params import EnvParams, compile_scenario
 from envs.scenario import Scenario, SupplyTree, resolve_scenario
@@ -100,13 +117,18 @@ class Plan:
         return EchelonBaseStockPolicy(self.echelon_levels * scale, self.params)
 
 
-def plan(scenario: Scenario | str | Path, method: str | None = None) -> Plan:
-    """Plan base-stock levels and capacity prices for a scenario (object, registered name or YAML path).
+def plan(scenario: Scenario | str | Path | EnvParams, method: str | None = None, shards: int = 1,
+         executor: ExecutorFactory = LocalExecutor) -> Plan:
+    """Plan base-stock levels and capacity prices for a scenario (object, registered name, YAML path or compiled
+    params).
 
     ``method`` forces ``"tree recursion"`` or ``"echelon newsvendor"``; by default the exact recursion is
-    used wherever it applies (see the module docstring).
+    used wherever it applies (see the module docstring). The decomposition runs on ``shards`` contiguous slices of
+    the products (:func:`baselines.product_sums.chunk_bounds`), held by ``executor`` (by default in this process,
+    one after another); the plan is the same bit for bit however many shards there are.
     """
-    params = compile_scenario(resolve_scenario(scenario))
+    params = scenario if isinstance(scenario, EnvParams) else compile_scenario(resolve_scenario(scenario))
+    chunk_bounds(params.num_products, shards)  # refuse an impossible split before any shard starts
     exact = exact_recursion_applies(params)
     if method is None:
         method = "tree recursion" if exact else "echelon newsvendor"
@@ -115,7 +137,7 @@ def plan(scenario: Scenario | str | Path, method: str | None = None) -> Plan:
             raise ValueError("the exact tree recursion does not apply to this scenario (see planner docstring)")
         return _tree_plan(params)
     if method == "echelon newsvendor":
-        return _decomposition_plan(params)
+        return _decomposition_plan(params, shards, executor)
     raise ValueError(f"method {method!r} is not 'tree recursion' or 'echelon newsvendor'")
 
 
@@ -132,11 +154,6 @@ def plan_gaps(cost: float, planned: Plan) -> dict[str, float | None]:
     optimum = exact_optimum(planned)
     return {"gap_to_dual_bound_pct": 100 * (cost - planned.dual_bound) / abs(planned.dual_bound),
             "gap_to_optimum_pct": None if optimum is None else 100 * (cost - optimum) / optimum}
-
-
-def policy_levels(levels: np.ndarray) -> np.ndarray:
-    """The echelon levels the plan's policy applies: it rounds ``S - position`` to whole units, i.e. rint(S)."""
-    return np.rint(np.maximum(levels, 0.0))
 
 
 # The exact engine -----------------------------------------------------------------------------------
@@ -203,62 +220,88 @@ def _tree_plan(params: EnvParams) -> Plan:
 # The decomposition ----------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class _Feedback:
-    """What a round of the decomposition hands to the next (see module doc)."""
+    """What a round of the decomposition hands to the next, per node (see module doc); what it hands on per product
+    (stock-out probabilities for the allocation, the storage model's warm start) stays with the shards."""
 
-    stockout_probability: np.ndarray | None  # (N, P) for the allocation; None: nobody stocks out
     prices: tuple[np.ndarray, np.ndarray] | None  # (storage, inbound) warm start of the price search
     storage_offset: np.ndarray  # (N,) storage model minus the echelon accounting
     overflow: OverflowCost | None  # expected overflow cost of the soft caps (the storage model's variances)
-    stock: LocalStock | None  # warm start of the storage model
 
-    def after(self, pricing: PricingResult, stock: LocalStock, overflow_rate: np.ndarray) -> _Feedback:
+    def after(self, pricing: PriceSearch, stock: _Storage, overflow_rate: np.ndarray) -> _Feedback:
         """The feedback of a round that priced ``pricing`` and modelled ``stock``."""
-        update = pricing.stockout_probability
-        previous = self.stockout_probability
-        return _Feedback(stockout_probability=update if previous is None else 0.5 * (previous + update),
-                         prices=(pricing.storage_price, pricing.inbound_price),
-                         storage_offset=stock.storage_use - pricing.solution.storage_use,
-                         overflow=OverflowCost(overflow_rate, stock.storage_sd), stock=stock)
+        return _Feedback(prices=(pricing.storage_price, pricing.inbound_price),
+                         storage_offset=stock.use - pricing.totals.storage_use,
+                         overflow=OverflowCost(overflow_rate, stock.sd))
 
 
-def _decomposition_plan(params: EnvParams) -> Plan:
-    model = network_model(params)
+@dataclass(frozen=True)
+class _Storage:
+    """The storage model's totals over the catalog."""
+
+    use: np.ndarray  # (N,) expected volume on hand
+    sd: np.ndarray  # (N,) standard deviation of the end-of-period volume
+
+
+def _decomposition_plan(params: EnvParams, shards: int, executor: ExecutorFactory) -> Plan:
+    running = executor(shard_models(params, shards))
+    try:
+        return _decompose(params, running)
+    finally:
+        running.close()
+
+
+def _decompose(params: EnvParams, shards: ShardExecutor) -> Plan:
+    """The rounds of the module doc, with every per-product stage run by the shards."""
+    storage_capacity = np.asarray(params.storage_capacity, dtype=float)
+    inbound_capacity = np.asarray(params.inbound_capacity, dtype=float)
     overflow_rate = np.asarray(params.overflow_cost, dtype=float)
-    feedback = _Feedback(None, None, np.zeros(model.num_nodes), None, None)
+    catalog = shards.map("catalog")
+    holding, volume = combine([part.holding for part in catalog]), float(combine([part.volume for part in catalog]))
+
+    def price(feedback: _Feedback, round_totals: list[DemandTotals]) -> tuple[PriceSearch, _Storage]:
+        """Stages 4 and 5: capacity prices for the round's demand given the feedback, then the storage model at the
+        rounded levels the prices give."""
+        scale_s, scale_i = price_scales(holding, volume, combine([part.stockout_cost for part in round_totals]),
+                                        params.num_products)
+
+        def solve(lam: np.ndarray, pi: np.ndarray) -> PricedTotals:
+            partials = shards.map("solve", lam, pi)
+            return priced_totals(storage_capacity, inbound_capacity, round_totals, partials, lam, pi)
+
+        problem = PricingProblem(storage_capacity, inbound_capacity, scale_s, scale_i, solve)
+        pricing = search_prices(problem, start=feedback.prices, storage_offset=feedback.storage_offset,
+                                overflow=feedback.overflow)
+        stock = shards.map("model_storage", pricing.storage_price, pricing.inbound_price)
+        return pricing, _Storage(combine([part.volume for part in stock]),
+                                 np.sqrt(combine([part.volume_var for part in stock])))
+
+    feedback = _Feedback(None, np.zeros(params.num_nodes), None)
     for _ in range(ALLOCATION_ROUNDS):
-        demand = echelon_demand(model, allocate_demand(model, feedback.stockout_probability))
-        pricing, stock = _price_and_model_storage(model, demand, feedback)
+        round_totals = shards.map("allocate")
+        pricing, stock = price(feedback, round_totals)
+        shards.map("feed_back_stockouts")
         feedback = feedback.after(pricing, stock, overflow_rate)
-    pricing, stock = _fit_storage(model, demand, pricing, stock, feedback)
-    return Plan(params=params, method="echelon newsvendor", echelon_levels=np.maximum(pricing.solution.levels, 0.0),
+    pricing, stock = _fit_storage(price, round_totals, pricing, stock, feedback, storage_capacity)
+    levels = np.concatenate(shards.map("levels", pricing.storage_price, pricing.inbound_price), axis=1)
+    return Plan(params=params, method="echelon newsvendor", echelon_levels=levels,
                 storage_price=pricing.storage_price, inbound_price=pricing.inbound_price, cost=pricing.cost,
-                dual_bound=pricing.dual_bound, history=pricing.history, storage_use=stock.storage_use,
-                inbound_use=pricing.solution.inbound_use, storage_sd=stock.storage_sd)
+                dual_bound=pricing.dual_bound, history=pricing.history, storage_use=stock.use,
+                inbound_use=pricing.totals.inbound_use, storage_sd=stock.sd)
 
 
-def _price_and_model_storage(model: NetworkModel, demand: EchelonDemand,
-                             feedback: _Feedback) -> tuple[PricingResult, LocalStock]:
-    """Stages 4 and 5: capacity prices for ``demand`` given the feedback, then the storage model at the rounded
-    levels the prices give."""
-    pricing = price_capacities(model, demand, start=feedback.prices, storage_offset=feedback.storage_offset,
-                               overflow=feedback.overflow)
-    return pricing, local_stock(model, policy_levels(pricing.solution.levels), start=feedback.stock)
-
-
-def _fit_storage(model: NetworkModel, demand: EchelonDemand, pricing: PricingResult, stock: LocalStock,
-                 feedback: _Feedback) -> tuple[PricingResult, LocalStock]:
+def _fit_storage(price, round_totals: list[DemandTotals], pricing: PriceSearch, stock: _Storage, feedback: _Feedback,
+                 capacity: np.ndarray) -> tuple[PriceSearch, _Storage]:
     """Re-price with storage offsets only raised (by the remaining excess, doubled at each attempt) until the
     storage model fits every cap, at most ``FINAL_STORAGE_CHECKS`` times."""
-    capacity = model.storage_capacity
     for check in range(FINAL_STORAGE_CHECKS):
-        if _fits(stock.storage_use, capacity):
+        if _fits(stock.use, capacity):
             break
-        pricing, stock = _price_and_model_storage(model, demand, feedback)
-        excess = np.where(np.isfinite(capacity), np.maximum(stock.storage_use - capacity, 0.0), 0.0)
+        pricing, stock = price(feedback, round_totals)
+        excess = np.where(np.isfinite(capacity), np.maximum(stock.use - capacity, 0.0), 0.0)
         # rounded levels move in whole units: push by twice as much each time until the storage model fits
-        offset = np.maximum(feedback.storage_offset, stock.storage_use - pricing.solution.storage_use)
+        offset = np.maximum(feedback.storage_offset, stock.use - pricing.totals.storage_use)
         feedback = replace(feedback, prices=(pricing.storage_price, pricing.inbound_price),
-                           storage_offset=offset + 2.0**check * excess, stock=stock)
+                           storage_offset=offset + 2.0**check * excess)
     return pricing, stock
 
 
