@@ -8,6 +8,7 @@
     echelon compare --run runs/A --run runs/B --policy planner --policy tuned   # paired against the plan
     echelon benchmark --env-id echelon/Network-v1 --seed 0
     echelon sweep SWEEP.yaml                     # on Ray, locally (127.0.0.1) or --address HEAD:6379
+    echelon plan network-large --shards 4 --output plan.json   # the analytic plan, its products in shards on Ray
 
 Run ``echelon <command> --help`` for every option. Exit status: 0 done, 1 error (the message says what is
 wrong), 2 bad usage, 130 training interrupted (a checkpoint was saved). Every error is one line
@@ -134,13 +135,14 @@ def _add_eval_options(parser: argparse.ArgumentParser, episodes_default: int = D
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="echelon", description=__doc__, formatter_class=_Formatter)
     parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
-    commands = parser.add_subparsers(dest="command", metavar="{train,evaluate,compare,benchmark,sweep}",
+    commands = parser.add_subparsers(dest="command", metavar="{train,evaluate,compare,benchmark,sweep,plan}",
                                      required=True)
     _add_train_command(commands)
     _add_evaluate_command(commands)
     _add_compare_command(commands)
     _add_benchmark_command(commands)
     _add_sweep_command(commands)
+    _add_plan_command(commands)
     return parser
 
 
@@ -347,6 +349,33 @@ def _add_sweep_command(commands: argparse._SubParsersAction) -> None:
                        help="show Ray Tune's progress tables (default: only when writing to a terminal)")
 
 
+def _add_plan_command(commands: argparse._SubParsersAction) -> None:
+    """``echelon plan``: the analytic plan of a scenario, its products in shards."""
+    planner = commands.add_parser(
+        "plan", formatter_class=_Formatter, help="plan a scenario's base-stock levels and capacity prices, its "
+        "products in shards (in this process or on Ray)",
+        description=(
+            "Plan a scenario (a registered name or a YAML file) with the analytic planner and print its cost and dual\n"
+            "bound; --output writes the plan (echelon levels, prices, model use; the plan.json of a residual run).\n"
+            "The products are planned in --shards contiguous slices of whole 512-product chunks: each shard keeps its\n"
+            "products' data and state across the planner's rounds and reports per-node sums, which are added in a\n"
+            "fixed order, so the plan is the same bit for bit however it is split. One shard runs in this process;\n"
+            "several run on Ray workers, each holding its shards: Ray starts on this machine only, bound to\n"
+            "127.0.0.1, unless --address joins a running cluster ('ray start --head', see 'echelon sweep --help')."
+        ),
+    )
+    planner.add_argument("scenario", metavar="SCENARIO", help="a registered scenario name (e.g. network-large) or a "
+                         "scenario YAML file")
+    planner.add_argument("--shards", type=_positive, default=1,
+                         help="contiguous slices of the products, each at least one 512-product chunk")
+    planner.add_argument("--workers", type=_non_negative, default=None,
+                         help="Ray workers holding the shards (default: one per shard, at most Ray's CPUs); 0 plans "
+                              "every shard in this process, one after another")
+    planner.add_argument("--address", metavar="HOST:PORT", default=None,
+                         help="join this Ray cluster instead of starting Ray locally on 127.0.0.1")
+    planner.add_argument("--output", metavar="FILE", default=None, help="write the plan to this JSON file")
+
+
 def _version() -> str:
     try:
         return metadata.version("echelon-gym")
@@ -500,6 +529,24 @@ def cmd_sweep(args: argparse.Namespace, argv: list[str]) -> int:
     return 0
 
 
+def cmd_plan(args: argparse.Namespace) -> int:
+    from experiments.plan_command import plan_json, run_plan, summary
+    from experiments.ray_cluster import ClusterError
+
+    _check_output_file(args.output)
+    if args.workers == 0 and args.address is not None:
+        raise UsageError("--workers 0 plans in this process; drop --address")
+    try:
+        run = run_plan(args.scenario, args.shards, args.workers, args.address)
+    except ClusterError as error:
+        return _fail("plan", str(error), EXIT_ERROR)
+    print(summary(run, args.scenario))
+    if args.output:
+        _write_results(Path(args.output), plan_json(run, args.scenario), "not written (plan again)")
+        print(f"wrote {args.output}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -510,7 +557,7 @@ def main(argv: list[str] | None = None) -> int:
         torch.set_num_threads(args.threads)
     handlers = {"train": lambda: cmd_train(args, full_argv), "evaluate": lambda: cmd_evaluate(args),
                 "compare": lambda: cmd_compare(args), "benchmark": lambda: cmd_benchmark(args, full_argv),
-                "sweep": lambda: cmd_sweep(args, full_argv)}
+                "sweep": lambda: cmd_sweep(args, full_argv), "plan": lambda: cmd_plan(args)}
     try:
         return handlers[args.command]()
     except UsageError as error:
