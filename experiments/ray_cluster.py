@@ -41,7 +41,8 @@ def connect(address: str | None = None, cpus: int | None = None) -> tuple[Module
     started = time.perf_counter()
     try:
         if address is None:
-            ray.init(num_cpus=cpus, include_dashboard=False, log_to_driver=False)
+            # "local": always a new instance, never one another process happens to run on this machine
+            ray.init(address="local", num_cpus=cpus, include_dashboard=False, log_to_driver=False)
         else:
             ray.init(address=address, log_to_driver=False)
     except (ConnectionError, RuntimeError, ValueError) as error:
