@@ -51,7 +51,7 @@ def run_plan(scenario: str | Path, shards: int = 1, workers: int | None = None, 
         started = time.perf_counter()
         planned = plan(params, shards=shards)
         return PlanRun(planned, time.perf_counter() - started, shards, 0, "this process")
-    ray, _ = connect(address)
+    ray, _ = connect(address, worker_niceness=0)  # the workers do the planning: an ordinary priority
     try:
         cpus = max(int(ray.cluster_resources().get("CPU", 1)), 1)
         count = min(shards, workers or cpus, cpus)  # a worker takes a CPU: more would wait for one forever

@@ -18,6 +18,8 @@ from types import ModuleType
 
 LOOPBACK_VARIABLE = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
 LOOPBACK = "127.0.0.1"
+NICENESS_VARIABLE = "RAY_worker_niceness"
+"""Ray runs its workers at nice 15 unless this says otherwise (read when a local instance starts)."""
 
 
 class ClusterError(RuntimeError):
@@ -29,11 +31,15 @@ def loopback_environment() -> None:
     os.environ[LOOPBACK_VARIABLE] = "0"
 
 
-def connect(address: str | None = None, cpus: int | None = None) -> tuple[ModuleType, float]:
+def connect(address: str | None = None, cpus: int | None = None,
+            worker_niceness: int | None = None) -> tuple[ModuleType, float]:
     """Start Ray locally on the loopback address with ``cpus`` CPUs (``address`` None) or join the cluster at
-    ``address``; returns the ``ray`` module and the seconds it took."""
+    ``address``; returns the ``ray`` module and the seconds it took. ``worker_niceness`` sets the local workers'
+    priority (Ray's default, 15, starves workers that do the command's main work whenever the machine is busy)."""
     if address is None:
         loopback_environment()
+        if worker_niceness is not None:
+            os.environ[NICENESS_VARIABLE] = str(worker_niceness)
         if "ray" in sys.modules and not _loopback_constant():
             raise ClusterError("Ray was imported before the sweep could keep it on the loopback address; start the "
                                "sweep in a fresh process")
