@@ -1,12 +1,12 @@
 """Seeded synthetic catalogs with a retailer's long tails: most products slow and small, a few very fast or bulky.
 
 A product's velocity (mean demand per period) is lognormal with a wide spread: with the defaults the median product
-sells 0.5 units per period, the mean is about 2.5, and the fastest 1% carry about a fifth of all demand (a
-Pareto-like head over a long tail of slow movers). Its unit volume is lognormal too (median 1, spread 1: a few
-products are tens of times the median). Its value grows with its volume (value ~ 20 x volume^0.6, times lognormal
-noise), and its holding cost (0.4% of value per period) and unmet-demand penalty scale (0.5 + value / 50) follow
-the value, as in :func:`envs.scenario.generate.network_scenario`'s catalogs; purchase cost is zero (the penalty
-stands for the lost margin). Values are clipped to ranges well within :mod:`envs.scenario.limits`.
+sells 0.5 units per period, the mean is about 2.5 (82% of products sell less), and the fastest 1% carry about 30%
+of all demand (a Pareto-like head over a long tail of slow movers). Its unit volume is lognormal too (median 1,
+spread 1: a few products are tens of times the median). Its value grows with its volume (value ~ 20 x volume^0.6,
+times lognormal noise), and its holding cost (0.4% of value per period) and unmet-demand penalty scale (0.5 + value
+/ 50) follow the value, as in :func:`envs.scenario.generate.network_scenario`'s catalogs; purchase cost is zero (the
+penalty stands for the lost margin). Values are clipped to ranges well within :mod:`envs.scenario.limits`.
 
 Everything is drawn at once with numpy from ``numpy.random.default_rng(seed)``: a million products take about a
 second, and the same arguments always give the same catalog. ``echelon catalog`` writes one to a CSV or Parquet file.
