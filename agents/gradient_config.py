@@ -51,8 +51,10 @@ def validate_gradient(entry: dict, where: str) -> None:
         if isinstance(value, float) and value.is_integer() and GRADIENT_KEYS[key] in (int, (int, type(None))):
             value = int(value)
         if key == "hidden":
-            if not isinstance(value, list) or not all(isinstance(h, (int, float)) and h >= 1 for h in value):
-                raise ConfigError(f"{where}.hidden: expected a list of layer widths, got {value!r}")
+            if not isinstance(value, list) or not all(
+                    isinstance(h, (int, float)) and not isinstance(h, bool) and float(h).is_integer() and h >= 1
+                    for h in value):
+                raise ConfigError(f"{where}.hidden: expected a list of whole layer widths >= 1, got {value!r}")
         elif key in ("learning_rate", "final_learning_rate"):
             if value is None and key == "final_learning_rate":
                 continue

@@ -115,13 +115,13 @@ def stream_moments(params: EnvParams, products: slice | None = None) -> tuple[np
     """Per-period mean and variance (R, S, P) of every stream (of the products ``products``), averaged over the
     seasonal cycle."""
     factors = np.asarray(params.seasonality, dtype=float)
-    base = params.base_mean if products is None else params.base_mean[..., products]
-    phase_mean = base[None] * factors[:, None, None, None]  # (C, R, S, P)
+    every = slice(None) if products is None else products
+    phase_mean = params.base_mean[..., every][None] * factors[:, None, None, None]  # (C, R, S, P)
     distribution = params.distribution
     if distribution == "poisson":
         within = phase_mean
     elif distribution == "negative_binomial":
-        within = phase_mean + phase_mean**2 / params.dispersion
+        within = phase_mean + phase_mean**2 / params.dispersion[every]
     else:
-        within = (params.cv * phase_mean) ** 2
+        within = (params.cv[every] * phase_mean) ** 2
     return phase_mean.mean(0), within.mean(0) + phase_mean.var(0)

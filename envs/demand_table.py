@@ -22,8 +22,16 @@ from envs.scenario.limits import TAIL
 GUIDE = 64
 
 
-def marginal(distribution: str, mean: np.ndarray, dispersion: float, cv: float):
-    """Frozen scipy distribution(s) of one period's demand with the given mean(s).
+def common_value(values: float | np.ndarray) -> float | np.ndarray:
+    """A per-product parameter (P,) as one number when every product has the same (the arithmetic of a scenario
+    without per-product parameters stays that of one number), else the array itself."""
+    values = np.asarray(values, dtype=float)
+    return float(values.flat[0]) if values.ndim == 0 or (values == values.flat[0]).all() else values
+
+
+def marginal(distribution: str, mean: np.ndarray, dispersion: float | np.ndarray, cv: float | np.ndarray):
+    """Frozen scipy distribution(s) of one period's demand with the given mean(s); ``dispersion`` and ``cv`` are
+    numbers or arrays that broadcast with ``mean``.
 
     ``normal`` is the normal with sd ``cv x mean``, truncated at 0 and rounded to the nearest unit;
     scipy has no frozen form for it, so it is returned as a small object with ``cdf`` and ``ppf``.
@@ -98,12 +106,20 @@ CHUNK_ENTRIES = 1 << 22
 """Table entries computed at once: building in chunks of rows bounds the temporary arrays of scipy's cdf."""
 
 
-def build_demand_table(distribution: str, means: np.ndarray, dispersion: float, cv: float) -> DemandTable:
+def build_demand_table(distribution: str, means: np.ndarray, dispersion: float | np.ndarray,
+                       cv: float | np.ndarray) -> DemandTable:
     """Tables for ``means`` of shape (phases, *stream_shape); vectorized over rows, in chunks of about
-    :data:`CHUNK_ENTRIES` entries so that the memory needed beyond the table itself stays bounded."""
+    :data:`CHUNK_ENTRIES` entries so that the memory needed beyond the table itself stays bounded. ``dispersion`` and
+    ``cv`` are numbers or per-product arrays (P,), the last axis of ``means``."""
     phases = means.shape[0]
     flat_mean = means.reshape(-1)
     rows = len(flat_mean)
+    dispersion, cv = (value if isinstance(value := common_value(given), float) else
+                      np.broadcast_to(value, means.shape).reshape(-1) for given in (dispersion, cv))
+
+    def of_rows(value: float | np.ndarray, chunk: slice, row_of: np.ndarray) -> float | np.ndarray:
+        return value if isinstance(value, float) else value[chunk][row_of]
+
     top = np.asarray(marginal(distribution, flat_mean, dispersion, cv).ppf(1.0 - TAIL), dtype=float)
     size = np.where(flat_mean > 0, np.nan_to_num(top, nan=0.0), 0.0).astype(np.int64) + 2
     offset = np.concatenate([[0], np.cumsum(size)[:-1]])
@@ -117,7 +133,8 @@ def build_demand_table(distribution: str, means: np.ndarray, dispersion: float, 
         first_entry = int(offset[start])
         k = np.arange(first_entry, first_entry + len(row_of)) - offset[chunk][row_of]
         mean = flat_mean[chunk][row_of]
-        values = np.asarray(marginal(distribution, mean, dispersion, cv).cdf(k), dtype=float)
+        values = np.asarray(marginal(distribution, mean, of_rows(dispersion, chunk, row_of),
+                                     of_rows(cv, chunk, row_of)).cdf(k), dtype=float)
         values = np.where(mean > 0, np.clip(np.nan_to_num(values, nan=1.0), 0.0, 1.0), 1.0)
         values[offset[chunk] + size[chunk] - 1 - first_entry] = 1.0
         cdf[first_entry : first_entry + len(values)] = values

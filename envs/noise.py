@@ -35,10 +35,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from envs.demand_table import DemandTable, build_demand_table, marginal
+from envs.demand_table import DemandTable, build_demand_table, common_value, marginal
 from envs.params import EnvParams
 from envs.philox import philox4x32
 from envs.scenario.limits import MAX_UNITS
+from envs.sizes import check_demand_tables
 
 STREAMS, COMMON, LEAD_TIME = 0, 1, 2
 """Philox counter word 2: which family of draws a counter belongs to."""
@@ -138,10 +139,12 @@ _TABLES: weakref.WeakKeyDictionary[EnvParams, DemandTable | None] = weakref.Weak
 
 def demand_table(params: EnvParams) -> DemandTable | None:
     """Inverse-cdf tables per (seasonal phase, stream), built on first use for each params (None with a trend,
-    whose marginals change every period, or a trace)."""
+    whose marginals change every period, or a trace); tables above the size limit are refused first
+    (:func:`envs.sizes.check_demand_tables`)."""
     if params not in _TABLES:
         table = None
         if params.trace is None and params.trend == 0:
+            check_demand_tables(params)
             means = params.base_mean[None] * params.seasonality[:, None, None, None]
             table = build_demand_table(params.distribution, means, params.dispersion, params.cv)
         _TABLES[params] = table
@@ -160,7 +163,8 @@ def quantile(params: EnvParams, u: np.ndarray, periods: np.ndarray) -> np.ndarra
         raise ValueError(f"period {period}: a trend of {params.trend} per period has grown mean demand beyond "
                          f"{MAX_UNITS:.0e} units per stream, where units are no longer exact; use shorter episodes "
                          "or a smaller trend")
-    return np.asarray(marginal(params.distribution, mean, params.dispersion, params.cv).ppf(u), dtype=float)
+    dispersion, cv = common_value(params.dispersion), common_value(params.cv)
+    return np.asarray(marginal(params.distribution, mean, dispersion, cv).ppf(u), dtype=float)
 
 
 def realize(uniforms: Uniforms, periods: np.ndarray, params: EnvParams) -> Noise:

@@ -53,6 +53,7 @@ class FulfillmentArc:
 class EnvParams:
     """Static arrays of one scenario; see module docstring for the axes."""
 
+    scenario_name: str  # the scenario's name, for messages
     node_names: tuple[str, ...]  # (N,) stocking nodes
     node_kinds: tuple[str, ...]  # (N,) distribution_center, fulfillment_center or same_day_site
     speed_names: tuple[str, ...]  # (S,)
@@ -72,8 +73,8 @@ class EnvParams:
     seasonality: np.ndarray  # (C,)
     trend: float
     distribution: str  # "poisson", "negative_binomial" or "normal" (see envs.demand_table.marginal)
-    dispersion: float
-    cv: float
+    dispersion: np.ndarray  # (P,) negative binomial size k of each product's demand
+    cv: np.ndarray  # (P,) coefficient of variation of each product's normal demand
     region_correlation: float
     trace: np.ndarray | None  # (T, R, S, P) replayed demand, or None
     penalty: np.ndarray  # (S, P) per unit lost, or per unit and period backordered
@@ -224,16 +225,15 @@ def compile_scenario(scenario: Scenario) -> EnvParams:
             f"scenario {scenario.name!r}: no region can be served by any node within any speed's promise; "
             "add region links whose transit fits a promise"
         )
-    product_holding = np.array([p.holding_cost for p in scenario.products])
+    products = scenario.products
+    product_holding = np.array(products.holding_cost)
     factor = np.array([n.holding_cost_factor for n in nodes])
     supplier_factor = np.array([factor[u] if u >= 0 else 0.0 for u in supplier_index])
-    volume = np.array([p.volume for p in scenario.products])
-    unit_cost = np.array([p.unit_cost for p in scenario.products])
+    volume = np.array(products.volume)
+    unit_cost = np.array(products.unit_cost)
     speed_share = np.array([s.demand_share for s in scenario.speeds])
-    product_mean = np.array([p.mean_demand for p in scenario.products])
-    penalty = np.array([s.penalty for s in scenario.speeds])[:, None] * np.array(
-        [p.penalty_scale for p in scenario.products]
-    )[None, :]
+    product_mean = np.array(products.mean_demand)
+    penalty = np.array([s.penalty for s in scenario.speeds])[:, None] * np.array(products.penalty_scale)[None, :]
     stream_mean = base_mean(scenario)
     flow = node_flow(scenario)
     mean_lead = lead_time_mean(scenario)
@@ -241,6 +241,7 @@ def compile_scenario(scenario: Scenario) -> EnvParams:
     cost_scale = max(mean_penalty, 1e-6)
     demand = scenario.demand
     return EnvParams(
+        scenario_name=scenario.name,
         node_names=tuple(n.name for n in nodes),
         node_kinds=tuple(n.kind for n in nodes),
         speed_names=tuple(s.name for s in scenario.speeds),
@@ -260,8 +261,8 @@ def compile_scenario(scenario: Scenario) -> EnvParams:
         seasonality=np.array(demand.seasonality),
         trend=float(demand.trend),
         distribution=demand.distribution,
-        dispersion=float(demand.dispersion),
-        cv=float(demand.cv),
+        dispersion=np.array(scenario.product_dispersion, dtype=float),
+        cv=np.array(scenario.product_cv, dtype=float),
         region_correlation=float(demand.region_correlation),
         trace=load_trace(demand.trace, scenario) if demand.trace else None,
         penalty=penalty,

@@ -28,6 +28,7 @@ from envs.kernel.layout import ACTION_MODE_CODES, DEMAND_GIVEN, ThreadBuffers, d
 from envs.noise import Noise, key_words, noise
 from envs.observation import observation_size, observe
 from envs.params import EnvParams
+from envs.sizes import check_simulable
 from envs.state import State, initial_state
 
 SIMULATORS = ("compiled", "reference")
@@ -132,6 +133,7 @@ class Simulator:
                  simulator: str | None = None) -> None:
         if action_mode not in ACTION_MODES:
             raise ValueError(f"action_mode {action_mode!r} is not one of {ACTION_MODES}")
+        check_simulable(params)
         self.params, self.batch_size = params, batch_size
         self.action_mode, self.warmup = action_mode, warmup
         self.simulator = resolve_simulator(simulator)

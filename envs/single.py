@@ -16,6 +16,7 @@ from envs.params import EnvParams, compile_scenario
 from envs.scenario import Scenario, resolve_scenario
 from envs.scenario.limits import MAX_WARMUP_PERIODS
 from envs.simulator import Simulator
+from envs.sizes import check_simulable
 
 _ONE = np.ones(1, dtype=bool)
 
@@ -112,6 +113,7 @@ class EchelonEnv(gym.Env):
                              f"got {warmup_periods!r}")
         self.scenario = resolve_scenario(scenario)
         self.params: EnvParams = compile_scenario(self.scenario)
+        check_simulable(self.params)  # before the spaces, which are as large as a replica
         self.action_mode = action_mode
         self.render_mode = render_mode
         self.warmup_periods = self.scenario.warmup_periods if warmup_periods is None else warmup_periods

@@ -66,8 +66,9 @@ def load_trace(path: str | Path, scenario: Scenario) -> np.ndarray:
             )
         values[column] = number.astype(np.int64)
     index = {}
-    for column, items in (("product", scenario.products), ("region", scenario.regions), ("speed", scenario.speeds)):
-        names = {item.name: i for i, item in enumerate(items)}
+    for column, items in (("product", scenario.products.name), ("region", [r.name for r in scenario.regions]),
+                          ("speed", [s.name for s in scenario.speeds])):
+        names = {name: i for i, name in enumerate(items)}
         known = frame[column].isin(list(names)).to_numpy()
         if not known.all():
             unknown = sorted(set(frame[column][~known].fillna("")))
@@ -83,7 +84,7 @@ def load_trace(path: str | Path, scenario: Scenario) -> np.ndarray:
     if trace.max() > MAX_UNITS:
         period, region, speed, product = np.unravel_index(int(np.argmax(trace)), trace.shape)
         raise ScenarioError(
-            f"{where}: the rows of period {period}, product {scenario.products[product].name!r}, region "
+            f"{where}: the rows of period {period}, product {scenario.products.name[product]!r}, region "
             f"{scenario.regions[region].name!r}, speed {scenario.speeds[speed].name!r} add up to {trace.max():g} "
             f"units, above the limit of {MAX_UNITS:g}; count demand in larger units (e.g. packs of 100)"
         )

@@ -53,7 +53,7 @@ QUICK_TRAIN = {
     "gradient": ["--set", "iterations=4", "--set", "paths=8", "--set", "horizon=20", "--set", "checkpoint_every=2"],
 }
 QUICK_TUNING = {"num_envs": 4, "periods": 20, "warmup": 10}
-AGENTS = ("gradient", "ppo")  # in the order their runs start (the longer first)
+AGENTS = ("ppo", "gradient")  # in the order their runs start (the longer first)
 AGENT_LABELS = {"ppo": "PPO", "gradient": "gradient agent"}
 SEEDS, QUICK_SEEDS = 5, 2
 

@@ -9,6 +9,7 @@
     echelon benchmark --env-id echelon/Network-v1 --seed 0
     echelon sweep SWEEP.yaml                     # on Ray, locally (127.0.0.1) or --address HEAD:6379
     echelon plan network-large --shards 4 --output plan.json   # the analytic plan, its products in shards on Ray
+    echelon catalog catalog.parquet --products 1000000 --seed 0   # a long-tailed synthetic catalog file
 
 Run ``echelon <command> --help`` for every option. Exit status: 0 done, 1 error (the message says what is
 wrong), 2 bad usage, 130 training interrupted (a checkpoint was saved). Every error is one line
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 from importlib import metadata
 from pathlib import Path
@@ -46,6 +48,8 @@ MAX_EPISODES = 10**8
 """Most evaluation episodes (the episodes are split into chunks of --num-envs up front)."""
 MAX_NUM_ENVS = 2**16
 """Most replicas simulated at once."""
+MAX_CATALOG_PRODUCTS = 10**7
+"""Most products of a generated catalog (about 1 GB while it is drawn and written)."""
 
 
 class _Formatter(argparse.RawDescriptionHelpFormatter):
@@ -89,6 +93,23 @@ def _at_most(parse, most: int, what: str):
         return value
 
     return checked
+
+
+def _non_negative_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and value >= 0):
+        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {text!r}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    value = _non_negative_float(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"expected a number > 0, got {text!r}")
+    return value
 
 
 def _episodes(text: str) -> int:
@@ -135,7 +156,7 @@ def _add_eval_options(parser: argparse.ArgumentParser, episodes_default: int = D
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="echelon", description=__doc__, formatter_class=_Formatter)
     parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
-    commands = parser.add_subparsers(dest="command", metavar="{train,evaluate,compare,benchmark,sweep,plan}",
+    commands = parser.add_subparsers(dest="command", metavar="{train,evaluate,compare,benchmark,sweep,plan,catalog}",
                                      required=True)
     _add_train_command(commands)
     _add_evaluate_command(commands)
@@ -143,6 +164,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_benchmark_command(commands)
     _add_sweep_command(commands)
     _add_plan_command(commands)
+    _add_catalog_command(commands)
     return parser
 
 
@@ -376,6 +398,32 @@ def _add_plan_command(commands: argparse._SubParsersAction) -> None:
     planner.add_argument("--output", metavar="FILE", default=None, help="write the plan to this JSON file")
 
 
+def _add_catalog_command(commands: argparse._SubParsersAction) -> None:
+    """``echelon catalog``: a synthetic catalog file."""
+    catalog = commands.add_parser(
+        "catalog", formatter_class=_Formatter, help="write a seeded synthetic product catalog (CSV or Parquet) with "
+        "long-tailed velocity and volume",
+        description=(
+            "Write a seeded synthetic catalog (envs/scenario/synthetic_catalog.py): lognormal velocity (most\n"
+            "products slow, a few very fast), lognormal volume, value, holding cost and penalty scale growing with\n"
+            "volume. The same arguments always write the same file. A scenario YAML uses it with\n"
+            "'products: {file: FILE}' (a path relative to the YAML's folder)."
+        ),
+    )
+    catalog.add_argument("output", metavar="FILE", help="the catalog file to write: .csv or .parquet (replaced if it "
+                                                        "exists)")
+    catalog.add_argument("--products", type=_at_most(_positive, MAX_CATALOG_PRODUCTS, "products"), default=1000,
+                         help="number of products")
+    catalog.add_argument("--seed", type=_non_negative, default=0, help="seed of the generator")
+    catalog.add_argument("--median-demand", type=_positive_float, default=0.5,
+                         help="median mean demand per period")
+    catalog.add_argument("--demand-spread", type=_non_negative_float, default=1.8,
+                         help="standard deviation of log velocity (larger: a longer tail)")
+    catalog.add_argument("--median-volume", type=_positive_float, default=1.0, help="median unit volume")
+    catalog.add_argument("--volume-spread", type=_non_negative_float, default=1.0,
+                         help="standard deviation of log volume")
+
+
 def _version() -> str:
     try:
         return metadata.version("echelon-gym")
@@ -544,6 +592,20 @@ def cmd_plan(args: argparse.Namespace) -> int:
     if args.output:
         _write_results(Path(args.output), plan_json(run, args.scenario), "not written (plan again)")
         print(f"wrote {args.output}")
+def cmd_catalog(args: argparse.Namespace) -> int:
+    from envs.scenario.catalog_file import FORMATS, write_catalog
+    from envs.scenario.synthetic_catalog import long_tail_catalog
+
+    output = Path(args.output)
+    if output.suffix.lower() not in FORMATS:
+        raise UsageError(f"{output}: name the file .csv or .parquet")
+    problem = unwritable(output)
+    if problem is not None:
+        raise UsageError(f"{output}: {problem}")
+    catalog = long_tail_catalog(args.products, args.seed, args.median_demand, args.demand_spread,
+                                args.median_volume, args.volume_spread)
+    write_catalog(catalog, output)
+    print(f"wrote {output}: {len(catalog):,} products, mean demand {catalog.mean_demand.sum():,.1f} units per period")
     return 0
 
 
@@ -557,7 +619,8 @@ def main(argv: list[str] | None = None) -> int:
         torch.set_num_threads(args.threads)
     handlers = {"train": lambda: cmd_train(args, full_argv), "evaluate": lambda: cmd_evaluate(args),
                 "compare": lambda: cmd_compare(args), "benchmark": lambda: cmd_benchmark(args, full_argv),
-                "sweep": lambda: cmd_sweep(args, full_argv), "plan": lambda: cmd_plan(args)}
+                "sweep": lambda: cmd_sweep(args, full_argv), "plan": lambda: cmd_plan(args),
+                "catalog": lambda: cmd_catalog(args)}
     try:
         return handlers[args.command]()
     except UsageError as error:

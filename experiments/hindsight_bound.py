@@ -14,7 +14,7 @@ from envs.params import compile_scenario
 from experiments.evaluate import eval_scenario
 from experiments.results import EpisodeBounds
 
-BOUND_EPISODES = 50
+BOUND_EPISODES = 30
 """Episodes the bound is solved on by default (at most the evaluation's episodes)."""
 BOUND_EPISODES_BY_ENV = {"echelon/NetworkLarge-v1": 4}
 """Fewer where one LP takes a minute or more."""

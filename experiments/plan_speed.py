@@ -75,6 +75,7 @@ def tiled_params(params: EnvParams, copies: int, seed: int = 0) -> EnvParams:
     return replace(params, holding_cost=tile(params.holding_cost),
                    pipeline_holding_cost=tile(params.pipeline_holding_cost), purchase_cost=tile(params.purchase_cost),
                    transport_cost=tile(params.transport_cost), volume=tile(params.volume),
+                   dispersion=tile(params.dispersion), cv=tile(params.cv),
                    base_mean=tile(params.base_mean, True), penalty=tile(params.penalty), trace=None,
                    node_flow=tile(params.node_flow, True), max_level=tile(params.max_level, True),
                    max_order=tile(params.max_order, True),

@@ -23,7 +23,7 @@ def base_mean(scenario: Scenario) -> np.ndarray:
     """(R, S, P) mean demand per period of every stream before seasonality and trend."""
     region_share = np.array([r.demand_share for r in scenario.regions])
     speed_share = np.array([s.demand_share for s in scenario.speeds])
-    product_mean = np.array([p.mean_demand for p in scenario.products])
+    product_mean = scenario.products.mean_demand
     return (
         (region_share / region_share.sum())[:, None, None]
         * (speed_share / speed_share.sum())[None, :, None]

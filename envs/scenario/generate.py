@@ -3,7 +3,8 @@
 Regions sit on a ring; fulfillment centers are spread around it and reach nearby regions in one day,
 farther ones in two or three; same-day sites sit in some regions and are supplied by the nearest
 fulfillment center; one distribution center, fed by an uncertain vendor lead time, supplies every
-fulfillment center. Product catalogs mix fast and slow movers and small and bulky items. Capacities
+fulfillment center. Product catalogs mix fast and slow movers and small and bulky items (or are given: e.g. a
+long-tailed one of :mod:`envs.scenario.synthetic_catalog`, of any size). Capacities
 are set from the demand each node is expected to carry so that storage binds at fulfillment centers
 and same-day sites, and inbound throughput binds at the distribution center.
 """
@@ -15,8 +16,9 @@ from dataclasses import replace
 
 import numpy as np
 
+from envs.scenario.catalog import Catalog
 from envs.scenario.flows import node_flow
-from envs.scenario.types import Demand, LeadTime, Node, Product, Region, Scenario, ServiceLink, Speed
+from envs.scenario.types import Demand, LeadTime, Node, Region, Scenario, ServiceLink, Speed
 
 WEEKLY_PATTERN = (0.92, 0.95, 0.97, 1.0, 1.06, 1.15, 0.95)
 SPEEDS = (
@@ -31,22 +33,24 @@ def _ring_distance(a: float, b: float, size: int) -> float:
     return min(d, size - d)
 
 
-def _catalog(rng: np.random.Generator, num_products: int) -> tuple[Product, ...]:
+CATALOG_DRAWS = 3
+"""Normal draws per product of the drawn catalog (velocity, volume, value)."""
+
+
+def _catalog(rng: np.random.Generator, num_products: int) -> Catalog:
     mean_demand = np.round(np.exp(rng.normal(math.log(8.0), 1.0, num_products)), 2).clip(0.2, 200.0)
     volume = np.round(np.exp(rng.normal(0.0, 0.8, num_products)), 3).clip(0.05, 20.0)
-    value = np.round(np.exp(rng.normal(math.log(25.0), 0.7, num_products)), 2)
+    value = np.round(np.exp(rng.normal(math.log(25.0), 0.7, num_products)), 2).tolist()
     # Purchase cost is left at zero: the unmet-demand penalty stands for lost margin plus goodwill (the
     # textbook lost-sales convention, Zipkin 2008), so policy differences are not swamped by a constant.
-    return tuple(
-        Product(
-            name=f"sku{i:0{len(str(num_products - 1))}d}",
-            mean_demand=float(mean_demand[i]),
-            volume=float(volume[i]),
-            unit_cost=0.0,
-            holding_cost=round(float(value[i]) * 0.004, 4),
-            penalty_scale=round(0.5 + float(value[i]) / 50.0, 3),
-        )
-        for i in range(num_products)
+    # Python's round (correctly rounded), as the generator has always used, not numpy's.
+    return Catalog(
+        name=[f"sku{i:0{len(str(num_products - 1))}d}" for i in range(num_products)],
+        mean_demand=mean_demand,
+        volume=volume,
+        unit_cost=np.zeros(num_products),
+        holding_cost=[round(v * 0.004, 4) for v in value],
+        penalty_scale=[round(0.5 + v / 50.0, 3) for v in value],
     )
 
 
@@ -59,15 +63,21 @@ def network_scenario(
     seed: int = 0,
     storage_tightness: float = 0.75,
     inbound_tightness: float = 1.15,
+    products: Catalog | None = None,
 ) -> Scenario:
     """Build a seeded network scenario; the same arguments always give the same scenario.
 
     ``storage_tightness`` scales storage caps relative to the stock a base-stock policy is expected to
     hold (below 1 binds); ``inbound_tightness`` scales the distribution center's inbound cap relative to
-    the mean daily flow through it.
+    the mean daily flow through it. ``products``, when given, is the catalog instead of a drawn one
+    (``num_products`` is then its length); the rest of the world is drawn as with a drawn catalog of that length.
     """
     rng = np.random.default_rng(seed)
-    products = _catalog(rng, num_products)
+    if products is None:
+        products = _catalog(rng, num_products)
+    else:
+        num_products = len(products)
+        rng.standard_normal(CATALOG_DRAWS * num_products)  # the draws of a drawn catalog: the same regions
     region_share = 1.0 + 0.5 * rng.random(num_regions)
     region_share = np.round(region_share / region_share.sum(), 4)
     fc_positions = [f * num_regions / num_fulfillment_centers for f in range(num_fulfillment_centers)]
@@ -161,8 +171,8 @@ def _with_capacities(draft: Scenario, storage_tightness: float, inbound_tightnes
     demand over lead time + 1, plus half a period's flow), and the distribution center's inbound cap to
     ``inbound_tightness`` times its mean daily inflow."""
     flows = node_flow(draft)
-    volume = np.array([p.volume for p in draft.products])
-    k = draft.demand.dispersion
+    volume = draft.products.volume
+    k = draft.product_dispersion
     nodes = []
     for node, flow in zip(draft.stocking_nodes, flows, strict=True):
         if node.kind == "distribution_center":

@@ -1,4 +1,9 @@
-"""Plain-YAML form of a scenario: load, dump, and the dict conversion both use."""
+"""Plain-YAML form of a scenario: load, dump, and the dict conversion both use.
+
+Products are either listed in the YAML (``products: [{name: a, mean_demand: 3}, ...]``) or kept in a catalog file
+(:mod:`envs.scenario.catalog_file`) that the YAML names: ``products: {file: catalog.csv}``, a path relative to the
+YAML file's folder (or absolute), of a .csv or .parquet file.
+"""
 
 from __future__ import annotations
 
@@ -10,8 +15,10 @@ from typing import Any
 
 import yaml
 
+from envs.scenario.catalog import DEMAND_COLUMNS, Catalog, Product
+from envs.scenario.catalog_file import read_catalog, write_catalog
 from envs.scenario.errors import ScenarioError
-from envs.scenario.types import Demand, LeadTime, Node, Product, Region, Scenario, ServiceLink, Speed
+from envs.scenario.types import Demand, LeadTime, Node, Region, Scenario, ServiceLink, Speed
 
 
 def _check_keys(data: Any, cls: type, where: str) -> dict:
@@ -68,7 +75,9 @@ def _numbers(item: dict, cls: type, prefix: str) -> dict:
     ``prefix`` + the field's name is where a message says the value is."""
     kinds = {f.name: f.type for f in dataclasses.fields(cls)}
     for key, value in item.items():
-        if kinds[key] == "float":
+        if kinds[key] == "float | None" and value is not None:
+            item[key] = parse_number(value, f"{prefix}{key}")
+        elif kinds[key] == "float":
             item[key] = parse_number(value, f"{prefix}{key}")
         elif kinds[key] == "int":
             item[key] = parse_whole(value, f"{prefix}{key}")
@@ -131,10 +140,13 @@ def scenario_from_dict(data: Any, source: str = "scenario") -> Scenario:
         if item.get("lead_time") is not None:
             item["lead_time"] = lead_time_from_yaml(item["lead_time"], f"{source}: nodes[{i}].lead_time")
         nodes.append(_build(Node, item, f"{source}: nodes[{i}]"))
-    products = [
-        _build(Product, _item(Product, raw, f"{source}: products[{i}]"), f"{source}: products[{i}]")
-        for i, raw in enumerate(_entries(top, "products", source))
-    ]
+    if isinstance(top.get("products"), dict):
+        products = _catalog_file(top["products"], f"{source}: products")
+    else:
+        products = [
+            _build(Product, _item(Product, raw, f"{source}: products[{i}]"), f"{source}: products[{i}]")
+            for i, raw in enumerate(_entries(top, "products", source))
+        ]
     regions = []
     for i, raw in enumerate(_entries(top, "regions", source)):
         where = f"{source}: regions[{i}]"
@@ -150,11 +162,28 @@ def scenario_from_dict(data: Any, source: str = "scenario") -> Scenario:
     ]
     if "demand" in top:
         top["demand"] = _build(Demand, _item(Demand, top["demand"], f"{source}: demand"), f"{source}: demand")
-    top.update(nodes=tuple(nodes), products=tuple(products), regions=tuple(regions), speeds=tuple(speeds))
+    top.update(nodes=tuple(nodes), products=products if isinstance(products, Catalog) else tuple(products),
+               regions=tuple(regions), speeds=tuple(speeds))
     return _build(Scenario, top, source)
 
 
+def _catalog_file(reference: dict, where: str) -> Catalog:
+    """The catalog a ``products: {file: PATH}`` mapping names."""
+    unknown = sorted(set(reference) - {"file"}, key=str)
+    if unknown:
+        raise ScenarioError(f"{where}: unknown key(s) {unknown}; name a catalog file as products: {{file: PATH}}")
+    path = reference.get("file")
+    if not isinstance(path, str) or not path:
+        raise ScenarioError(f"{where}.file: expected the path of a .csv or .parquet file, got {path!r}")
+    return read_catalog(path)
+
+
 def _plain(value: Any) -> Any:
+    if isinstance(value, Catalog):
+        return [_plain(product) for product in value]
+    if isinstance(value, Product):  # the per-product demand parameters only when given
+        return {f.name: _plain(getattr(value, f.name)) for f in dataclasses.fields(value)
+                if getattr(value, f.name) is not None or f.name not in DEMAND_COLUMNS}
     if isinstance(value, LeadTime):
         return value.periods[0] if len(value.periods) == 1 else dict(zip(value.periods, value.probabilities))
     if dataclasses.is_dataclass(value):
@@ -172,7 +201,7 @@ def scenario_to_dict(scenario: Scenario) -> dict:
 
 
 def load_scenario_file(path: str | Path) -> Scenario:
-    """Load a scenario from a YAML file; relative trace paths resolve against the file's folder."""
+    """Load a scenario from a YAML file; relative trace and catalog paths resolve against the file's folder."""
     path = Path(path)
     where = f"scenario file {str(path)!r}"
     if path.is_dir():
@@ -192,9 +221,22 @@ def load_scenario_file(path: str | Path) -> Scenario:
         trace = Path(demand["trace"])
         if not trace.is_absolute():
             demand["trace"] = str(path.parent / trace)
+    products = data.get("products") if isinstance(data, dict) else None
+    if isinstance(products, dict) and isinstance(products.get("file"), str) and products["file"]:
+        catalog = Path(products["file"])
+        if not catalog.is_absolute():
+            products["file"] = str(path.parent / catalog)
     return scenario_from_dict(data, source=where)
 
 
-def save_scenario_file(scenario: Scenario, path: str | Path) -> None:
-    """Write a scenario as plain YAML (loadable by :func:`load_scenario_file`)."""
-    Path(path).write_text(yaml.safe_dump(scenario_to_dict(scenario), sort_keys=False))
+def save_scenario_file(scenario: Scenario, path: str | Path, catalog_file: str | Path | None = None) -> None:
+    """Write a scenario as plain YAML (loadable by :func:`load_scenario_file`); with ``catalog_file`` (a .csv or
+    .parquet path relative to the YAML's folder), its products go to that file and the YAML names it."""
+    path = Path(path)
+    if catalog_file is None:
+        data = scenario_to_dict(scenario)
+    else:
+        write_catalog(scenario.products, path.parent / catalog_file)
+        data = {f.name: {"file": str(catalog_file)} if f.name == "products" else _plain(getattr(scenario, f.name))
+                for f in dataclasses.fields(scenario)}
+    path.write_text(yaml.safe_dump(data, sort_keys=False))

@@ -50,6 +50,13 @@ MAX_REPLICA_SIZE = 10_000_000
 """Numbers in one replica's pipeline (stocking nodes x longest lead time x products) and demand streams (regions x
 speeds x products); a vector env holds this many per replica, several times over."""
 
+COST_FIX = "express costs in a larger currency unit (e.g. thousands)"
+"""How to bring a cost within :data:`MAX_COST`."""
+FACTOR_FIX = "move the scale into the costs it multiplies"
+"""How to bring a cost factor within :data:`MAX_COST_FACTOR`."""
+SHARE_FIX = "shares are relative weights: divide them all by a common factor"
+"""How to bring a demand share within :data:`MAX_SHARE`."""
+
 TAIL = 1e-12
 """Upper-tail mass the demand tables truncate (:mod:`envs.demand_table`)."""
 NORMAL_TAIL_SDS = 7.2
@@ -65,20 +72,22 @@ def check_range(value: float, where: str, low: float, high: float, unit: str, fi
         raise ScenarioError(f"{where}: {value!r} is below the limit of {low:g}{unit}; {fix}")
 
 
-def support_bound(distribution: str, means: np.ndarray, dispersion: float, cv: float) -> np.ndarray:
+def support_bound(distribution: str, means: np.ndarray, dispersion: float | np.ndarray,
+                  cv: float | np.ndarray) -> np.ndarray:
     """Upper bounds of the ``1 - TAIL`` quantiles of demands with ``means`` (Chernoff's bound for Poisson and
     negative binomial demand, found by bisection; mean + 7.2 sd for the truncated normal): the support of a
-    demand-table row, without scipy's quantile functions."""
+    demand-table row, without scipy's quantile functions. ``dispersion`` and ``cv`` are numbers or per-product
+    arrays (P,), the last axis of ``means``."""
     means = np.asarray(means, dtype=float)
     if distribution == "normal":
         return np.floor(means * (1.0 + NORMAL_TAIL_SDS * cv) + 0.5)
-    k = dispersion if distribution == "negative_binomial" else math.inf
+    k = np.asarray(dispersion, dtype=float) if distribution == "negative_binomial" else None
     level = -math.log(TAIL)
     positive = means > 0
     mean = np.where(positive, means, 1.0)
 
     def log_tail(x: np.ndarray) -> np.ndarray:  # log of Chernoff's bound on P(X >= x), x > mean
-        if math.isinf(k):
+        if k is None:
             return x - mean - x * np.log(x / mean)
         return (x + k) * (np.log1p(x / k) - np.log1p(mean / k)) - x * np.log(x / mean)
 
@@ -92,11 +101,12 @@ def support_bound(distribution: str, means: np.ndarray, dispersion: float, cv: f
     return np.where(positive, np.ceil(high) - 1.0, 0.0)
 
 
-def demand_table_bound(distribution: str, base_means: np.ndarray, seasonality: np.ndarray, dispersion: float,
-                       cv: float) -> float:
+def demand_table_bound(distribution: str, base_means: np.ndarray, seasonality: np.ndarray,
+                       dispersion: float | np.ndarray, cv: float | np.ndarray) -> float:
     """An upper bound of the demand tables' entries: a row per (seasonal phase, stream) with mean the stream's base
-    mean (``base_means`` (..., P)) times the phase's multiplier, and support + 2 entries. Bounded per product at its
-    largest mean first, row by row (in chunks) only when that is above :data:`MAX_DEMAND_TABLE`."""
+    mean (``base_means`` (..., P)) times the phase's multiplier, and support + 2 entries (``dispersion`` and ``cv``:
+    numbers or per-product arrays (P,)). Bounded per product at its largest mean first, row by row (in chunks) only
+    when that is above :data:`MAX_DEMAND_TABLE`."""
     base = np.asarray(base_means, float).reshape(-1, np.shape(base_means)[-1])
     seasonality = np.asarray(seasonality, float)
     rows = 2.0 * len(seasonality) * base.size

@@ -20,8 +20,8 @@ from typing import Literal
 import numpy as np
 
 from envs.scenario import limits
+from envs.scenario.catalog import Catalog
 from envs.scenario.errors import ScenarioError, UnservableDemandWarning
-from envs.scenario.flows import base_mean
 from envs.scenario.fulfillment import FULFILLMENT_POLICIES, unserved_streams
 
 NodeKind = Literal["vendor", "distribution_center", "fulfillment_center", "same_day_site"]
@@ -36,9 +36,7 @@ def _require(condition: bool, where: str, message: str) -> None:
         raise ScenarioError(f"{where}: {message}")
 
 
-COST_FIX = "express costs in a larger currency unit (e.g. thousands)"
-FACTOR_FIX = "move the scale into the costs it multiplies"
-SHARE_FIX = "shares are relative weights: divide them all by a common factor"
+COST_FIX, FACTOR_FIX, SHARE_FIX = limits.COST_FIX, limits.FACTOR_FIX, limits.SHARE_FIX
 
 
 def _is_number(value: object) -> bool:
@@ -219,39 +217,6 @@ class Node:
 
 
 @dataclass(frozen=True)
-class Product:
-    """One product: mean demand per period over all regions and speeds, volume and costs.
-
-    Limits (:mod:`envs.scenario.limits`): ``mean_demand`` at most 1e6 units per period (``MAX_MEAN_DEMAND``),
-    ``volume`` at most 1e6 (``MAX_VOLUME``), costs at most 1e6 per unit (``MAX_COST``), ``penalty_scale`` at most
-    1e3 (``MAX_COST_FACTOR``).
-    """
-
-    name: str
-    mean_demand: float
-    volume: float = 1.0
-    unit_cost: float = 0.0
-    holding_cost: float = 1.0
-    penalty_scale: float = 1.0
-
-    def __post_init__(self) -> None:
-        _plain_numbers(self)
-        where = f"product {self.name!r}"
-        _finite_non_negative(self.mean_demand, f"{where}.mean_demand", limits.MAX_MEAN_DEMAND, "units per period",
-                             "count demand in larger units (e.g. packs of 100)")
-        _require(
-            _is_number(self.volume) and math.isfinite(self.volume) and self.volume > 0,
-            f"{where}.volume",
-            f"must be a finite number > 0, got {self.volume!r}",
-        )
-        limits.check_range(self.volume, f"{where}.volume", 0.0, limits.MAX_VOLUME, "per unit",
-                           "measure volume in a larger unit")
-        _cost(self.unit_cost, f"{where}.unit_cost")
-        _cost(self.holding_cost, f"{where}.holding_cost")
-        _finite_non_negative(self.penalty_scale, f"{where}.penalty_scale", limits.MAX_COST_FACTOR, "", FACTOR_FIX)
-
-
-@dataclass(frozen=True)
 class ServiceLink:
     """A node that may ship to a region: transit time in whole periods and cost per unit shipped (at most 1e6,
     ``MAX_COST``)."""
@@ -412,14 +377,18 @@ class Scenario:
     """A complete world: the supply tree, products, regions, speeds, demand and rules.
 
     Nodes must be listed so that every supplier comes before the nodes it supplies (vendors first);
-    speeds are listed fastest first (strictly increasing promise). Limits (:mod:`envs.scenario.limits`):
-    ``warmup_periods`` at most 10,000 (``MAX_WARMUP_PERIODS``); a replica's pipeline (stocking nodes x longest lead
-    time x products) and streams (regions x speeds x products) hold at most 1e7 numbers (``MAX_REPLICA_SIZE``).
+    speeds are listed fastest first (strictly increasing promise). ``products`` is a
+    :class:`~envs.scenario.catalog.Catalog`; a list or tuple of :class:`Product` is turned into one. A catalog's
+    per-product ``dispersion`` or ``cv`` replaces the demand's for each product, and is refused where the demand's
+    distribution has no such parameter (or a trace replaces it). Limits (:mod:`envs.scenario.limits`):
+    ``warmup_periods`` at most 10,000 (``MAX_WARMUP_PERIODS``). How large a world the simulator holds (its replica
+    size and demand tables) is checked where it is simulated (:mod:`envs.sizes`): a planner can plan a scenario too
+    large to simulate.
     """
 
     name: str
     nodes: tuple[Node, ...]
-    products: tuple[Product, ...]
+    products: Catalog
     regions: tuple[Region, ...]
     speeds: tuple[Speed, ...]
     demand: Demand = field(default_factory=Demand)
@@ -433,15 +402,17 @@ class Scenario:
         _plain_numbers(self)
         where = f"scenario {self.name!r}"
         _text(self.name, f"{where}.name")
-        for name in ("nodes", "products", "regions", "speeds"):
+        for name in ("nodes", "regions", "speeds"):
             object.__setattr__(self, name, _as_tuple(getattr(self, name), f"{where}.{name}", name))
-        for name, kind in (("nodes", Node), ("products", Product), ("regions", Region), ("speeds", Speed)):
+        for name, kind in (("nodes", Node), ("regions", Region), ("speeds", Speed)):
             for i, item in enumerate(getattr(self, name)):
                 _require(isinstance(item, kind), f"{where}.{name}[{i}]", f"must be a {kind.__name__}, got {item!r}")
         _require(isinstance(self.demand, Demand), f"{where}.demand", f"must be a Demand, got {self.demand!r}")
-        for name in ("nodes", "products", "regions", "speeds"):
+        for name in ("nodes", "regions", "speeds"):
             _require(len(getattr(self, name)) >= 1, f"{where}.{name}", "needs at least one entry")
             _unique_names(getattr(self, name), f"{where}.{name}")
+        object.__setattr__(self, "products", Catalog.of(self.products, f"{where}.products"))
+        self._check_demand_columns(where)
         _require(
             self.unmet_demand in UNMET_DEMAND,
             f"{where}.unmet_demand",
@@ -503,31 +474,30 @@ class Scenario:
             f"{where}: speed {self.speeds[-1].name!r}.spill_share",
             "the slowest speed has no slower speed to spill into; set it to 0",
         )
-        self._check_sizes(where)
         self._warn_unserved(where)
 
-    def _check_sizes(self, where: str) -> None:
-        """Refuse a scenario whose replica state or demand tables would be too large (see the class docstring)."""
-        products, streams = len(self.products), len(self.regions) * len(self.speeds) * len(self.products)
-        size = len(self.stocking_nodes) * self.max_lead_time * products + streams
-        limits.check_range(size, f"{where}: replica size", 0, limits.MAX_REPLICA_SIZE,
-                           "numbers (stocking nodes x longest lead time x products + regions x speeds x products)",
-                           "use fewer products, nodes or regions, or shorter lead times")
-        if self.demand.trace is not None or self.demand.trend != 0:
-            return  # no tables: a trace is checked where it is read, a trend draws every period's quantiles
-        bound = limits.demand_table_bound(self.demand.distribution, base_mean(self), self.demand.seasonality,
-                                          self.demand.dispersion, self.demand.cv)
-        _require(
-            bound <= limits.MAX_DEMAND_TABLE,
-            f"{where}.demand",
-            f"the demand tables (every seasonal phase and stream over its support) would hold up to {bound:.3g} "
-            f"entries, above the limit of {limits.MAX_DEMAND_TABLE:g}; lower the products' mean_demand or the "
-            "demand's cv, raise its dispersion, or use fewer products, regions, speeds or seasonal phases",
-        )
+    def _check_demand_columns(self, where: str) -> None:
+        """Refuse a catalog's per-product demand parameter that the demand would not use."""
+        uses = {"dispersion": "negative_binomial", "cv": "normal"}
+        for column, distribution in uses.items():
+            if getattr(self.products, column) is None:
+                continue
+            _require(
+                self.demand.trace is None,
+                f"{where}.products",
+                f"the catalog gives each product a {column}, but the demand replays a trace; drop the {column} column",
+            )
+            _require(
+                self.demand.distribution == distribution,
+                f"{where}.products",
+                f"the catalog gives each product a {column}, which only the {distribution} distribution uses, but "
+                f"the demand's distribution is {self.demand.distribution!r}; set demand.distribution to "
+                f"{distribution} or drop the {column} column",
+            )
 
     def _warn_unserved(self, where: str) -> None:
         """Warn about streams with demand that no node can serve (every policy pays their penalty)."""
-        if self.demand.trace is None and not any(p.mean_demand > 0 for p in self.products):
+        if self.demand.trace is None and not (self.products.mean_demand > 0).any():
             return
         found: dict[int, list[str]] = {}
         for r, s in unserved_streams(self):
@@ -556,6 +526,18 @@ class Scenario:
     @property
     def max_lead_time(self) -> int:
         return max(n.lead_time.max for n in self.stocking_nodes)
+
+    @property
+    def product_dispersion(self) -> np.ndarray:
+        """(P,) negative-binomial size k of each product's demand: the catalog's, else the demand's."""
+        given = self.products.dispersion
+        return np.full(len(self.products), float(self.demand.dispersion)) if given is None else given
+
+    @property
+    def product_cv(self) -> np.ndarray:
+        """(P,) coefficient of variation of each product's normal demand: the catalog's, else the demand's."""
+        given = self.products.cv
+        return np.full(len(self.products), float(self.demand.cv)) if given is None else given
 
     @property
     def backorders(self) -> bool:

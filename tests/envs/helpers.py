@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
@@ -185,3 +186,13 @@ def make_noise(params: EnvParams, batch: int = 1, **arrays) -> Noise:
 def state_total(state: State) -> np.ndarray:
     """Units held anywhere in the network per (replica, product): on hand + dock + in transit."""
     return state.on_hand.sum(1) + state.dock.sum(1) + state.pipeline.sum((1, 2))
+
+
+def assert_same_params(left, right) -> None:
+    """Every field of two compiled scenarios is identical (arrays bit for bit)."""
+    for field in dataclasses.fields(left):
+        a, b = getattr(left, field.name), getattr(right, field.name)
+        if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
+            assert a.dtype == b.dtype and np.array_equal(a, b), field.name
+        else:
+            assert a == b, field.name

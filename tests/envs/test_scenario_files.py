@@ -154,7 +154,7 @@ def test_any_value_anywhere_loads_or_fails_with_a_scenario_error_naming_the_file
     try:
         env = EchelonEnv(scenario, simulator="reference")
     except ScenarioError as error:  # e.g. no node serves any demand, a trace that does not exist
-        assert "'serial'" in str(error) or "trace" in str(error)
+        assert f"scenario {scenario.name!r}" in str(error) or "trace" in str(error)  # the name may be a drawn one
         return
     env.reset(seed=0)
     obs, reward, *_, info = env.step(np.zeros(env.action_space.shape, np.float32))

@@ -189,17 +189,25 @@ def test_the_table_bound_is_at_least_the_tables_built_and_close_to_them(distribu
     (Demand("poisson", seasonality=(1.0,) * 2_000), 2_000),  # many phases of many streams
     (Demand("normal", cv=limits.MAX_CV), 3_000),
 ])
-def test_demand_tables_that_would_take_gigabytes_are_refused_at_once(demand, products):
-    catalog = tuple(Product(f"p{i}", 500.0) for i in range(products))
-    with pytest.raises(ScenarioError, match=r"demand: the demand tables .* above the limit of 1e\+08; lower"):
-        dataclasses.replace(BASE, products=catalog, demand=demand)
+def test_demand_tables_that_would_take_gigabytes_are_refused_before_they_are_built(demand, products):
+    """The scenario loads and compiles (a planner needs no tables); simulating it is refused at once."""
+    scenario = dataclasses.replace(BASE, products=tuple(Product(f"p{i}", 500.0) for i in range(products)),
+                                   demand=demand)
+    params = compile_scenario(scenario)
+    refused = r"'hand'.demand: the demand tables .* above the limit of 1e\+08; lower"
+    with pytest.raises(ScenarioError, match=refused):
+        EchelonEnv(scenario)
+    with pytest.raises(ScenarioError, match=refused):
+        noise.demand_table(params)
 
 
-def test_a_replica_too_large_to_hold_is_refused():
+def test_a_replica_too_large_to_hold_is_refused_by_the_simulator_not_the_planner():
     long_leads = with_stocking(lead_time=LeadTime.fixed(limits.MAX_LEAD_TIME))
-    catalog = tuple(Product(f"p{i}", 1.0) for i in range(40_000))
-    with pytest.raises(ScenarioError, match=r"replica size: .* above the limit of 1e\+07 numbers .*fewer products"):
-        dataclasses.replace(long_leads, products=catalog)
+    scenario = dataclasses.replace(long_leads, products=tuple(Product(f"p{i}", 1.0) for i in range(40_000)))
+    assert compile_scenario(scenario).num_products == 40_000
+    with pytest.raises(ScenarioError, match=r"'hand': replica size: .* above the limit of 1e\+07 numbers .*fewer "
+                                            "products"):
+        EchelonEnv(scenario)
 
 
 @pytest.mark.parametrize("name", scenario_names())

@@ -61,6 +61,16 @@ BAD = {  # command -> argument lists that must fail (argparse's own refusals and
         ["--quick", "--seed", str(2**40)],
         ["--quick", "--episodes", "1"],
     ],
+    "catalog": [
+        ["catalog.xlsx"],
+        ["a-folder"],
+        ["a-file/catalog.csv"],
+        [f"{LONG}.csv"],
+        ["catalog.csv", "--products", "0"],
+        ["catalog.csv", "--products", str(10**8)],
+        ["catalog.csv", "--demand-spread", "-1"],
+        ["catalog.csv", "--median-volume", "nan"],
+    ],
 }
 CASES = [(command, args) for command, lists in BAD.items() for args in lists]
 REAL = [("train", [*TRAIN, "--runs-dir", "a-file/runs"]), ("evaluate", ["--run", "a-folder", *QUICK_EVAL]),

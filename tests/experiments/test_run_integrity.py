@@ -253,6 +253,8 @@ def test_an_error_while_training_fails_the_run_with_its_record(tmp_path, monkeyp
     ("ppo", "algo_kwargs.learning_rate=.nan", "algo_kwargs.learning_rate: expected a finite number, got nan"),
     ("ppo", "algo_kwargs.gamma=.inf", "algo_kwargs.gamma: expected a finite number, got inf"),
     ("gradient", "learning_rate=1e400", "learning_rate: expected a finite number, got inf"),
+    ("gradient", "hidden=[64.5]", "hidden: expected a list of whole layer widths >= 1, got [64.5]"),
+    ("gradient", "hidden=[true]", "hidden: expected a list of whole layer widths >= 1, got [True]"),
     ("gradient", "warmup_periods=1000000", "warmup_periods: 1000000 is above the limit of 10,000 periods"),
     ("ppo", "env_kwargs.warmup_periods=20000", "env_kwargs.warmup_periods: 20000 is above the limit of 10,000"),
     ("sac", "algo_kwargs.buffer_size=10000000000000", "needs more memory than there is"),

@@ -191,8 +191,8 @@ def test_two_trial_sweep_on_a_two_node_cluster(tmp_path: Path, monkeypatch):
 
 
 def test_an_interrupted_sweep_resumes_without_rerunning_finished_trials(tmp_path: Path):
-    sweep = {**BASE, "seeds": [0], "set": {"gradient": {**TINY, "checkpoint_every": 200}},
-             "grid": {"gradient": {"iterations": [2, 4000]}}}
+    sweep = {**BASE, "seeds": [0], "set": {"gradient": {**TINY, "checkpoint_every": 100}},
+             "grid": {"gradient": {"iterations": [2, 800]}}}
     (tmp_path / "sweep.yaml").write_text(yaml.safe_dump(sweep))
     process = subprocess.Popen(sweep_command("sweep.yaml", "--output", "out"), cwd=tmp_path, env=sweep_env(),
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -224,7 +224,7 @@ def test_an_interrupted_sweep_resumes_without_rerunning_finished_trials(tmp_path
 
 
 def test_a_crashing_trial_is_retried_once_then_reported_failed(tmp_path: Path):
-    sweep = {**BASE, "seeds": [0], "set": {"gradient": {**TINY, "checkpoint_every": 100}},
+    sweep = {**BASE, "seeds": [0], "set": {"gradient": {**TINY, "checkpoint_every": 40}},
              "grid": {"gradient": {"iterations": [2, 4000]}}, "max_failures": 1}
     (tmp_path / "sweep.yaml").write_text(yaml.safe_dump(sweep))
     process = subprocess.Popen(sweep_command("sweep.yaml", "--output", "out"), cwd=tmp_path, env=sweep_env(),
