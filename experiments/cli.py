@@ -592,6 +592,9 @@ def cmd_plan(args: argparse.Namespace) -> int:
     if args.output:
         _write_results(Path(args.output), plan_json(run, args.scenario), "not written (plan again)")
         print(f"wrote {args.output}")
+    return 0
+
+
 def cmd_catalog(args: argparse.Namespace) -> int:
     from envs.scenario.catalog_file import FORMATS, write_catalog
     from envs.scenario.synthetic_catalog import long_tail_catalog
