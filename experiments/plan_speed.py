@@ -11,10 +11,10 @@ nodes) one fresh child process builds the catalog and plans it, in this process 
 (127.0.0.1) with ``--workers`` workers, and reports the time of each stage (the executor's calls, summed over the
 plan), the peak resident memory of the process (``ru_maxrss``) and of each Ray worker (the same, read in the worker
 before it ends), and checks that the plan equals the one-shard plan where one is computed (``--check-up-to``).
-Catalogs up to ``--generate-up-to`` products are generated (``envs.scenario.generate.network_scenario`` and
-``compile_scenario``); larger ones repeat the compiled arrays of a generated catalog of that size, each copy's demand
-rescaled by its own factor in [0.7, 1.3] and the caps multiplied by the number of copies (building a million
-``Product`` objects would time the scenario layer, not the planner).
+Catalogs up to ``--generate-up-to`` products (default: every size) are generated
+(``envs.scenario.generate.network_scenario`` and ``compile_scenario``); larger ones repeat the compiled arrays of a
+generated catalog of that size, each copy's demand rescaled by its own factor in [0.7, 1.3] and the caps multiplied
+by the number of copies.
 """
 
 from __future__ import annotations
@@ -204,7 +204,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--sizes", type=int, nargs="*", default=list(SIZES))
     parser.add_argument("--shard-products", type=int, default=PRODUCTS_PER_SHARD, help="products per shard")
     parser.add_argument("--workers", type=int, default=2, help="Ray workers (0: shards in the process)")
-    parser.add_argument("--generate-up-to", type=int, default=10_000)
+    parser.add_argument("--generate-up-to", type=int, default=1_000_000)
     parser.add_argument("--check-up-to", type=int, default=10_000,
                         help="compare with the one-shard plan up to this many products")
     parser.add_argument("--case", type=int, default=None, help=argparse.SUPPRESS)
