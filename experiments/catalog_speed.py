@@ -12,12 +12,8 @@ seconds of one ``baselines.planner.plan`` of each loaded scenario (it needs para
 from __future__ import annotations
 
 import argparse
-import os
-import platform
-import resource
 import tempfile
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -26,19 +22,11 @@ from baselines.planner import plan
 from envs.params import compile_scenario
 from envs.scenario import load_scenario_file, network_scenario, save_scenario_file
 from envs.scenario.synthetic_catalog import long_tail_catalog
-
-
-def best_time(work: Callable[[], object], repeats: int) -> tuple[float, object]:
-    times, result = [], None
-    for _ in range(repeats):
-        start = time.perf_counter()
-        result = work()
-        times.append(time.perf_counter() - start)
-    return min(times), result
+from experiments import measure
 
 
 def peak_gib() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+    return measure.peak_memory_bytes() / 2**30
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -47,27 +35,27 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--plan", action="store_true", help="also time one plan of each size")
     args = parser.parse_args(argv)
-    machine = f"{platform.machine()}, {os.cpu_count()} cores, python {platform.python_version()}"
+    machine = measure.machine()
     print(f"# {time.strftime('%Y-%m-%d')} | {machine} | numpy {np.__version__}")
     print("| products | draw catalog s | build scenario s | format | file MB | load s | compile s | peak GiB |")
     print("|---:|---:|---:|---|---:|---:|---:|---:|")
     for products in args.products:
-        draw, catalog = best_time(lambda n=products: long_tail_catalog(n, seed=0), 1)
-        build, scenario = best_time(lambda c=catalog, n=products: network_scenario(
+        draw, catalog = measure.best_time(lambda n=products: long_tail_catalog(n, seed=0), 1)
+        build, scenario = measure.best_time(lambda c=catalog, n=products: network_scenario(
             f"catalog-{n}", num_fulfillment_centers=8, num_same_day_sites=3, num_regions=10, seed=1, products=c), 1)
         with tempfile.TemporaryDirectory() as folder:
             for suffix in ("csv", "parquet"):
                 yaml_path = Path(folder) / f"scenario-{suffix}.yaml"
                 save_scenario_file(scenario, yaml_path, catalog_file=f"catalog.{suffix}")
                 size = (Path(folder) / f"catalog.{suffix}").stat().st_size / 1e6
-                load, loaded = best_time(lambda p=yaml_path: load_scenario_file(p), args.repeats)
+                load, loaded = measure.best_time(lambda p=yaml_path: load_scenario_file(p), args.repeats)
                 assert loaded == scenario
-                compile_seconds, params = best_time(lambda s=loaded: compile_scenario(s), args.repeats)
+                compile_seconds, params = measure.best_time(lambda s=loaded: compile_scenario(s), args.repeats)
                 assert params.num_products == products and params.num_nodes == 12
                 print(f"| {products:,} | {draw:.2f} | {build:.2f} | {suffix} | {size:.0f} | {load:.2f} | "
                       f"{compile_seconds:.2f} | {peak_gib():.1f} |", flush=True)
         if args.plan:
-            seconds, result = best_time(lambda s=scenario: plan(s), 1)
+            seconds, result = measure.best_time(lambda s=scenario: plan(s), 1)
             print(f"plan of {products:,} products: {seconds:.1f} s, dual gap {100 * result.relative_gap:.3f}%, "
                   f"peak {peak_gib():.1f} GiB", flush=True)
 

@@ -21,9 +21,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
-import resource
 import subprocess
 import sys
 import time
@@ -41,6 +38,7 @@ from baselines.shard_executor import LocalExecutor, ShardExecutor
 from envs.params import EnvParams, compile_scenario
 from envs.scenario import get_scenario
 from envs.scenario.generate import network_scenario
+from experiments import measure
 from experiments.plan_workers import RayExecutor
 from experiments.ray_cluster import connect
 
@@ -52,15 +50,6 @@ PRODUCTS_PER_SHARD = 50_000
 def catalog(num_products: int):
     return network_scenario(f"catalog-{num_products}", num_products=num_products, num_fulfillment_centers=8,
                             num_same_day_sites=3, num_regions=10, seed=1)
-
-
-def best_time(scenario, repeats: int) -> tuple[float, object]:
-    times, result = [], None
-    for _ in range(repeats):
-        start = time.perf_counter()
-        result = plan(scenario)
-        times.append(time.perf_counter() - start)
-    return min(times), result
 
 
 def tiled_params(params: EnvParams, copies: int, seed: int = 0) -> EnvParams:
@@ -140,7 +129,7 @@ def run_case(num_products: int, shards: int, workers: int, generate_up_to: int, 
            "workers": workers, "ray_start_seconds": ray_seconds, "seconds": seconds,
            "stages": dict(timed[0].seconds), "calls": dict(timed[0].calls), "gap": planned.relative_gap,
            "pricing_steps": len(planned.history),
-           "peak_rss": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024, "worker_rss": worker_memory}
+           "peak_rss": measure.peak_memory_bytes(), "worker_rss": worker_memory}
     if shards > 1 and num_products <= check_up_to:  # after the peak memory was read
         row["identical_to_one_shard"] = _identical(planned, plan(params))
     return row
@@ -155,8 +144,7 @@ def _identical(one: Plan, other: Plan) -> bool:
 
 def scale_table(args: argparse.Namespace) -> None:
     """The scaling table: every size in a fresh child process (module doc)."""
-    machine = f"{platform.machine()}, {os.cpu_count()} cores, python {platform.python_version()}"
-    load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
+    machine, load = measure.machine(), measure.load_average()
     print(f"# {time.strftime('%Y-%m-%d %H:%M')} | {machine} | numpy {np.__version__} | load average before: {load}")
     print("| products | catalog | build s | shards x workers | Ray start s | start s | allocate s | price s (calls) "
           "| storage s | other s | plan s | s per 1k | peak RSS driver | peak RSS per worker | gap | = 1 shard |")
@@ -216,13 +204,13 @@ def main(argv: list[str] | None = None) -> None:
     if args.scale:
         scale_table(args)
         return
-    machine = f"{platform.machine()}, {os.cpu_count()} cores, python {platform.python_version()}"
+    machine = measure.machine()
     print(f"# {time.strftime('%Y-%m-%d')} | {machine} | numpy {np.__version__}")
     print("| scenario | nodes | products | plan seconds | s per 1k products | dual gap | pricing steps |")
     print("|---|---:|---:|---:|---:|---:|---:|")
     cases = [("network-large", get_scenario("network-large"))] + [(f"catalog {p}", catalog(p)) for p in args.products]
     for name, scenario in cases:
-        seconds, result = best_time(scenario, args.repeats)
+        seconds, result = measure.best_time(lambda s=scenario: plan(s), args.repeats)
         products = len(scenario.products)
         print(f"| {name} | {len(scenario.stocking_nodes)} | {products} | {seconds:.2f} | "
               f"{1000 * seconds / products:.3f} | {100 * result.relative_gap:.3f}% | {len(result.history)} |")

@@ -10,13 +10,13 @@ partial sums, and the workers keep the per-product state in between. Ray itself 
 
 from __future__ import annotations
 
-import resource
 from collections.abc import Iterable
 from types import ModuleType
 from typing import Any
 
 from baselines.network_model import NetworkModel
 from baselines.shard_executor import ShardGroup
+from experiments.measure import peak_memory_bytes
 
 
 class PlanWorker(ShardGroup):
@@ -24,7 +24,7 @@ class PlanWorker(ShardGroup):
 
     def peak_memory(self) -> int:
         """Peak resident memory of this worker process, in bytes (``ru_maxrss``)."""
-        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+        return peak_memory_bytes()
 
 
 class RayExecutor:

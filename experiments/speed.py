@@ -12,8 +12,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
-import resource
 import subprocess
 import sys
 import tempfile
@@ -24,6 +22,7 @@ import numpy as np
 
 import envs  # noqa: F401  (registers the ids)
 from envs import ENV_IDS
+from experiments import measure
 
 IDS = tuple(ENV_IDS)
 
@@ -69,7 +68,7 @@ def child_main(argv: list[str]) -> None:
     kind, env_id = argv[0], argv[1]
     if kind == "memory":
         rate = vector_env_rate(env_id, int(argv[2]), float(argv[3]))
-        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # KiB -> GiB
+        peak = measure.peak_memory_bytes() / 2**30
         print(json.dumps({"rate": rate, "peak_gib": peak}))
     else:
         env = gym.make_vec(env_id, num_envs=2, vectorization_mode="vector_entry_point")
@@ -101,8 +100,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--no-compile", action="store_true", help="skip the compilation-time measurement")
     args = parser.parse_args(argv)
     seconds = 1.0 if args.quick else args.seconds
-    machine = f"{platform.machine()}, {os.cpu_count()} cores, python {platform.python_version()}"
-    load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
+    machine, load = measure.machine(), measure.load_average()
     print(f"# {time.strftime('%Y-%m-%d %H:%M')} | {machine} | numpy {np.__version__} | gymnasium {gym.__version__} "
           f"| simulator {os.environ.get('ECHELON_SIMULATOR') or 'compiled'} | load average before: {load}")
     print(f"| env id | single env steps/s | vector env ({args.num_envs} replicas) env-steps/s | peak memory (GiB) |")
