@@ -66,7 +66,6 @@ from baselines.capacity_prices import (
 from baselines.echelon_newsvendor import DemandTotals, PricedTotals, priced_totals
 from baselines.lead_time_demand import protection_demand, protection_demand_is_exact
 from baselines.policies import EchelonBaseStockPolicy
-from baselines.product_shard import policy_levels as policy_levels
 from baselines.product_sums import chunk_bounds, combine
 from baselines.shard_executor import ExecutorFactory, LocalExecutor, ShardExecutor, shard_models
 from baselines.tree_recursion import TreeNode, tree_on_hand, tree_recursion

@@ -8,7 +8,8 @@ from baselines.capacity_prices import OverflowCost
 from baselines.demand_allocation import allocate_demand, stream_variance
 from baselines.local_stock import local_stock, pipeline_variance_factor
 from baselines.network_model import network_model
-from baselines.planner import plan, policy_levels
+from baselines.planner import plan
+from baselines.product_shard import policy_levels
 from envs.noise import sample_noise
 from envs.params import compile_scenario
 from envs.scenario import get_scenario
