@@ -27,6 +27,9 @@ HYPERPARAMS_DIR = Path(__file__).resolve().parent / "hyperparams"
 DEFAULT_KEY = "default"
 RESIDUAL_KEY = "residual"
 ACTIONS = ("direct", "residual")
+NETWORKS = ("mlp", "cells")
+"""Policy networks: ``mlp`` over the whole observation (tied to one scenario's size) or ``cells``, one network
+shared by every (node, product) cell (:mod:`agents.cell_network`; any scenario, residual on the plan only)."""
 SB3_ALGOS = ("ppo", "sac", "td3", "a2c")
 """The stable-baselines3 algorithms (built by :mod:`agents.sb3_agents`)."""
 ALGO_NAMES = (*SB3_ALGOS, "gradient")
@@ -121,6 +124,8 @@ def check_common(entry: dict, where: str) -> None:
                               "(simulated at every reset); a few lead times are enough to reach a steady state")
     if "action" in entry and entry["action"] not in ACTIONS:
         raise ConfigError(f"{where}.action: expected one of {', '.join(ACTIONS)}, got {entry['action']!r}")
+    if "network" in entry and entry["network"] not in NETWORKS:
+        raise ConfigError(f"{where}.network: expected one of {', '.join(NETWORKS)}, got {entry['network']!r}")
     if "max_log_multiplier" in entry:
         value = entry["max_log_multiplier"]
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value <= 3:
@@ -172,4 +177,7 @@ def resolve_entry(path: Path, env_id: str, overrides: dict | None,
     resolved = deep_merge(resolved, overrides)
     if resolved.get("action") == "residual":  # record the bound the policy is trained with in the run's config
         resolved.setdefault("max_log_multiplier", DEFAULT_MAX_LOG_MULTIPLIER)
+    if resolved.get("network") == "cells" and resolved.get("action") != "residual":
+        raise ConfigError(f"{path}: {env_id}: network 'cells' reads and corrects the analytic plan, so it needs "
+                          "action 'residual' (set action=residual, or network=mlp for a direct action)")
     return resolved

@@ -47,6 +47,7 @@ class GradientAgentConfig:
     seed: int = 0
     warmup_periods: int | None = None  # default: the scenario's
     action: str = "direct"  # or "residual" (needs the plan's echelon levels)
+    network: str = "mlp"  # or "cells" (residual only: one network shared by every cell)
     max_log_multiplier: float = DEFAULT_MAX_LOG_MULTIPLIER
     history: list[dict] = field(default_factory=list)
 
@@ -84,7 +85,8 @@ class GradientTrainer:
                  echelon_levels: np.ndarray | None = None) -> None:
         torch.manual_seed(config.seed)
         self.params, self.config = params, config
-        self.policy = build_policy(params, config.action, config.hidden, echelon_levels, config.max_log_multiplier)
+        self.policy = build_policy(params, config.action, config.hidden, echelon_levels, config.max_log_multiplier,
+                                   config.network)
         self.optimizer = torch.optim.Adam(self.policy.parameters(), lr=config.learning_rate)
         self.warmup = params.warmup_periods if config.warmup_periods is None else config.warmup_periods
         self.iteration = 0

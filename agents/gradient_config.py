@@ -3,7 +3,9 @@
 =================== ============================================================================
 key                 meaning
 =================== ============================================================================
-hidden              widths of the tanh hidden layers, e.g. ``[64]``
+hidden              widths of the tanh hidden layers, e.g. ``[64]`` (with ``network: cells``: of the shared layers)
+network             ``mlp`` (over the whole observation) or ``cells`` (one network shared by every (node,
+                    product) cell, :mod:`agents.cell_network`; it runs on any scenario; residual only)
 paths               sampled demand / lead-time paths per update
 horizon             periods per sampled path (from the env's warm-up state, like an episode)
 iterations          Adam updates
@@ -33,6 +35,7 @@ GRADIENT_KEYS: dict[str, Any] = {
     "learning_rate": float,
     "final_learning_rate": (float, type(None)),
     "action": str,
+    "network": str,
     "max_log_multiplier": float,
     "warmup_periods": (int, type(None)),
     "checkpoint_every": int,
@@ -89,6 +92,6 @@ def agent_config(config: dict) -> GradientAgentConfig:
         iterations=int(config["iterations"]), learning_rate=float(config["learning_rate"]),
         final_learning_rate=None if config.get("final_learning_rate") is None else float(config["final_learning_rate"]),
         seed=int(config.get("seed", 0)), warmup_periods=config.get("warmup_periods"),
-        action=config.get("action", "direct"),
+        action=config.get("action", "direct"), network=config.get("network", "mlp"),
         max_log_multiplier=float(config.get("max_log_multiplier", DEFAULT_MAX_LOG_MULTIPLIER)),
     )

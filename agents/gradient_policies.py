@@ -20,6 +20,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from agents.cell_network import CellNetwork, CellScenario
 from agents.config import DEFAULT_MAX_LOG_MULTIPLIER
 from agents.residual import ResidualPolicy
 from baselines.echelon_position import EchelonMatrices, local_request, stock_from_blocks
@@ -74,15 +75,25 @@ class LevelPolicy(nn.Module):
 
 
 class ResidualLevelPolicy(nn.Module):
-    """Log-multipliers of a plan's echelon levels (see module doc); ``echelon_levels`` is saved with it."""
+    """Log-multipliers of a plan's echelon levels (see module doc); ``echelon_levels`` is saved with it.
+
+    ``network`` ``mlp``: an MLP over the whole observation; ``cells``: the product-shared network of
+    :mod:`agents.cell_network` with layer widths ``hidden``, whose weights (``net.*`` of the state dict,
+    :func:`shared_weights`) run on any scenario."""
 
     kind = "residual"
 
     def __init__(self, params: EnvParams, echelon_levels: np.ndarray, hidden: tuple[int, ...],
-                 max_log_multiplier: float = DEFAULT_MAX_LOG_MULTIPLIER) -> None:
+                 max_log_multiplier: float = DEFAULT_MAX_LOG_MULTIPLIER, network: str = "mlp") -> None:
         super().__init__()
         size = params.num_nodes * params.num_products
-        self.net = _mlp(observation_size(params), size, tuple(hidden))
+        if network == "cells":
+            self.net: nn.Module = CellNetwork(tuple(hidden), CellScenario.of(params, echelon_levels))
+        elif network == "mlp":
+            self.net = _mlp(observation_size(params), size, tuple(hidden))
+        else:
+            raise ValueError(f"network {network!r} is not 'mlp' or 'cells'")
+        self.network = network
         self.max_log_multiplier = float(max_log_multiplier)
         self.shape = (params.num_nodes, params.num_products)
         matrices = EchelonMatrices.of(params)
@@ -145,13 +156,23 @@ class GradientNumpyPolicy:
 
 
 def build_policy(params: EnvParams, kind: str, hidden: Any, echelon_levels: np.ndarray | None = None,
-                 max_log_multiplier: float = DEFAULT_MAX_LOG_MULTIPLIER) -> LevelPolicy | ResidualLevelPolicy:
-    """A fresh (untrained) policy module of ``kind`` ``direct`` or ``residual`` (which needs the plan levels)."""
+                 max_log_multiplier: float = DEFAULT_MAX_LOG_MULTIPLIER,
+                 network: str = "mlp") -> LevelPolicy | ResidualLevelPolicy:
+    """A fresh (untrained) policy module of ``kind`` ``direct`` or ``residual`` (which needs the plan levels);
+    ``network`` ``cells`` (residual only) shares one network across cells."""
     hidden = tuple(int(h) for h in hidden)
     if kind == "direct":
+        if network != "mlp":
+            raise ValueError(f"network {network!r} corrects the plan: it needs the residual action")
         return LevelPolicy(observation_size(params), params.num_nodes * params.num_products, hidden, params.max_level)
     if kind == "residual":
         if echelon_levels is None:
             raise ValueError("a residual policy needs the plan's echelon levels")
-        return ResidualLevelPolicy(params, echelon_levels, hidden, max_log_multiplier)
+        return ResidualLevelPolicy(params, echelon_levels, hidden, max_log_multiplier, network)
     raise ValueError(f"action {kind!r} is not 'direct' or 'residual'")
+
+
+def shared_weights(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """The weights of a product-shared residual policy's state dict (``net.*``, without the ``net.`` prefix):
+    what carries over to another scenario (the plan and the scales are the target scenario's)."""
+    return {key.removeprefix("net."): value for key, value in state.items() if key.startswith("net.")}

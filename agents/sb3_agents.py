@@ -16,6 +16,10 @@ env_kwargs        ``action_mode`` and ``warmup_periods`` of the env
 normalize         ``obs``, ``reward`` (bool), ``clip_obs``, ``clip_reward`` of ``VecNormalize``
 policy_kwargs     ``MlpPolicy`` arguments (``net_arch``, ``activation_fn`` by name, ``log_std_init``, ...), and
                   ``shared_layer``: units of a first layer the actor and critic share (:mod:`agents.features`)
+network           ``mlp`` (SB3's ``MlpPolicy``) or ``cells`` (PPO and A2C, residual: one network shared by every
+                  (node, product) cell, :mod:`agents.cell_policy`, which runs on any scenario; ``net_arch`` is then
+                  one list of the shared layers' widths, and observations are not normalized: the cells' features
+                  are scale-free and per-dimension statistics would tie the policy to one scenario)
 algo_kwargs       arguments of the SB3 class (``learning_rate``, ``n_steps``, ``buffer_size``, ...);
                   ``action_noise`` as ``{type: normal | ornstein_uhlenbeck, sigma: float}``
 device            torch device: ``cpu`` (default; small MLPs run faster there), ``auto`` or ``cuda[:N]``
@@ -46,6 +50,8 @@ from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.noise import NormalActionNoise, OrnsteinUhlenbeckActionNoise
 from torch import nn
 
+from agents.cell_network import CellScenario
+from agents.cell_policy import CellActorCriticPolicy
 from agents.config import (
     DEFAULT_KEY,
     SB3_ALGOS,
@@ -60,6 +66,8 @@ from envs.actions import ACTION_MODES
 
 ALGOS: dict[str, type[BaseAlgorithm]] = dict(zip(SB3_ALGOS, (PPO, SAC, TD3, A2C), strict=True))
 OFF_POLICY = frozenset({"sac", "td3"})
+CELL_ALGOS = ("ppo", "a2c")
+"""The algorithms that take the product-shared actor-critic policy (``network: cells``)."""
 
 TOP_LEVEL_KEYS = {
     "num_envs": int,
@@ -73,6 +81,7 @@ TOP_LEVEL_KEYS = {
     "algo_kwargs": dict,
     "device": str,
     "action": str,
+    "network": str,
     "max_log_multiplier": float,
     "crn_groups": int,
 }
@@ -126,7 +135,26 @@ def load_hyperparams(algo: str, env_id: str, overrides: dict | None = None,
     for key in ("num_envs", "total_steps"):
         if key not in resolved:
             raise ConfigError(f"{path}: neither '{DEFAULT_KEY}' nor {env_id!r} sets {key!r}")
+    if resolved.get("network") == "cells":
+        _check_cells(algo, resolved, f"{path}: {env_id}")
     return resolved
+
+
+def _check_cells(algo: str, resolved: dict, where: str) -> None:
+    """What a product-shared policy (``network: cells``) needs of a resolved configuration."""
+    if algo not in CELL_ALGOS:
+        raise ConfigError(f"{where}: network 'cells' is an actor-critic policy of {' and '.join(CELL_ALGOS)}, not "
+                          f"{algo}; use network=mlp")
+    if (resolved.get("normalize") or {}).get("obs", True):
+        raise ConfigError(f"{where}: network 'cells' reads scale-free cell features; set normalize.obs=false "
+                          "(per-dimension statistics would tie the policy to one scenario)")
+    kwargs = resolved.get("policy_kwargs") or {}
+    if kwargs.get("shared_layer") is not None:
+        raise ConfigError(f"{where}: policy_kwargs.shared_layer is an MLP's first layer; network 'cells' shares all "
+                          "of its layers already (set policy_kwargs.shared_layer=null)")
+    if not isinstance(kwargs.get("net_arch", []), list):
+        raise ConfigError(f"{where}: policy_kwargs.net_arch of network 'cells' is one list of shared layer widths, "
+                          f"e.g. [32, 32], got {kwargs['net_arch']!r}")
 
 
 def validate_hyperparams(algo: str, entry: Any, where: str) -> None:
@@ -156,7 +184,7 @@ def validate_hyperparams(algo: str, entry: Any, where: str) -> None:
     allowed = set(inspect.signature(ALGOS[algo].__init__).parameters) - _RESERVED
     _check_keys(entry.get("algo_kwargs", {}), allowed, f"{where}.algo_kwargs", f"{ALGOS[algo].__name__} argument")
     _check_numbers(algo, entry.get("algo_kwargs", {}), f"{where}.algo_kwargs")
-    shared = entry.get("policy_kwargs", {}).get("shared_layer")
+    shared = entry.get("policy_kwargs", {}).get("shared_layer")  # null: none
     if shared is not None and (isinstance(shared, bool) or not isinstance(shared, int) or shared < 1):
         raise ConfigError(f"{where}.policy_kwargs.shared_layer: expected a whole number of units >= 1, got {shared!r}")
     _check_ranges(entry.get("algo_kwargs", {}), f"{where}.algo_kwargs")
@@ -270,22 +298,30 @@ def algo_kwargs_for(algo: str, hyperparams: dict, action_dim: int) -> dict:
 
 
 def make_model(algo: str, env, hyperparams: dict, seed: int, tensorboard_log: str | None = None,
-               verbose: int = 0) -> BaseAlgorithm:
-    """A fresh SB3 ``MlpPolicy`` model of ``algo`` (``ppo``, ``sac``, ``td3``, ``a2c``) on ``env``.
+               verbose: int = 0, cells: CellScenario | None = None) -> BaseAlgorithm:
+    """A fresh SB3 model of ``algo`` (``ppo``, ``sac``, ``td3``, ``a2c``) on ``env``: an ``MlpPolicy``, or with
+    ``network: cells`` the product-shared policy on the scenario's ``cells``.
 
-    ``hyperparams`` is a resolved dict as returned by :func:`load_hyperparams` (only ``policy_kwargs``,
-    ``algo_kwargs`` and ``device`` are read here).
+    ``hyperparams`` is a resolved dict as returned by :func:`load_hyperparams` (only ``network``,
+    ``policy_kwargs``, ``algo_kwargs`` and ``device`` are read here).
     """
     cls = ALGOS[check_sb3_algo(algo)]
     validate_hyperparams(algo, {k: v for k, v in hyperparams.items() if k in TOP_LEVEL_KEYS}, "hyperparams")
     action_dim = int(np.prod(env.action_space.shape))
+    policy: str | type = "MlpPolicy"
+    policy_kwargs = policy_kwargs_for(hyperparams)
+    if hyperparams.get("network") == "cells":
+        _check_cells(algo, hyperparams, "hyperparams")
+        if cells is None:
+            raise ValueError("network 'cells' needs the scenario's cells (agents.cell_network.CellScenario)")
+        policy, policy_kwargs = CellActorCriticPolicy, {**policy_kwargs, "cells": cells}
     try:
         return cls(
-            "MlpPolicy",
+            policy,
             env,
             seed=seed,
             tensorboard_log=tensorboard_log,
-            policy_kwargs=policy_kwargs_for(hyperparams),
+            policy_kwargs=policy_kwargs,
             verbose=verbose,
             device=hyperparams.get("device", "cpu"),
             **algo_kwargs_for(algo, hyperparams, action_dim),

@@ -73,10 +73,16 @@ def run_episodes(policy: Policy, env_id: str, episodes: int = DEFAULT_EPISODES, 
     """Run ``episodes`` (>= 2) episodes of ``periods`` periods (default: the registered episode length) of
     ``policy``, ``num_envs`` at a time (default ``min(episodes, 256)``); episode j uses seed ``seed + j``.
     A policy with a ``start_episodes(first, count)`` method is told which episodes each chunk holds."""
-    scenario = eval_scenario(env_id, warmup_periods)
+    periods = episode_length(env_id) if periods is None else int(periods)
+    return scenario_episodes(policy, eval_scenario(env_id, warmup_periods), env_id, episodes, seed, num_envs, periods,
+                             progress)
+
+
+def scenario_episodes(policy: Policy, scenario: Scenario, label: str, episodes: int, seed: int,
+                      num_envs: int | None, periods: int, progress: bool | None = None) -> EpisodeResults:
+    """:func:`run_episodes` on any scenario (``label`` names it in the results, e.g. an env id)."""
     if episodes < 2:
         raise ConfigError(f"need at least 2 episodes for a confidence interval, got {episodes}")
-    periods = episode_length(env_id) if periods is None else int(periods)
     parts: list[Evaluation] = []
     with tqdm(total=episodes, desc="evaluate", unit="episode", disable=None if progress is None else not progress,
               leave=False) as bar:
@@ -85,7 +91,7 @@ def run_episodes(policy: Policy, env_id: str, episodes: int = DEFAULT_EPISODES, 
                 policy.start_episodes(first, size)
             parts.append(evaluate(policy, scenario, num_envs=size, periods=periods, seed=seed + first, warmup=0))
             bar.update(size)
-    return EpisodeResults(env_id=env_id, seed=seed, periods=periods, evaluation=concatenate(parts))
+    return EpisodeResults(env_id=label, seed=seed, periods=periods, evaluation=concatenate(parts))
 
 
 def evaluate_loaded(loaded: LoadedRun, episodes: int = DEFAULT_EPISODES, seed: int = DEFAULT_EVAL_SEED,

@@ -114,7 +114,7 @@ def _load_gradient_run(run: Run, config: dict, checkpoint: str | Path | None) ->
     try:
         levels = state["echelon_levels"].numpy() if action == "residual" else None
         bound = float(config.get("max_log_multiplier", DEFAULT_MAX_LOG_MULTIPLIER))
-        module = build_policy(params, action, config["hidden"], levels, bound)
+        module = build_policy(params, action, config["hidden"], levels, bound, config.get("network", "mlp"))
         module.load_state_dict(state)
     except Exception as error:
         raise RunError(f"{path} is corrupted or incompatible ({type(error).__name__}: {error}); the run folder "

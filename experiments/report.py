@@ -343,7 +343,7 @@ def training_section(bench: Benchmark) -> list[str]:
         residual = t.config.get("action") == "residual"
         keys = ("total_steps", "num_envs", "crn_groups", *(("max_log_multiplier",) if residual else ()), "paths",
                 "horizon", "iterations", "learning_rate", "hidden")
-        settings = f"action={t.config.get('action', 'direct')}"
+        settings = f"action={t.config.get('action', 'direct')}, network={t.config.get('network', 'mlp')}"
         settings += "".join(f", {k}={t.config[k]}" for k in keys if k in t.config)
         algo = t.config.get("algo_kwargs") or {}
         settings += "".join(f", {k}={algo[k]}" for k in ("n_steps", "batch_size", "n_epochs", "learning_rate",

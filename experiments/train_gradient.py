@@ -83,7 +83,8 @@ class GradientSession:
         """Save ``policy.pt``: the state_dict and the settings that rebuild the module."""
         trainer = self.trainer
         save_torch(self.run.file(POLICY), {
-            "env_id": self.config["env_id"], "action": trainer.config.action, "hidden": list(trainer.config.hidden),
+            "env_id": self.config["env_id"], "action": trainer.config.action, "network": trainer.config.network,
+            "hidden": list(trainer.config.hidden),
             "max_log_multiplier": trainer.config.max_log_multiplier, "iteration": trainer.iteration,
             "env_steps": self.steps(), "state_dict": trainer.policy.state_dict()})
         return self.run.file(POLICY), GradientNumpyPolicy(trainer.policy, trainer.params)

@@ -23,6 +23,7 @@ from stable_baselines3.common.callbacks import BaseCallback, CallbackList, Check
 from stable_baselines3.common.vec_env import VecMonitor, VecNormalize
 from tqdm import tqdm
 
+from agents.cell_network import CellScenario
 from agents.config import ConfigError
 from agents.crn import CommonRandomNumbers
 from agents.residual import ResidualVecEnv
@@ -36,7 +37,7 @@ from experiments.interrupts import StopFlag
 from experiments.loading import ModelPolicy, load_sb3_model, load_vecnormalize
 from experiments.metrics_file import append_metrics, metric_value, trim_metrics
 from experiments.residual_plan import residual_policy
-from experiments.run_config import env_action_mode, env_kwargs_of
+from experiments.run_config import env_action_mode, env_kwargs_of, env_params
 from experiments.runs import CONFIG, METRICS, MODEL, VECNORMALIZE, Run, RunError
 
 
@@ -233,9 +234,13 @@ class SB3Trainer:
 
 
 def new_model(config: dict, echelon_levels: np.ndarray | None, verbose: int = 0) -> BaseAlgorithm:
-    """A fresh model of a new run's config on its training env."""
+    """A fresh model of a new run's config on its training env (a product-shared policy reads the plan's levels)."""
     env = make_train_env(config, echelon_levels)
-    return make_model(config["algo"], env, config, seed=config["seed"], tensorboard_log=None, verbose=verbose)
+    cells = None
+    if config.get("network") == "cells":
+        cells = CellScenario.of(env_params(config["env_id"]), echelon_levels)
+    return make_model(config["algo"], env, config, seed=config["seed"], tensorboard_log=None, verbose=verbose,
+                      cells=cells)
 
 
 def resumed_trainer(run: Run, config: dict, echelon_levels: np.ndarray | None, checkpoint: str | Path | None,

@@ -31,12 +31,12 @@ def torch_costs(module, params, replicas: int, horizon: int, seed: int, relax: b
 
 
 @pytest.mark.parametrize("scenario", ["serial", "owmr", "network"])
-@pytest.mark.parametrize("kind", ["residual", "direct"])
-def test_torch_rollout_of_a_policy_reproduces_its_numpy_form_in_the_env(scenario, kind):
+@pytest.mark.parametrize("kind, network", [("residual", "mlp"), ("direct", "mlp"), ("residual", "cells")])
+def test_torch_rollout_of_a_policy_reproduces_its_numpy_form_in_the_env(scenario, kind, network):
     planned = plan(scenario)
     params = planned.params
     torch.manual_seed(1)
-    module = build_policy(params, kind, (16,), planned.echelon_levels, 0.5)
+    module = build_policy(params, kind, (16,), planned.echelon_levels, 0.5, network)
     for parameter in module.parameters():  # a non-trivial, state-dependent policy
         torch.nn.init.normal_(parameter, std=0.3)
     expected = env_costs(GradientNumpyPolicy(module, params), scenario, 4, 25, seed=7)

@@ -1,0 +1,133 @@
+"""Product-shared policies run on scenarios they were not trained on, paired against each scenario's own plan.
+
+A run trained with ``network: cells`` (PPO or the gradient agent, residual on the plan) has weights that fit any
+scenario (:mod:`agents.cell_network`). Here its policy is rebuilt on a target scenario, around that scenario's own
+analytic plan, and evaluated with the plan on the same episodes (common random numbers, seeds ``--seed`` on, the
+scenario's warm-up, ``--periods`` each); each run gives a paired gap to the plan and the runs together the
+statistics across training seeds of :mod:`experiments.seed_statistics`.
+
+    python -m experiments.transfer --runs RUN [RUN ...] --scenario network-large --products 2000
+
+``--scenario`` takes registered names or YAML files; ``--products N`` adds a generated network of N products
+(the generator of the registered networks, 4 fulfillment centers, 2 same-day sites, 6 regions).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from agents.cell_policy import CellActorCriticPolicy, rebind
+from agents.gradient_policies import GradientNumpyPolicy, build_policy, shared_weights
+from baselines.evaluation import Policy
+from baselines.planner import plan
+from envs.params import EnvParams, compile_scenario
+from envs.scenario import Scenario, network_scenario, resolve_scenario
+from experiments.conventions import DEFAULT_EPISODES, DEFAULT_EVAL_SEED
+from experiments.evaluate import scenario_episodes
+from experiments.files import write_json
+from experiments.loading import LoadedRun, ModelPolicy, load_run, load_torch
+from experiments.residual_plan import residual_policy
+from experiments.runs import RunError
+from experiments.seed_statistics import across_seeds, format_interval, format_probability, run_gap
+
+DEFAULT_PERIODS = 100
+
+
+def transferred_policy(loaded: LoadedRun, params: EnvParams, echelon_levels: np.ndarray) -> Policy:
+    """The policy of a product-shared run rebuilt on another scenario (its ``params`` and plan levels)."""
+    config = loaded.config
+    if config.get("network") != "cells":
+        raise RunError(f"{loaded.run.path} was trained with network {config.get('network', 'mlp')!r}, whose weights "
+                       "fit one scenario only; only runs with network 'cells' run on other scenarios")
+    if config["algo"] == "gradient":
+        state = load_torch(loaded.model_path)
+        state = state.get("state_dict", state.get("policy"))
+        module = build_policy(params, "residual", config["hidden"], echelon_levels,
+                              float(config["max_log_multiplier"]), "cells")
+        module.net.load_state_dict(shared_weights(state))
+        return GradientNumpyPolicy(module, params)
+    model = loaded.policy.model
+    if not isinstance(model.policy, CellActorCriticPolicy):
+        raise RunError(f"{loaded.model_path} does not hold a product-shared policy")
+    model.policy = rebind(model.policy, params, echelon_levels)
+    return ModelPolicy(model, None, loaded.policy.action_mode, residual_policy(config, echelon_levels, params))
+
+
+def target_scenarios(names: list[str], products: list[int], generator_seed: int) -> list[Scenario]:
+    """Registered names or YAML files, then generated networks of the given sizes."""
+    scenarios = [resolve_scenario(name) for name in names]
+    return scenarios + [network_scenario(f"network-{count}", num_products=count, seed=generator_seed)
+                        for count in products]
+
+
+def transfer(run_dirs: list[str], scenarios: list[Scenario], episodes: int = DEFAULT_EPISODES,
+             seed: int = DEFAULT_EVAL_SEED, periods: int = DEFAULT_PERIODS, num_envs: int | None = None,
+             progress: bool | None = None) -> list[dict[str, Any]]:
+    """Per target scenario: the plan's cost and every run's paired gap to it, with the statistics across seeds."""
+    runs = [load_run(path) for path in run_dirs]
+    results = []
+    for scenario in scenarios:
+        start = time.perf_counter()
+        planned = plan(scenario)
+        params = compile_scenario(scenario)
+        base = scenario_episodes(planned.policy(), scenario, scenario.name, episodes, seed, num_envs, periods,
+                                 progress)
+        gaps = []
+        for loaded in runs:
+            policy = transferred_policy(loaded, params, planned.echelon_levels)
+            outcome = scenario_episodes(policy, scenario, scenario.name, episodes, seed, num_envs, periods, progress)
+            gaps.append(run_gap(int(loaded.config["seed"]), scenario.name, outcome.cost, base.cost))
+        stats = across_seeds(gaps)
+        results.append({
+            "scenario": scenario.name, "nodes": params.num_nodes, "products": params.num_products,
+            "episodes": episodes, "periods": periods, "seed": seed, "plan_cost": base.cost.mean,
+            "plan_ci95": base.cost.half_width, "runs": [gap.__dict__ | {"run": str(loaded.run.path)}
+                                                         for gap, loaded in zip(gaps, runs, strict=True)],
+            "across_seeds": stats.summary(), "seconds": round(time.perf_counter() - start, 1)})
+        print(describe(results[-1], stats), flush=True)
+    return results
+
+
+def describe(result: dict[str, Any], stats) -> str:
+    lines = [f"{result['scenario']} ({result['nodes']} stocking nodes x {result['products']} products), "
+             f"{result['episodes']} episodes x {result['periods']} periods: plan {result['plan_cost']:.2f} "
+             f"± {result['plan_ci95']:.2f} per period ({result['seconds']:.0f} s)",
+             f"  gap to the plan across {len(result['runs'])} runs: mean {format_interval(stats.mean, unit='%')}, "
+             f"IQM {format_interval(stats.iqm, unit='%')}, P(run beats plan) {format_probability(stats.improvement)}"]
+    lines += [f"  seed {run['seed']}: {run['gap_pct']:+.2f}% ± {run['gap_pct_ci95']:.2f} "
+              f"({run['gap']:+.2f} ± {run['gap_ci95']:.2f} per period)" for run in result["runs"]]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--runs", nargs="+", required=True, metavar="RUN_DIR",
+                        help="run folders trained with network 'cells' (one configuration, several seeds)")
+    parser.add_argument("--scenario", action="append", default=[], metavar="NAME_OR_YAML",
+                        help="a target scenario (repeatable)")
+    parser.add_argument("--products", type=int, action="append", default=[], metavar="N",
+                        help="a generated network of N products as a target (repeatable)")
+    parser.add_argument("--generator-seed", type=int, default=1, help="seed of the generated networks")
+    parser.add_argument("--episodes", type=int, default=DEFAULT_EPISODES)
+    parser.add_argument("--seed", type=int, default=DEFAULT_EVAL_SEED, help="seed of the first episode")
+    parser.add_argument("--periods", type=int, default=DEFAULT_PERIODS, help="periods per episode")
+    parser.add_argument("--num-envs", type=int, default=None, help="episodes simulated at once")
+    parser.add_argument("--output", metavar="FILE", default=None, help="write the results as JSON")
+    args = parser.parse_args(argv)
+    if not args.scenario and not args.products:
+        parser.error("give at least one --scenario or --products")
+    results = transfer(args.runs, target_scenarios(args.scenario, args.products, args.generator_seed),
+                       args.episodes, args.seed, args.periods, args.num_envs)
+    if args.output:
+        write_json(Path(args.output), {"runs": args.runs, "results": json.loads(json.dumps(results, default=float))})
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
