@@ -205,9 +205,8 @@ class CellNetwork(nn.Module):
         in_transit = (pipeline * self._max_order[:, None, :]).sum(dim=2)
         own = (on_hand + dock) * self._max_level + in_transit
         backlog = parts["backlog"].reshape(b, -1, p)
-        echelon = torch.einsum("nm,bmp->bnp", self._subtree, own) - torch.einsum(
-            "rn,brp->bnp", self._subtree_owner, backlog * self._demand_scale)
-        demand = [torch.einsum("nrp,brp->bnp", self._region_weight, parts[name].reshape(b, -1, p))
+        echelon = torch.matmul(self._subtree, own) - torch.matmul(self._subtree_owner.T, backlog * self._demand_scale)
+        demand = [(self._region_weight[None] * parts[name].reshape(b, 1, -1, p)).sum(dim=2)
                   for name in ("backlog", "recent_demand", "forecast")]
         cells = torch.cat([on_hand[..., None], dock[..., None], _ages(pipeline, PIPELINE_AGES),
                            (echelon / self._echelon_scale)[..., None], (own / self._max_level)[..., None],

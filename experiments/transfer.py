@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 
 from agents.cell_policy import CellActorCriticPolicy, rebind
 from agents.gradient_policies import GradientNumpyPolicy, build_policy, shared_weights
@@ -118,8 +119,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=DEFAULT_EVAL_SEED, help="seed of the first episode")
     parser.add_argument("--periods", type=int, default=DEFAULT_PERIODS, help="periods per episode")
     parser.add_argument("--num-envs", type=int, default=None, help="episodes simulated at once")
+    parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (one is fastest for these networks)")
     parser.add_argument("--output", metavar="FILE", default=None, help="write the results as JSON")
     args = parser.parse_args(argv)
+    torch.set_num_threads(args.threads)
     if not args.scenario and not args.products:
         parser.error("give at least one --scenario or --products")
     results = transfer(args.runs, target_scenarios(args.scenario, args.products, args.generator_seed),
