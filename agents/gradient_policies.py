@@ -78,8 +78,8 @@ class ResidualLevelPolicy(nn.Module):
     """Log-multipliers of a plan's echelon levels (see module doc); ``echelon_levels`` is saved with it.
 
     ``network`` ``mlp``: an MLP over the whole observation; ``cells``: the product-shared network of
-    :mod:`agents.cell_network` with layer widths ``hidden``, whose weights (``net.*`` of the state dict,
-    :func:`shared_weights`) run on any scenario."""
+    :mod:`agents.cell_network` with layer widths ``hidden``, whose weights (``net.state_dict()``) run on any
+    scenario."""
 
     kind = "residual"
 
@@ -171,8 +171,3 @@ def build_policy(params: EnvParams, kind: str, hidden: Any, echelon_levels: np.n
         return ResidualLevelPolicy(params, echelon_levels, hidden, max_log_multiplier, network)
     raise ValueError(f"action {kind!r} is not 'direct' or 'residual'")
 
-
-def shared_weights(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """The weights of a product-shared residual policy's state dict (``net.*``, without the ``net.`` prefix):
-    what carries over to another scenario (the plan and the scales are the target scenario's)."""
-    return {key.removeprefix("net."): value for key, value in state.items() if key.startswith("net.")}

@@ -24,7 +24,7 @@ import numpy as np
 import torch
 
 from agents.cell_policy import CellActorCriticPolicy, rebind
-from agents.gradient_policies import GradientNumpyPolicy, build_policy, shared_weights
+from agents.gradient_policies import GradientNumpyPolicy, build_policy
 from baselines.evaluation import Policy
 from baselines.planner import plan
 from envs.params import EnvParams, compile_scenario
@@ -32,7 +32,7 @@ from envs.scenario import Scenario, network_scenario, resolve_scenario
 from experiments.conventions import DEFAULT_EPISODES, DEFAULT_EVAL_SEED
 from experiments.evaluate import scenario_episodes
 from experiments.files import write_json
-from experiments.loading import LoadedRun, ModelPolicy, load_run, load_torch
+from experiments.loading import LoadedRun, ModelPolicy, load_run
 from experiments.residual_plan import residual_policy
 from experiments.runs import RunError
 from experiments.seed_statistics import across_seeds, format_interval, format_probability, run_gap
@@ -47,17 +47,15 @@ def transferred_policy(loaded: LoadedRun, params: EnvParams, echelon_levels: np.
         raise RunError(f"{loaded.run.path} was trained with network {config.get('network', 'mlp')!r}, whose weights "
                        "fit one scenario only; only runs with network 'cells' run on other scenarios")
     if config["algo"] == "gradient":
-        state = load_torch(loaded.model_path)
-        state = state.get("state_dict", state.get("policy"))
         module = build_policy(params, "residual", config["hidden"], echelon_levels,
                               float(config["max_log_multiplier"]), "cells")
-        module.net.load_state_dict(shared_weights(state))
+        module.net.load_state_dict(loaded.policy.module.net.state_dict())  # the weights alone (agents.cell_network)
         return GradientNumpyPolicy(module, params)
     model = loaded.policy.model
     if not isinstance(model.policy, CellActorCriticPolicy):
         raise RunError(f"{loaded.model_path} does not hold a product-shared policy")
-    model.policy = rebind(model.policy, params, echelon_levels)
-    return ModelPolicy(model, None, loaded.policy.action_mode, residual_policy(config, echelon_levels, params))
+    policy = rebind(model.policy, params, echelon_levels)  # predicts like the model (SB3's BasePolicy.predict)
+    return ModelPolicy(policy, None, loaded.policy.action_mode, residual_policy(config, echelon_levels, params))
 
 
 def target_scenarios(names: list[str], products: list[int], generator_seed: int) -> list[Scenario]:
@@ -99,7 +97,7 @@ def describe(result: dict[str, Any], stats) -> str:
     lines = [f"{result['scenario']} ({result['nodes']} stocking nodes x {result['products']} products), "
              f"{result['episodes']} episodes x {result['periods']} periods: plan {result['plan_cost']:.2f} "
              f"± {result['plan_ci95']:.2f} per period ({result['seconds']:.0f} s)",
-             f"  gap to the plan across {len(result['runs'])} runs: mean {format_interval(stats.mean, unit='%')}, "
+             f"  gap to the plan across {len(result['runs'])} run{'s' * (len(result['runs']) != 1)}: mean {format_interval(stats.mean, unit='%')}, "
              f"IQM {format_interval(stats.iqm, unit='%')}, P(run beats plan) {format_probability(stats.improvement)}"]
     lines += [f"  seed {run['seed']}: {run['gap_pct']:+.2f}% ± {run['gap_pct_ci95']:.2f} "
               f"({run['gap']:+.2f} ± {run['gap_ci95']:.2f} per period)" for run in result["runs"]]

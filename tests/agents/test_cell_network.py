@@ -16,7 +16,7 @@ from agents.cell_network import (
 )
 from agents.cell_policy import CellActorCriticPolicy, rebind
 from agents.config import ConfigError
-from agents.gradient_policies import GradientNumpyPolicy, build_policy, shared_weights
+from agents.gradient_policies import GradientNumpyPolicy, build_policy
 from agents.sb3_agents import load_hyperparams, make_model
 from baselines.echelon_position import EchelonMatrices, read_stock
 from baselines.planner import plan
@@ -129,7 +129,7 @@ def test_untrained_cell_policy_is_exactly_the_plan_and_its_weights_transfer():
                                   small.policy()(observation))
     randomized(module.net)
     other = build_policy(large.params, "residual", (8,), large.echelon_levels, network="cells")
-    other.net.load_state_dict(shared_weights(module.state_dict()))
+    other.net.load_state_dict(module.net.state_dict())
     for name, value in module.net.state_dict().items():
         torch.testing.assert_close(other.net.state_dict()[name], value)
 
