@@ -11,7 +11,8 @@ the weights.
 The network reads the plan's echelon levels (a feature of every cell) and outputs one number per cell; it is used
 as the residual on that plan (:mod:`agents.residual`), starting at zero (the plan itself).
 
-Cell features (all scale-free, so that fast and slow products look alike):
+Cell features (all scale-free, so that fast and slow products look alike, and none shrinks or grows with the
+number of products: a product's volume is compared with the node's mean product, capacity with the whole catalog):
 
 =======================  ===================================================================================
 group                    features
@@ -22,9 +23,11 @@ stock                    on hand and dock / max level; pipeline by age / max ord
 demand                   backlog, last orders and next forecast of the regions the node's subtree serves,
                          / their mean demand, weighted by that mean demand
 product (public)         plan level / max level; log(1 + expected flow through the node); cv of a period's
-                         flow; log(holding cost / penalty); volume x max level / storage capacity
+                         flow; log(holding cost / penalty); log(volume x max level / the node's mean over
+                         products)
 node (public)            depth (one-hot, 4 levels), serves customers, supplied by a vendor, mean and sd of
-                         the lead time / 10, storage capped, inbound capped
+                         the lead time / 10, storage capped, inbound capped, storage pressure (log(1 + volume of
+                         every product's max level / storage capacity); 0 uncapped)
 node and network state   storage use, inbound use; season (sin, cos)
 =======================  ===================================================================================
 """
@@ -49,7 +52,7 @@ MAX_DEPTH = 4
 CELL_STATE_FEATURES = 2 + PIPELINE_AGES + 2 + 3
 NODE_STATE_FEATURES = 2 + 2
 STATIC_CELL_FEATURES = 5
-STATIC_NODE_FEATURES = MAX_DEPTH + 6
+STATIC_NODE_FEATURES = MAX_DEPTH + 7
 
 
 @dataclass(frozen=True, eq=False)
@@ -99,16 +102,20 @@ def _cell_facts(params: EnvParams, levels: np.ndarray) -> np.ndarray:
              "normal": params.cv**2}[params.distribution]
     cv = np.sqrt(1.0 / np.maximum(flow, 1e-3) + extra[None, :])
     penalty = np.maximum(params.penalty.max(axis=0), 1e-9)[None, :]
-    capacity = params.storage_capacity[:, None]
-    volume_share = np.where(np.isfinite(capacity), params.volume[None, :] * params.max_level
-                            / np.where(np.isfinite(capacity), capacity, 1.0), 0.0)
+    stock_volume = params.volume[None, :] * params.max_level
+    relative_volume = stock_volume / np.maximum(stock_volume.mean(axis=1, keepdims=True), 1e-9)
     return np.stack([levels / params.max_level, np.log1p(flow), np.minimum(cv, 10.0),
-                     np.log(np.maximum(params.holding_cost, 1e-9) / penalty), volume_share], axis=2)
+                     np.log(np.maximum(params.holding_cost, 1e-9) / penalty),
+                     np.log(np.maximum(relative_volume, 1e-6))], axis=2)
 
 
 def _node_facts(params: EnvParams) -> np.ndarray:
     """(N, STATIC_NODE_FEATURES) public facts of each node (see the module's table)."""
     depth = np.minimum(SupplyTree(params.supplier_index).depth, MAX_DEPTH - 1)
+    capacity = params.storage_capacity
+    stock_volume = (params.volume[None, :] * params.max_level).sum(axis=1)
+    capped = np.isfinite(capacity)
+    storage_pressure = np.log1p(np.where(capped, stock_volume / np.where(capped, capacity, 1.0), 0.0))
     serves = np.zeros(params.num_nodes)
     for arc in params.arcs:
         serves[arc.node] = 1.0
@@ -116,6 +123,7 @@ def _node_facts(params: EnvParams) -> np.ndarray:
         np.eye(MAX_DEPTH)[depth], serves, (params.supplier_index < 0).astype(float),
         params.mean_lead_time / 10.0, np.sqrt(params.lead_time_var) / 10.0,
         np.isfinite(params.storage_capacity).astype(float), np.isfinite(params.inbound_capacity).astype(float),
+        storage_pressure,
     ])
 
 

@@ -94,10 +94,11 @@ def transfer(run_dirs: list[str], scenarios: list[Scenario], episodes: int = DEF
 
 
 def describe(result: dict[str, Any], stats) -> str:
+    count = len(result["runs"])
     lines = [f"{result['scenario']} ({result['nodes']} stocking nodes x {result['products']} products), "
              f"{result['episodes']} episodes x {result['periods']} periods: plan {result['plan_cost']:.2f} "
              f"± {result['plan_ci95']:.2f} per period ({result['seconds']:.0f} s)",
-             f"  gap to the plan across {len(result['runs'])} run{'s' * (len(result['runs']) != 1)}: mean {format_interval(stats.mean, unit='%')}, "
+             f"  gap to the plan across {count} run{'s' * (count != 1)}: mean {format_interval(stats.mean, unit='%')}, "
              f"IQM {format_interval(stats.iqm, unit='%')}, P(run beats plan) {format_probability(stats.improvement)}"]
     lines += [f"  seed {run['seed']}: {run['gap_pct']:+.2f}% ± {run['gap_pct_ci95']:.2f} "
               f"({run['gap']:+.2f} ± {run['gap_ci95']:.2f} per period)" for run in result["runs"]]
