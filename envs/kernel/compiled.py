@@ -13,7 +13,8 @@ different order and agree to rounding. The differential tests prove both.
 The ``*_one`` functions simulate one replica: they take its rows of the batched arrays (views without
 the batch axis) and update the state rows in place. Intermediate quantities (noise, orders, shipments,
 fulfilment scratch) live in per-thread buffers, so a batch streams through memory only its state, its
-observations and its outcome rows. Entry points take the arrays and the fields of
+observations and its outcome rows. Entry points first borrow their arrays (:func:`borrowed`), so that
+taking rows and passing them on counts no references. Entry points take the arrays and the fields of
 :class:`~envs.kernel.layout.KernelParams` in the order :mod:`envs.simulator` passes them:
 :func:`step_batch` (a whole env step or reset per replica) and, for the tests, :func:`noise_batch`,
 :func:`transition_batch` and :func:`observe_batch`.
@@ -27,6 +28,9 @@ from pathlib import Path
 
 import numba
 import numpy as np
+from numba.core import cgutils, types
+from numba.extending import intrinsic
+from numba.np.arrayobj import make_array
 
 from envs import demand_table, info, noise
 from envs import philox as philox_module
@@ -110,6 +114,33 @@ summing = _compiled(nogil=True, fastmath={"reassoc"})
 the reductions vectorize; sums of units stay exact and cost sums change by rounding only. Nowhere else,
 because reassociation also rewrites products such as ``x * (y / z)``, whose rounding the units depend on."""
 philox = inline(philox4x32)
+
+@intrinsic
+def borrowed(typing_context, values):
+    """The tuple ``values`` with every array borrowed: the same array, its reference count detached.
+
+    Numba counts the references of an array (and of every view of it) with atomic operations on a header
+    that all views and all threads share; a per-replica loop that takes rows and calls helpers would do
+    dozens per replica-step, contended between the threads stepping the same arrays. An entry point's
+    caller holds its arguments for the whole call, so the body may use them uncounted; views of a borrowed
+    array are borrowed too, and the compiler then drops their counting altogether. A borrowed array must
+    not outlive the call (never returned or stored)."""
+    if not isinstance(values, types.BaseTuple):
+        return None
+
+    def codegen(context, builder, signature, args):
+        items = []
+        for index, kind in enumerate(values.types):
+            item = builder.extract_value(args[0], index)
+            if isinstance(kind, types.Array):
+                array = make_array(kind)(context, builder, value=item)
+                array.meminfo = cgutils.get_null_value(array.meminfo.type)
+                item = array._getvalue()
+            items.append(item)
+        return context.make_tuple(builder, values, items)
+
+    return values(values), codegen
+
 
 COST_TOTAL, COST_HOLDING, COST_PURCHASE, COST_TRANSPORT, COST_SHIPPING, COST_OVERFLOW = range(len(COST_PARTS))
 PENALTY, FILL_RATE, REQUESTED, SERVED, LOST, NEW_ORDERS = range(len(SPEED_GROUPS))
@@ -598,6 +629,21 @@ def step_batch(rows, first, last, actions, mode, noise_given, warmup, key_low, k
     one thread's buffers (no batch axis); so are the noise arrays (leading axis of length 1) unless
     ``noise_given``, when the caller filled them per replica. Releases the GIL, so threads can run disjoint
     ranges at once."""
+    rows, actions, key_low, key_high, period = borrowed((rows, actions, key_low, key_high, period))
+    on_hand, dock, pipeline, due, last_due, backlog, last_demand, received = borrowed(
+        (on_hand, dock, pipeline, due, last_due, backlog, last_demand, received))
+    demand, cutoff_uniform, spill_uniform, lead_time = borrowed((demand, cutoff_uniform, spill_uniform, lead_time))
+    mix, order, work, scratch, shipped, purchased, served_units = borrowed(
+        (mix, order, work, scratch, shipped, purchased, served_units))
+    outcome, rewards, observations = borrowed((outcome, rewards, observations))
+    node_product, node, volume, speed, penalty, region_product = borrowed(
+        (node_product, node, volume, speed, penalty, region_product))
+    seasonality, season_table, scalars, flags, pipeline_scale = borrowed(
+        (seasonality, season_table, scalars, flags, pipeline_scale))
+    child_start, child_node, backlog_node, arc_start, arc_node, arc_cost = borrowed(
+        (child_start, child_node, backlog_node, arc_start, arc_node, arc_cost))
+    lead_time_cdf, fixed_lead_time, table_cdf, table_offset, table_guide, trace = borrowed(
+        (lead_time_cdf, fixed_lead_time, table_cdf, table_offset, table_guide, trace))
     for b in range(first, last):
         if not rows[b]:
             continue
@@ -638,6 +684,14 @@ def transition_batch(rows, on_hand, dock, pipeline, due, last_due, backlog, last
                      arc_start, arc_node, arc_cost):
     """The transition alone, with per-replica orders and noise, for the replicas where ``rows`` is True
     (``work`` and ``scratch`` are one thread's buffers)."""
+    rows, period, on_hand, dock, pipeline, due, last_due, backlog, last_demand, received = borrowed(
+        (rows, period, on_hand, dock, pipeline, due, last_due, backlog, last_demand, received))
+    order, demand, cutoff_uniform, spill_uniform, lead_time, work, scratch = borrowed(
+        (order, demand, cutoff_uniform, spill_uniform, lead_time, work, scratch))
+    outcome, shipped, purchased, served_units = borrowed((outcome, shipped, purchased, served_units))
+    node_product, node, volume, speed, penalty, flags = borrowed((node_product, node, volume, speed, penalty, flags))
+    child_start, child_node, arc_start, arc_node, arc_cost = borrowed(
+        (child_start, child_node, arc_start, arc_node, arc_cost))
     for b in range(rows.shape[0]):
         if rows[b]:
             transition_one(on_hand[b], dock[b], pipeline[b], due[b], last_due[b], backlog[b], last_demand[b],
@@ -653,6 +707,12 @@ def noise_batch(rows, key_low, key_high, period, demand, cutoff_uniform, spill_u
                 seasonality, scalars, flags, lead_time_cdf, fixed_lead_time, table_cdf, table_offset, table_guide,
                 trace):
     """The noise alone of the replicas where ``rows`` is True, in their ``period``."""
+    rows, key_low, key_high, period = borrowed((rows, key_low, key_high, period))
+    demand, cutoff_uniform, spill_uniform, lead_time, mix, scratch = borrowed(
+        (demand, cutoff_uniform, spill_uniform, lead_time, mix, scratch))
+    seasonality, scalars, flags, lead_time_cdf, fixed_lead_time = borrowed(
+        (seasonality, scalars, flags, lead_time_cdf, fixed_lead_time))
+    table_cdf, table_offset, table_guide, trace = borrowed((table_cdf, table_offset, table_guide, trace))
     for b in range(rows.shape[0]):
         if rows[b]:
             noise_one(key_low[b], key_high[b], period[b], demand[b], cutoff_uniform[b], spill_uniform[b],
@@ -664,6 +724,10 @@ def noise_batch(rows, key_low, key_high, period, demand, cutoff_uniform, spill_u
 def observe_batch(rows, on_hand, dock, pipeline, backlog, last_demand, received, period, observations,
                   node_product, node, volume, region_product, seasonality, season_table, scalars, pipeline_scale):
     """Observations of the replicas where ``rows`` is True."""
+    rows, on_hand, dock, pipeline, backlog, last_demand, received, period, observations = borrowed(
+        (rows, on_hand, dock, pipeline, backlog, last_demand, received, period, observations))
+    node_product, node, volume, region_product, seasonality, season_table, scalars, pipeline_scale = borrowed(
+        (node_product, node, volume, region_product, seasonality, season_table, scalars, pipeline_scale))
     for b in range(rows.shape[0]):
         if rows[b]:
             observe_one(on_hand[b], dock[b], pipeline[b], backlog[b], last_demand[b], received[b], period[b],
