@@ -175,14 +175,54 @@ def quantile(u, row, table_cdf, table_offset, table_guide):
 
 
 @inline
-def noise_one(key_low, key_high, period, demand, cutoff_uniform, spill_uniform, lead_time, mix, common,
+def uniform24(word):
+    """The float32 uniform of a Philox word's top 24 bits, held in float64 (as :mod:`envs.noise` draws lead
+    times)."""
+    return np.float64(np.float32(np.float64(np.int64(np.uint64(word) >> np.uint64(8))) * _U24))
+
+
+@inline
+def lead_times(key_low, key_high, t, lead_time, uniforms, lead_time_cdf, fixed_lead_time):
+    """Lead times (N, P) in period word ``t`` (:mod:`envs.noise`). Nodes come in groups of
+    :data:`~envs.noise.LEAD_TIME_WORDS` that share one Philox call per product, a word each: the call is made
+    once per group into ``uniforms`` (>= LEAD_TIME_WORDS, >= P), and not at all where every lead time of the
+    group is deterministic."""
+    num_nodes, num_products = lead_time.shape
+    num_ages = lead_time_cdf.shape[1]
+    groups = (num_nodes + LEAD_TIME_WORDS - 1) // LEAD_TIME_WORDS
+    for group in range(groups):
+        first, last = group * LEAD_TIME_WORDS, min((group + 1) * LEAD_TIME_WORDS, num_nodes)
+        random = False
+        for n in range(first, last):
+            random = random or fixed_lead_time[n] == 0
+        if random:
+            for p in range(num_products):  # vectorized
+                w0, w1, w2, w3 = philox(np.uint32(p * groups + group), t, np.uint32(LEAD_TIME), np.uint32(0),
+                                        key_low, key_high)
+                uniforms[0, p], uniforms[1, p] = uniform24(w0), uniform24(w1)
+                uniforms[2, p], uniforms[3, p] = uniform24(w2), uniform24(w3)
+        for n in range(first, last):
+            if fixed_lead_time[n] > 0:
+                for p in range(num_products):
+                    lead_time[n, p] = fixed_lead_time[n]
+                continue
+            for p in range(num_products):
+                lead_time[n, p] = 1
+            for a in range(num_ages - 1):  # lead time = 1 + #{a : u >= P(L <= a + 1)}, compared in float32
+                for p in range(num_products):
+                    if uniforms[n - first, p] >= lead_time_cdf[n, a]:
+                        lead_time[n, p] += 1
+
+
+@inline
+def noise_one(key_low, key_high, period, demand, cutoff_uniform, spill_uniform, lead_time, mix, scratch,
               seasonality, scalars, flags, lead_time_cdf, fixed_lead_time, table_cdf, table_offset, table_guide,
               trace):
     """The noise of one replica with episode key words ``key_low, key_high`` in ``period`` (:mod:`envs.noise`):
     demand, cutoff and spill uniforms (R, S, P) and lead times (N, P). ``mix`` (R, S, P) float32 and
-    ``common`` (>= P,) are scratch."""
+    ``scratch`` (:data:`~envs.kernel.layout.SCRATCH_ROWS`, >= P) are scratch."""
     num_regions, num_speeds, num_products = demand.shape
-    num_nodes, num_ages = lead_time.shape[0], lead_time_cdf.shape[1]
+    common = scratch[0]
     t = np.uint32(np.uint64(period) & np.uint64(0xFFFFFFFF))
     threshold = scalars[MIX_THRESHOLD]
     traced = flags[DEMAND_SOURCE] == DEMAND_TRACE
@@ -216,24 +256,7 @@ def noise_one(key_low, key_high, period, demand, cutoff_uniform, spill_uniform, 
         row = (period % seasonality.shape[0]) * flat_demand.shape[0]
         for j in range(flat_demand.shape[0]):
             flat_demand[j] = quantile(flat_demand[j], row + j, table_cdf, table_offset, table_guide)
-    groups = (num_nodes + LEAD_TIME_WORDS - 1) // LEAD_TIME_WORDS
-    for n in range(num_nodes):
-        if fixed_lead_time[n] > 0:
-            for p in range(num_products):
-                lead_time[n, p] = fixed_lead_time[n]
-            continue
-        group, word = n // LEAD_TIME_WORDS, n % LEAD_TIME_WORDS
-        for p in range(num_products):  # the node's word of its group's call, for every product (vectorized)
-            w0, w1, w2, w3 = philox(np.uint32(p * groups + group), t, np.uint32(LEAD_TIME), np.uint32(0), key_low,
-                                    key_high)
-            bits = w0 if word == 0 else w1 if word == 1 else w2 if word == 2 else w3
-            common[p] = np.float64(np.float32(np.float64(np.int64(np.uint64(bits) >> np.uint64(8))) * _U24))
-        for p in range(num_products):
-            lead_time[n, p] = 1
-        for a in range(num_ages - 1):  # lead time = 1 + #{a : u >= P(L <= a + 1)}, compared in float32
-            for p in range(num_products):
-                if common[p] >= lead_time_cdf[n, a]:
-                    lead_time[n, p] += 1
+    lead_times(key_low, key_high, t, lead_time, scratch, lead_time_cdf, fixed_lead_time)
 
 
 # Transition (envs.dynamics) ---------------------------------------------------------------------------------
@@ -570,16 +593,18 @@ def observe_one(on_hand, dock, pipeline, backlog, last_demand, received, period,
     num_nodes, num_ages, num_products = pipeline.shape
     num_regions, num_speeds = backlog.shape[0], backlog.shape[1]
     cells = num_nodes * num_products
-    flat_on_hand, flat_dock = on_hand.ravel(), dock.ravel()
-    flat_scale = node_product[INV_MAX_LEVEL].ravel()
-    for i in range(cells):
-        observation[i] = np.float32(flat_on_hand[i] * flat_scale[i])
-    for i in range(cells):
-        observation[cells + i] = np.float32(flat_dock[i] * flat_scale[i])
-    flat_pipeline, flat_pipeline_scale = pipeline.ravel(), pipeline_scale.ravel()
-    for i in range(flat_pipeline.shape[0]):
-        observation[2 * cells + i] = np.float32(flat_pipeline[i] * flat_pipeline_scale[i])
-    column = 2 * cells + flat_pipeline.shape[0]
+    for n in range(num_nodes):
+        column = n * num_products
+        for p in range(num_products):
+            scale = node_product[INV_MAX_LEVEL, n, p]
+            observation[column + p] = np.float32(on_hand[n, p] * scale)
+            observation[cells + column + p] = np.float32(dock[n, p] * scale)
+    column = 2 * cells
+    for n in range(num_nodes):
+        for a in range(num_ages):
+            for p in range(num_products):
+                observation[column + p] = np.float32(pipeline[n, a, p] * pipeline_scale[n, a, p])
+            column += num_products
     for r in range(num_regions):
         for p in range(num_products):
             owed = 0.0
@@ -662,7 +687,7 @@ def step_batch(rows, first, last, actions, mode, noise_given, warmup, key_low, k
                            flags, backlog_node)
             if not noise_given:
                 noise_one(key_low[b], key_high[b], period[b], demand[0], cutoff_uniform[0], spill_uniform[0],
-                          lead_time[0], mix, scratch[0], seasonality, scalars, flags, lead_time_cdf, fixed_lead_time,
+                          lead_time[0], mix, scratch, seasonality, scalars, flags, lead_time_cdf, fixed_lead_time,
                           table_cdf, table_offset, table_guide, trace)
             transition_one(on_hand[b], dock[b], pipeline[b], due[b], last_due[b], backlog[b], last_demand[b],
                            received[b], order, demand[slot], cutoff_uniform[slot], spill_uniform[slot],
@@ -716,7 +741,7 @@ def noise_batch(rows, key_low, key_high, period, demand, cutoff_uniform, spill_u
     for b in range(rows.shape[0]):
         if rows[b]:
             noise_one(key_low[b], key_high[b], period[b], demand[b], cutoff_uniform[b], spill_uniform[b],
-                      lead_time[b], mix, scratch[0], seasonality, scalars, flags, lead_time_cdf, fixed_lead_time,
+                      lead_time[b], mix, scratch, seasonality, scalars, flags, lead_time_cdf, fixed_lead_time,
                       table_cdf, table_offset, table_guide, trace)
 
 

@@ -13,7 +13,7 @@ from typing import NamedTuple
 import numpy as np
 
 from envs.demand_table import GUIDE
-from envs.noise import demand_table
+from envs.noise import LEAD_TIME_WORDS, demand_table
 from envs.params import EnvParams
 from envs.state import initial_on_hand
 
@@ -33,6 +33,9 @@ BACKORDERS, SEQUENTIAL, HAS_INBOUND_CAPACITY, DEMAND_SOURCE = 0, 1, 2, 3
 # values of flags[DEMAND_SOURCE]
 DEMAND_TABLE, DEMAND_TRACE, DEMAND_GIVEN = 0, 1, 2
 ACTION_MODE_CODES = {"order_up_to": 0, "quantity": 1}
+SCRATCH_ROWS = max(3, LEAD_TIME_WORDS)
+"""Rows of a thread's scratch (rows of max(N, P)): three for receiving and shipping, one per word of a
+lead-time group for the noise."""
 
 
 class KernelParams(NamedTuple):
@@ -88,7 +91,7 @@ class ThreadBuffers(NamedTuple):
     mix: np.ndarray  # (R, S, P) float32
     order: np.ndarray  # (N, P)
     work: np.ndarray  # (4, R, P)
-    scratch: np.ndarray  # (3, max(N, P))
+    scratch: np.ndarray  # (SCRATCH_ROWS, max(N, P))
     shipped: np.ndarray  # (N, P)
     purchased: np.ndarray  # (P,)
     served_units: np.ndarray  # (P,)
@@ -101,7 +104,7 @@ class ThreadBuffers(NamedTuple):
             noise = (np.zeros((1, r, s, p)), np.zeros((1, r, s, p), np.float32), np.zeros((1, r, s, p), np.float32),
                      np.ones((1, n, p), np.int8))
         return cls(*noise, np.zeros((r, s, p), np.float32), np.zeros((n, p)), np.zeros((4, r, p)),
-                   np.zeros((3, max(n, p))), np.zeros((n, p)), np.zeros(p), np.zeros(p))
+                   np.zeros((SCRATCH_ROWS, max(n, p))), np.zeros((n, p)), np.zeros(p), np.zeros(p))
 
 
 def demand_source(params: EnvParams) -> int:
