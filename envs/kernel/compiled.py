@@ -111,8 +111,11 @@ jit = _compiled(nogil=True)
 inline = _compiled(nogil=True, inline="always")
 summing = _compiled(nogil=True, fastmath={"reassoc"})
 """For functions whose only floating-point chains are sums (reviewed one by one): reassociating them lets
-the reductions vectorize; sums of units stay exact and cost sums change by rounding only. Nowhere else,
-because reassociation also rewrites products such as ``x * (y / z)``, whose rounding the units depend on."""
+the reductions over products vectorize; sums of units stay exact and cost sums change by rounding only.
+Nowhere else, because reassociation also rewrites products such as ``x * (y / z)``, whose rounding the units
+depend on. Such a function cannot be inlined (inlining takes the caller's flags), so each call passes every
+array; with one product there is nothing to vectorize, and the ``*_in_order`` copies compiled with
+:data:`inline` (the same source, sums in source order) skip that cost."""
 philox = inline(philox4x32)
 
 @intrinsic
@@ -526,6 +529,9 @@ def costs(on_hand, dock, pipeline, shipped, demand, last_demand, received, outco
     outcome[COST_TOTAL] = holding + purchase + transport + outcome[COST_SHIPPING] + total_penalty + overflow_cost
 
 
+fulfil_in_order, costs_in_order = inline(fulfil.py_func), inline(costs.py_func)
+
+
 @inline
 def transition_one(on_hand, dock, pipeline, due, last_due, backlog, last_demand, received,
                    order, demand, cutoff_uniform, spill_uniform, lead_time,
@@ -537,10 +543,16 @@ def transition_one(on_hand, dock, pipeline, due, last_due, backlog, last_demand,
     receive(on_hand, dock, pipeline, due, received, scratch, node, flags)
     ship(on_hand, order, shipped, scratch, child_start, child_node)
     advance_pipeline(pipeline, due, last_due, shipped, lead_time, flags)
-    fulfil(on_hand, backlog, demand, cutoff_uniform, spill_uniform, outcome, served_units, work,
-           speed, penalty, flags, arc_start, arc_node, arc_cost)
-    costs(on_hand, dock, pipeline, shipped, demand, last_demand, received, outcome, purchased,
-          node_product, node, volume)
+    if pipeline.shape[2] > 1:  # the sums over products vectorize (see summing)
+        fulfil(on_hand, backlog, demand, cutoff_uniform, spill_uniform, outcome, served_units, work,
+               speed, penalty, flags, arc_start, arc_node, arc_cost)
+        costs(on_hand, dock, pipeline, shipped, demand, last_demand, received, outcome, purchased,
+              node_product, node, volume)
+    else:
+        fulfil_in_order(on_hand, backlog, demand, cutoff_uniform, spill_uniform, outcome, served_units, work,
+                        speed, penalty, flags, arc_start, arc_node, arc_cost)
+        costs_in_order(on_hand, dock, pipeline, shipped, demand, last_demand, received, outcome, purchased,
+                       node_product, node, volume)
 
 
 # Env step: actions, observations, batches -------------------------------------------------------------------
