@@ -81,6 +81,25 @@ class KernelParams(NamedTuple):
                 self.scalars, self.pipeline_scale)
 
 
+SEPARATION = 128
+"""Bytes between one thread's buffers and any other data: a cache line pair, which x86 cores prefetch together."""
+
+
+def separate_arrays(*specs: tuple[tuple[int, ...], type]) -> list[np.ndarray]:
+    """Zeroed arrays of the given (shape, dtype) carved from one block, each starting on a multiple of
+    :data:`SEPARATION` and padded to one: a thread writing its own buffers then never writes to a line that
+    another thread's data share (false sharing, which would stall both)."""
+    sizes = [-(-int(np.prod(shape)) * np.dtype(dtype).itemsize // SEPARATION) * SEPARATION for shape, dtype in specs]
+    block = np.zeros(sum(sizes) + SEPARATION, dtype=np.uint8)
+    start = -block.ctypes.data % SEPARATION
+    arrays = []
+    for (shape, dtype), size in zip(specs, sizes, strict=True):
+        count = int(np.prod(shape))
+        arrays.append(block[start : start + count * np.dtype(dtype).itemsize].view(dtype).reshape(shape))
+        start += size
+    return arrays
+
+
 class ThreadBuffers(NamedTuple):
     """One thread's working arrays for :func:`envs.kernel.compiled.step_batch`, in its argument order."""
 
@@ -98,13 +117,18 @@ class ThreadBuffers(NamedTuple):
 
     @classmethod
     def allocate(cls, params: EnvParams, noise: tuple[np.ndarray, ...] | None = None) -> ThreadBuffers:
-        """Fresh buffers; ``noise`` (demand, cutoff, spill, lead time arrays) is shared when given per replica."""
+        """Fresh buffers, apart from other threads' (:func:`separate_arrays`); ``noise`` (demand, cutoff, spill,
+        lead time arrays) is shared when given per replica."""
         n, p, r, s = params.num_nodes, params.num_products, params.num_regions, params.num_speeds
+        own = [((r, s, p), np.float32), ((n, p), np.float64), ((4, r, p), np.float64),
+               ((SCRATCH_ROWS, max(n, p)), np.float64), ((n, p), np.float64), ((p,), np.float64), ((p,), np.float64)]
         if noise is None:
-            noise = (np.zeros((1, r, s, p)), np.zeros((1, r, s, p), np.float32), np.zeros((1, r, s, p), np.float32),
-                     np.ones((1, n, p), np.int8))
-        return cls(*noise, np.zeros((r, s, p), np.float32), np.zeros((n, p)), np.zeros((4, r, p)),
-                   np.zeros((SCRATCH_ROWS, max(n, p))), np.zeros((n, p)), np.zeros(p), np.zeros(p))
+            own = [((1, r, s, p), np.float64), ((1, r, s, p), np.float32), ((1, r, s, p), np.float32),
+                   ((1, n, p), np.int8), *own]
+        arrays = separate_arrays(*own)
+        if noise is None:
+            arrays[3][...] = 1  # lead times
+        return cls(*(noise or ()), *arrays)
 
 
 def demand_source(params: EnvParams) -> int:
