@@ -118,6 +118,7 @@ array; with one product there is nothing to vectorize, and the ``*_in_order`` co
 :data:`inline` (the same source, sums in source order) skip that cost."""
 philox = inline(philox4x32)
 
+
 @intrinsic
 def borrowed(typing_context, values):
     """The tuple ``values`` with every array borrowed: the same array, its reference count detached.
@@ -161,7 +162,7 @@ _MASK8 = np.uint64(0xFF)
 # Noise (envs.noise) ------------------------------------------------------------------------------------------
 
 
-@jit
+@inline
 def quantile(u, row, table_cdf, table_offset, table_guide):
     """Smallest k with F(k) > u in table row ``row`` (the reference's guide table and binary search)."""
     cell = min(np.int64(u * GUIDE), GUIDE - 1)
@@ -275,7 +276,7 @@ def node_col(group, node, num_speeds, num_nodes):
     return len(COST_PARTS) + len(SPEED_GROUPS) * num_speeds + group * num_nodes + node
 
 
-@jit
+@inline
 def apportion(share, units, remainder):
     """In place, ``share`` (n,) becomes the whole-unit split of ``units`` in proportion to it, as
     :func:`envs.dynamics._apportion`: floors, then one more unit to each of the ``leftover`` largest
