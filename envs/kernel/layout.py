@@ -82,7 +82,7 @@ class KernelParams(NamedTuple):
 
 
 SEPARATION = 128
-"""Bytes between one thread's buffers and any other data: a cache line pair, which x86 cores prefetch together."""
+"""Alignment and padding, in bytes, of a thread's buffers: a cache line pair, which x86 cores prefetch together."""
 
 
 def separate_arrays(*specs: tuple[tuple[int, ...], type]) -> list[np.ndarray]:
@@ -120,15 +120,16 @@ class ThreadBuffers(NamedTuple):
         """Fresh buffers, apart from other threads' (:func:`separate_arrays`); ``noise`` (demand, cutoff, spill,
         lead time arrays) is shared when given per replica."""
         n, p, r, s = params.num_nodes, params.num_products, params.num_regions, params.num_speeds
-        own = [((r, s, p), np.float32), ((n, p), np.float64), ((4, r, p), np.float64),
-               ((SCRATCH_ROWS, max(n, p)), np.float64), ((n, p), np.float64), ((p,), np.float64), ((p,), np.float64)]
-        if noise is None:
-            own = [((1, r, s, p), np.float64), ((1, r, s, p), np.float32), ((1, r, s, p), np.float32),
-                   ((1, n, p), np.int8), *own]
-        arrays = separate_arrays(*own)
-        if noise is None:
-            arrays[3][...] = 1  # lead times
-        return cls(*(noise or ()), *arrays)
+        buffers = [((r, s, p), np.float32), ((n, p), np.float64), ((4, r, p), np.float64),
+                   ((SCRATCH_ROWS, max(n, p)), np.float64), ((n, p), np.float64), ((p,), np.float64),
+                   ((p,), np.float64)]
+        if noise is not None:
+            return cls(*noise, *separate_arrays(*buffers))
+        demand, cutoff, spill, lead_time, *own = separate_arrays(
+            ((1, r, s, p), np.float64), ((1, r, s, p), np.float32), ((1, r, s, p), np.float32), ((1, n, p), np.int8),
+            *buffers)
+        lead_time[...] = 1
+        return cls(demand, cutoff, spill, lead_time, *own)
 
 
 def demand_source(params: EnvParams) -> int:
