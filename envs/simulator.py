@@ -24,7 +24,14 @@ import numpy as np
 from envs.actions import ACTION_MODES, decode_action, validate_action
 from envs.dynamics import transition
 from envs.info import InfoLayout, outcome_matrix
-from envs.kernel.layout import ACTION_MODE_CODES, DEMAND_GIVEN, ThreadBuffers, demand_source, kernel_params
+from envs.kernel.layout import (
+    ACTION_MODE_CODES,
+    DEMAND_GIVEN,
+    SCRATCH_ROWS,
+    ThreadBuffers,
+    demand_source,
+    kernel_params,
+)
 from envs.noise import Noise, key_words, noise
 from envs.observation import observation_size, observe
 from envs.params import EnvParams
@@ -108,7 +115,7 @@ def compiled_noise(keys: np.ndarray, periods: np.ndarray, params: EnvParams) -> 
     low, high = key_words(keys)
     kernel.noise_batch(np.ones(b, bool), low, high, np.asarray(periods, dtype=np.int64), drawn.demand,
                        drawn.cutoff_uniform, drawn.spill_uniform, drawn.lead_time, np.zeros(stream[1:], np.float32),
-                       np.zeros((3, max(n, p))), *kernel_params(params).noise_args())
+                       np.zeros((SCRATCH_ROWS, max(n, p))), *kernel_params(params).noise_args())
     return drawn
 
 

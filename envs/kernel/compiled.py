@@ -13,7 +13,8 @@ different order and agree to rounding. The differential tests prove both.
 The ``*_one`` functions simulate one replica: they take its rows of the batched arrays (views without
 the batch axis) and update the state rows in place. Intermediate quantities (noise, orders, shipments,
 fulfilment scratch) live in per-thread buffers, so a batch streams through memory only its state, its
-observations and its outcome rows. Entry points take the arrays and the fields of
+observations and its outcome rows. Entry points first borrow their arrays (:func:`borrowed`), so that
+taking rows and passing them on counts no references. Entry points take the arrays and the fields of
 :class:`~envs.kernel.layout.KernelParams` in the order :mod:`envs.simulator` passes them:
 :func:`step_batch` (a whole env step or reset per replica) and, for the tests, :func:`noise_batch`,
 :func:`transition_batch` and :func:`observe_batch`.
@@ -27,6 +28,9 @@ from pathlib import Path
 
 import numba
 import numpy as np
+from numba.core import cgutils, types
+from numba.extending import intrinsic
+from numba.np.arrayobj import make_array
 
 from envs import demand_table, info, noise
 from envs import philox as philox_module
@@ -107,9 +111,40 @@ jit = _compiled(nogil=True)
 inline = _compiled(nogil=True, inline="always")
 summing = _compiled(nogil=True, fastmath={"reassoc"})
 """For functions whose only floating-point chains are sums (reviewed one by one): reassociating them lets
-the reductions vectorize; sums of units stay exact and cost sums change by rounding only. Nowhere else,
-because reassociation also rewrites products such as ``x * (y / z)``, whose rounding the units depend on."""
+the reductions over products vectorize; sums of units stay exact and cost sums change by rounding only.
+Nowhere else, because reassociation also rewrites products such as ``x * (y / z)``, whose rounding the units
+depend on. Such a function cannot be inlined (inlining takes the caller's flags), so each call passes every
+array; with one product there is nothing to vectorize, and the ``*_in_order`` copies compiled with
+:data:`inline` (the same source, sums in source order) skip that cost."""
 philox = inline(philox4x32)
+
+
+@intrinsic
+def borrowed(typing_context, values):
+    """The tuple ``values`` with every array borrowed: the same array, its reference count detached.
+
+    Numba counts the references of an array (and of every view of it) with atomic operations on a header
+    that all views and all threads share; a per-replica loop that takes rows and calls helpers would do
+    dozens per replica-step, contended between the threads stepping the same arrays. An entry point's
+    caller holds its arguments for the whole call, so the body may use them uncounted; views of a borrowed
+    array are borrowed too, and the compiler then drops their counting altogether. A borrowed array must
+    not outlive the call (never returned or stored)."""
+    if not isinstance(values, types.BaseTuple):
+        return None
+
+    def codegen(context, builder, signature, args):
+        items = []
+        for index, kind in enumerate(values.types):
+            item = builder.extract_value(args[0], index)
+            if isinstance(kind, types.Array):
+                array = make_array(kind)(context, builder, value=item)
+                array.meminfo = cgutils.get_null_value(array.meminfo.type)
+                item = array._getvalue()
+            items.append(item)
+        return context.make_tuple(builder, values, items)
+
+    return values(values), codegen
+
 
 COST_TOTAL, COST_HOLDING, COST_PURCHASE, COST_TRANSPORT, COST_SHIPPING, COST_OVERFLOW = range(len(COST_PARTS))
 PENALTY, FILL_RATE, REQUESTED, SERVED, LOST, NEW_ORDERS = range(len(SPEED_GROUPS))
@@ -127,7 +162,7 @@ _MASK8 = np.uint64(0xFF)
 # Noise (envs.noise) ------------------------------------------------------------------------------------------
 
 
-@jit
+@inline
 def quantile(u, row, table_cdf, table_offset, table_guide):
     """Smallest k with F(k) > u in table row ``row`` (the reference's guide table and binary search)."""
     cell = min(np.int64(u * GUIDE), GUIDE - 1)
@@ -144,14 +179,54 @@ def quantile(u, row, table_cdf, table_offset, table_guide):
 
 
 @inline
-def noise_one(key_low, key_high, period, demand, cutoff_uniform, spill_uniform, lead_time, mix, common,
+def uniform24(word):
+    """The float32 uniform of a Philox word's top 24 bits, held in float64 (as :mod:`envs.noise` draws lead
+    times)."""
+    return np.float64(np.float32(np.float64(np.int64(np.uint64(word) >> np.uint64(8))) * _U24))
+
+
+@inline
+def lead_times(key_low, key_high, t, lead_time, uniforms, lead_time_cdf, fixed_lead_time):
+    """Lead times (N, P) in period word ``t`` (:mod:`envs.noise`). Nodes come in groups of
+    :data:`~envs.noise.LEAD_TIME_WORDS` that share one Philox call per product, a word each: the call is made
+    once per group into ``uniforms`` (>= LEAD_TIME_WORDS, >= P), and not at all where every lead time of the
+    group is deterministic."""
+    num_nodes, num_products = lead_time.shape
+    num_ages = lead_time_cdf.shape[1]
+    groups = (num_nodes + LEAD_TIME_WORDS - 1) // LEAD_TIME_WORDS
+    for group in range(groups):
+        first, last = group * LEAD_TIME_WORDS, min((group + 1) * LEAD_TIME_WORDS, num_nodes)
+        random = False
+        for n in range(first, last):
+            random = random or fixed_lead_time[n] == 0
+        if random:
+            for p in range(num_products):  # vectorized
+                w0, w1, w2, w3 = philox(np.uint32(p * groups + group), t, np.uint32(LEAD_TIME), np.uint32(0),
+                                        key_low, key_high)
+                uniforms[0, p], uniforms[1, p] = uniform24(w0), uniform24(w1)
+                uniforms[2, p], uniforms[3, p] = uniform24(w2), uniform24(w3)
+        for n in range(first, last):
+            if fixed_lead_time[n] > 0:
+                for p in range(num_products):
+                    lead_time[n, p] = fixed_lead_time[n]
+                continue
+            for p in range(num_products):
+                lead_time[n, p] = 1
+            for a in range(num_ages - 1):  # lead time = 1 + #{a : u >= P(L <= a + 1)}, compared in float32
+                for p in range(num_products):
+                    if uniforms[n - first, p] >= lead_time_cdf[n, a]:
+                        lead_time[n, p] += 1
+
+
+@inline
+def noise_one(key_low, key_high, period, demand, cutoff_uniform, spill_uniform, lead_time, mix, scratch,
               seasonality, scalars, flags, lead_time_cdf, fixed_lead_time, table_cdf, table_offset, table_guide,
               trace):
     """The noise of one replica with episode key words ``key_low, key_high`` in ``period`` (:mod:`envs.noise`):
     demand, cutoff and spill uniforms (R, S, P) and lead times (N, P). ``mix`` (R, S, P) float32 and
-    ``common`` (>= P,) are scratch."""
+    ``scratch`` (:data:`~envs.kernel.layout.SCRATCH_ROWS`, >= P) are scratch."""
     num_regions, num_speeds, num_products = demand.shape
-    num_nodes, num_ages = lead_time.shape[0], lead_time_cdf.shape[1]
+    common = scratch[0]
     t = np.uint32(np.uint64(period) & np.uint64(0xFFFFFFFF))
     threshold = scalars[MIX_THRESHOLD]
     traced = flags[DEMAND_SOURCE] == DEMAND_TRACE
@@ -185,24 +260,7 @@ def noise_one(key_low, key_high, period, demand, cutoff_uniform, spill_uniform, 
         row = (period % seasonality.shape[0]) * flat_demand.shape[0]
         for j in range(flat_demand.shape[0]):
             flat_demand[j] = quantile(flat_demand[j], row + j, table_cdf, table_offset, table_guide)
-    groups = (num_nodes + LEAD_TIME_WORDS - 1) // LEAD_TIME_WORDS
-    for n in range(num_nodes):
-        if fixed_lead_time[n] > 0:
-            for p in range(num_products):
-                lead_time[n, p] = fixed_lead_time[n]
-            continue
-        group, word = n // LEAD_TIME_WORDS, n % LEAD_TIME_WORDS
-        for p in range(num_products):  # the node's word of its group's call, for every product (vectorized)
-            w0, w1, w2, w3 = philox(np.uint32(p * groups + group), t, np.uint32(LEAD_TIME), np.uint32(0), key_low,
-                                    key_high)
-            bits = w0 if word == 0 else w1 if word == 1 else w2 if word == 2 else w3
-            common[p] = np.float64(np.float32(np.float64(np.int64(np.uint64(bits) >> np.uint64(8))) * _U24))
-        for p in range(num_products):
-            lead_time[n, p] = 1
-        for a in range(num_ages - 1):  # lead time = 1 + #{a : u >= P(L <= a + 1)}, compared in float32
-            for p in range(num_products):
-                if common[p] >= lead_time_cdf[n, a]:
-                    lead_time[n, p] += 1
+    lead_times(key_low, key_high, t, lead_time, scratch, lead_time_cdf, fixed_lead_time)
 
 
 # Transition (envs.dynamics) ---------------------------------------------------------------------------------
@@ -218,7 +276,7 @@ def node_col(group, node, num_speeds, num_nodes):
     return len(COST_PARTS) + len(SPEED_GROUPS) * num_speeds + group * num_nodes + node
 
 
-@jit
+@inline
 def apportion(share, units, remainder):
     """In place, ``share`` (n,) becomes the whole-unit split of ``units`` in proportion to it, as
     :func:`envs.dynamics._apportion`: floors, then one more unit to each of the ``leftover`` largest
@@ -472,6 +530,9 @@ def costs(on_hand, dock, pipeline, shipped, demand, last_demand, received, outco
     outcome[COST_TOTAL] = holding + purchase + transport + outcome[COST_SHIPPING] + total_penalty + overflow_cost
 
 
+fulfil_in_order, costs_in_order = inline(fulfil.py_func), inline(costs.py_func)
+
+
 @inline
 def transition_one(on_hand, dock, pipeline, due, last_due, backlog, last_demand, received,
                    order, demand, cutoff_uniform, spill_uniform, lead_time,
@@ -483,10 +544,16 @@ def transition_one(on_hand, dock, pipeline, due, last_due, backlog, last_demand,
     receive(on_hand, dock, pipeline, due, received, scratch, node, flags)
     ship(on_hand, order, shipped, scratch, child_start, child_node)
     advance_pipeline(pipeline, due, last_due, shipped, lead_time, flags)
-    fulfil(on_hand, backlog, demand, cutoff_uniform, spill_uniform, outcome, served_units, work,
-           speed, penalty, flags, arc_start, arc_node, arc_cost)
-    costs(on_hand, dock, pipeline, shipped, demand, last_demand, received, outcome, purchased,
-          node_product, node, volume)
+    if pipeline.shape[2] > 1:  # the sums over products vectorize (see summing)
+        fulfil(on_hand, backlog, demand, cutoff_uniform, spill_uniform, outcome, served_units, work,
+               speed, penalty, flags, arc_start, arc_node, arc_cost)
+        costs(on_hand, dock, pipeline, shipped, demand, last_demand, received, outcome, purchased,
+              node_product, node, volume)
+    else:
+        fulfil_in_order(on_hand, backlog, demand, cutoff_uniform, spill_uniform, outcome, served_units, work,
+                        speed, penalty, flags, arc_start, arc_node, arc_cost)
+        costs_in_order(on_hand, dock, pipeline, shipped, demand, last_demand, received, outcome, purchased,
+                       node_product, node, volume)
 
 
 # Env step: actions, observations, batches -------------------------------------------------------------------
@@ -539,16 +606,18 @@ def observe_one(on_hand, dock, pipeline, backlog, last_demand, received, period,
     num_nodes, num_ages, num_products = pipeline.shape
     num_regions, num_speeds = backlog.shape[0], backlog.shape[1]
     cells = num_nodes * num_products
-    flat_on_hand, flat_dock = on_hand.ravel(), dock.ravel()
-    flat_scale = node_product[INV_MAX_LEVEL].ravel()
-    for i in range(cells):
-        observation[i] = np.float32(flat_on_hand[i] * flat_scale[i])
-    for i in range(cells):
-        observation[cells + i] = np.float32(flat_dock[i] * flat_scale[i])
-    flat_pipeline, flat_pipeline_scale = pipeline.ravel(), pipeline_scale.ravel()
-    for i in range(flat_pipeline.shape[0]):
-        observation[2 * cells + i] = np.float32(flat_pipeline[i] * flat_pipeline_scale[i])
-    column = 2 * cells + flat_pipeline.shape[0]
+    for n in range(num_nodes):
+        column = n * num_products
+        for p in range(num_products):
+            scale = node_product[INV_MAX_LEVEL, n, p]
+            observation[column + p] = np.float32(on_hand[n, p] * scale)
+            observation[cells + column + p] = np.float32(dock[n, p] * scale)
+    column = 2 * cells
+    for n in range(num_nodes):
+        for a in range(num_ages):
+            for p in range(num_products):
+                observation[column + p] = np.float32(pipeline[n, a, p] * pipeline_scale[n, a, p])
+            column += num_products
     for r in range(num_regions):
         for p in range(num_products):
             owed = 0.0
@@ -598,6 +667,21 @@ def step_batch(rows, first, last, actions, mode, noise_given, warmup, key_low, k
     one thread's buffers (no batch axis); so are the noise arrays (leading axis of length 1) unless
     ``noise_given``, when the caller filled them per replica. Releases the GIL, so threads can run disjoint
     ranges at once."""
+    rows, actions, key_low, key_high, period = borrowed((rows, actions, key_low, key_high, period))
+    on_hand, dock, pipeline, due, last_due, backlog, last_demand, received = borrowed(
+        (on_hand, dock, pipeline, due, last_due, backlog, last_demand, received))
+    demand, cutoff_uniform, spill_uniform, lead_time = borrowed((demand, cutoff_uniform, spill_uniform, lead_time))
+    mix, order, work, scratch, shipped, purchased, served_units = borrowed(
+        (mix, order, work, scratch, shipped, purchased, served_units))
+    outcome, rewards, observations = borrowed((outcome, rewards, observations))
+    node_product, node, volume, speed, penalty, region_product = borrowed(
+        (node_product, node, volume, speed, penalty, region_product))
+    seasonality, season_table, scalars, flags, pipeline_scale = borrowed(
+        (seasonality, season_table, scalars, flags, pipeline_scale))
+    child_start, child_node, backlog_node, arc_start, arc_node, arc_cost = borrowed(
+        (child_start, child_node, backlog_node, arc_start, arc_node, arc_cost))
+    lead_time_cdf, fixed_lead_time, table_cdf, table_offset, table_guide, trace = borrowed(
+        (lead_time_cdf, fixed_lead_time, table_cdf, table_offset, table_guide, trace))
     for b in range(first, last):
         if not rows[b]:
             continue
@@ -616,7 +700,7 @@ def step_batch(rows, first, last, actions, mode, noise_given, warmup, key_low, k
                            flags, backlog_node)
             if not noise_given:
                 noise_one(key_low[b], key_high[b], period[b], demand[0], cutoff_uniform[0], spill_uniform[0],
-                          lead_time[0], mix, scratch[0], seasonality, scalars, flags, lead_time_cdf, fixed_lead_time,
+                          lead_time[0], mix, scratch, seasonality, scalars, flags, lead_time_cdf, fixed_lead_time,
                           table_cdf, table_offset, table_guide, trace)
             transition_one(on_hand[b], dock[b], pipeline[b], due[b], last_due[b], backlog[b], last_demand[b],
                            received[b], order, demand[slot], cutoff_uniform[slot], spill_uniform[slot],
@@ -638,6 +722,14 @@ def transition_batch(rows, on_hand, dock, pipeline, due, last_due, backlog, last
                      arc_start, arc_node, arc_cost):
     """The transition alone, with per-replica orders and noise, for the replicas where ``rows`` is True
     (``work`` and ``scratch`` are one thread's buffers)."""
+    rows, period, on_hand, dock, pipeline, due, last_due, backlog, last_demand, received = borrowed(
+        (rows, period, on_hand, dock, pipeline, due, last_due, backlog, last_demand, received))
+    order, demand, cutoff_uniform, spill_uniform, lead_time, work, scratch = borrowed(
+        (order, demand, cutoff_uniform, spill_uniform, lead_time, work, scratch))
+    outcome, shipped, purchased, served_units = borrowed((outcome, shipped, purchased, served_units))
+    node_product, node, volume, speed, penalty, flags = borrowed((node_product, node, volume, speed, penalty, flags))
+    child_start, child_node, arc_start, arc_node, arc_cost = borrowed(
+        (child_start, child_node, arc_start, arc_node, arc_cost))
     for b in range(rows.shape[0]):
         if rows[b]:
             transition_one(on_hand[b], dock[b], pipeline[b], due[b], last_due[b], backlog[b], last_demand[b],
@@ -653,10 +745,16 @@ def noise_batch(rows, key_low, key_high, period, demand, cutoff_uniform, spill_u
                 seasonality, scalars, flags, lead_time_cdf, fixed_lead_time, table_cdf, table_offset, table_guide,
                 trace):
     """The noise alone of the replicas where ``rows`` is True, in their ``period``."""
+    rows, key_low, key_high, period = borrowed((rows, key_low, key_high, period))
+    demand, cutoff_uniform, spill_uniform, lead_time, mix, scratch = borrowed(
+        (demand, cutoff_uniform, spill_uniform, lead_time, mix, scratch))
+    seasonality, scalars, flags, lead_time_cdf, fixed_lead_time = borrowed(
+        (seasonality, scalars, flags, lead_time_cdf, fixed_lead_time))
+    table_cdf, table_offset, table_guide, trace = borrowed((table_cdf, table_offset, table_guide, trace))
     for b in range(rows.shape[0]):
         if rows[b]:
             noise_one(key_low[b], key_high[b], period[b], demand[b], cutoff_uniform[b], spill_uniform[b],
-                      lead_time[b], mix, scratch[0], seasonality, scalars, flags, lead_time_cdf, fixed_lead_time,
+                      lead_time[b], mix, scratch, seasonality, scalars, flags, lead_time_cdf, fixed_lead_time,
                       table_cdf, table_offset, table_guide, trace)
 
 
@@ -664,6 +762,10 @@ def noise_batch(rows, key_low, key_high, period, demand, cutoff_uniform, spill_u
 def observe_batch(rows, on_hand, dock, pipeline, backlog, last_demand, received, period, observations,
                   node_product, node, volume, region_product, seasonality, season_table, scalars, pipeline_scale):
     """Observations of the replicas where ``rows`` is True."""
+    rows, on_hand, dock, pipeline, backlog, last_demand, received, period, observations = borrowed(
+        (rows, on_hand, dock, pipeline, backlog, last_demand, received, period, observations))
+    node_product, node, volume, region_product, seasonality, season_table, scalars, pipeline_scale = borrowed(
+        (node_product, node, volume, region_product, seasonality, season_table, scalars, pipeline_scale))
     for b in range(rows.shape[0]):
         if rows[b]:
             observe_one(on_hand[b], dock[b], pipeline[b], backlog[b], last_demand[b], received[b], period[b],

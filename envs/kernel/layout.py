@@ -13,7 +13,7 @@ from typing import NamedTuple
 import numpy as np
 
 from envs.demand_table import GUIDE
-from envs.noise import demand_table
+from envs.noise import LEAD_TIME_WORDS, demand_table
 from envs.params import EnvParams
 from envs.state import initial_on_hand
 
@@ -33,6 +33,9 @@ BACKORDERS, SEQUENTIAL, HAS_INBOUND_CAPACITY, DEMAND_SOURCE = 0, 1, 2, 3
 # values of flags[DEMAND_SOURCE]
 DEMAND_TABLE, DEMAND_TRACE, DEMAND_GIVEN = 0, 1, 2
 ACTION_MODE_CODES = {"order_up_to": 0, "quantity": 1}
+SCRATCH_ROWS = max(3, LEAD_TIME_WORDS)
+"""Rows of a thread's scratch (rows of max(N, P)): three for receiving and shipping, one per word of a
+lead-time group for the noise."""
 
 
 class KernelParams(NamedTuple):
@@ -78,6 +81,25 @@ class KernelParams(NamedTuple):
                 self.scalars, self.pipeline_scale)
 
 
+SEPARATION = 128
+"""Alignment and padding, in bytes, of a thread's buffers: a cache line pair, which x86 cores prefetch together."""
+
+
+def separate_arrays(*specs: tuple[tuple[int, ...], type]) -> list[np.ndarray]:
+    """Zeroed arrays of the given (shape, dtype) carved from one block, each starting on a multiple of
+    :data:`SEPARATION` and padded to one: a thread writing its own buffers then never writes to a line that
+    another thread's data share (false sharing, which would stall both)."""
+    sizes = [-(-int(np.prod(shape)) * np.dtype(dtype).itemsize // SEPARATION) * SEPARATION for shape, dtype in specs]
+    block = np.zeros(sum(sizes) + SEPARATION, dtype=np.uint8)
+    start = -block.ctypes.data % SEPARATION
+    arrays = []
+    for (shape, dtype), size in zip(specs, sizes, strict=True):
+        count = int(np.prod(shape))
+        arrays.append(block[start : start + count * np.dtype(dtype).itemsize].view(dtype).reshape(shape))
+        start += size
+    return arrays
+
+
 class ThreadBuffers(NamedTuple):
     """One thread's working arrays for :func:`envs.kernel.compiled.step_batch`, in its argument order."""
 
@@ -88,20 +110,26 @@ class ThreadBuffers(NamedTuple):
     mix: np.ndarray  # (R, S, P) float32
     order: np.ndarray  # (N, P)
     work: np.ndarray  # (4, R, P)
-    scratch: np.ndarray  # (3, max(N, P))
+    scratch: np.ndarray  # (SCRATCH_ROWS, max(N, P))
     shipped: np.ndarray  # (N, P)
     purchased: np.ndarray  # (P,)
     served_units: np.ndarray  # (P,)
 
     @classmethod
     def allocate(cls, params: EnvParams, noise: tuple[np.ndarray, ...] | None = None) -> ThreadBuffers:
-        """Fresh buffers; ``noise`` (demand, cutoff, spill, lead time arrays) is shared when given per replica."""
+        """Fresh buffers, apart from other threads' (:func:`separate_arrays`); ``noise`` (demand, cutoff, spill,
+        lead time arrays) is shared when given per replica."""
         n, p, r, s = params.num_nodes, params.num_products, params.num_regions, params.num_speeds
-        if noise is None:
-            noise = (np.zeros((1, r, s, p)), np.zeros((1, r, s, p), np.float32), np.zeros((1, r, s, p), np.float32),
-                     np.ones((1, n, p), np.int8))
-        return cls(*noise, np.zeros((r, s, p), np.float32), np.zeros((n, p)), np.zeros((4, r, p)),
-                   np.zeros((3, max(n, p))), np.zeros((n, p)), np.zeros(p), np.zeros(p))
+        buffers = [((r, s, p), np.float32), ((n, p), np.float64), ((4, r, p), np.float64),
+                   ((SCRATCH_ROWS, max(n, p)), np.float64), ((n, p), np.float64), ((p,), np.float64),
+                   ((p,), np.float64)]
+        if noise is not None:
+            return cls(*noise, *separate_arrays(*buffers))
+        demand, cutoff, spill, lead_time, *own = separate_arrays(
+            ((1, r, s, p), np.float64), ((1, r, s, p), np.float32), ((1, r, s, p), np.float32), ((1, n, p), np.int8),
+            *buffers)
+        lead_time[...] = 1
+        return cls(demand, cutoff, spill, lead_time, *own)
 
 
 def demand_source(params: EnvParams) -> int:

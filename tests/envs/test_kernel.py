@@ -313,3 +313,45 @@ def test_without_numba_the_reference_path_runs_with_one_warning(monkeypatch):
         EchelonEnv("owmr")  # one warning per process
     obs, _ = env.reset(seed=0)
     assert np.isfinite(env.step(env.action_space.sample())[1])
+
+
+def one_product(array: np.ndarray, product: int) -> np.ndarray:
+    """The slice of ``array`` (products last) for one product, as its own contiguous array."""
+    return np.ascontiguousarray(array[..., product : product + 1])
+
+
+@settings(max_examples=30, deadline=None)
+@given(scenario=worlds(), data=st.data())
+def test_single_product_stages_agree_bit_for_bit_in_either_compilation(scenario, data):
+    """With one product the kernel runs fulfilment and costs compiled without reassociation (inlined); with
+    several, the reassociated functions. On one product both must write exactly the same bits, so that
+    choosing by the product count changes no result. Inputs: one product of a state reached by random play."""
+    params = compile_scenario(scenario)
+    sim = Simulator(params, 1, "order_up_to", scenario.warmup_periods, "compiled")
+    observations = sim.new_observations()
+    sim.reset(np.ones(1, bool), episode_keys(data.draw, 1), observations)
+    rng = np.random.default_rng(data.draw(st.integers(0, 2**32 - 1)))
+    for _ in range(data.draw(st.integers(0, 12))):
+        sim.step(rng.uniform(-1, 1, (1, params.num_nodes * params.num_products)), observations)
+    product = data.draw(st.integers(0, params.num_products - 1))
+    kp, state = kernel_params(params), sim.state
+    drawn = noise(sim.keys, state.period, params)
+    width = outcome_matrix_width(params)
+    regions, nodes = params.num_regions, params.num_nodes
+    fulfil_inputs = (one_product(state.on_hand[0], product), one_product(state.backlog[0], product),
+                     one_product(drawn.demand[0], product), one_product(drawn.cutoff_uniform[0], product),
+                     one_product(drawn.spill_uniform[0], product), rng.uniform(0, 1, width), np.zeros(1),
+                     np.zeros((4, regions, 1)), kp.speed, one_product(kp.penalty, product), kp.flags, kp.arc_start,
+                     kp.arc_node, kp.arc_cost)
+    costs_inputs = (one_product(state.on_hand[0], product), one_product(state.dock[0], product),
+                    one_product(state.pipeline[0], product), random_units(rng, (nodes, 1)),
+                    one_product(drawn.demand[0], product), np.zeros((regions, 1)), random_units(rng, (nodes,)),
+                    rng.uniform(0, 1, width), np.zeros(1), one_product(kp.node_product, product), kp.node,
+                    one_product(kp.volume, product))
+    for reassociated, in_order, inputs in ((kernel.fulfil, kernel.fulfil_in_order, fulfil_inputs),
+                                           (kernel.costs, kernel.costs_in_order, costs_inputs)):
+        copies = [tuple(np.copy(a) for a in inputs) for _ in range(2)]
+        reassociated(*copies[0])
+        in_order(*copies[1])
+        for name, a, b in zip(reassociated.py_func.__code__.co_varnames, *copies, strict=False):
+            assert a.tobytes() == b.tobytes(), f"{reassociated.py_func.__name__}: {name}"
