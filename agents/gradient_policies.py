@@ -93,7 +93,6 @@ class ResidualLevelPolicy(nn.Module):
             self.net = _mlp(observation_size(params), size, tuple(hidden))
         else:
             raise ValueError(f"network {network!r} is not 'mlp' or 'cells'")
-        self.network = network
         self.max_log_multiplier = float(max_log_multiplier)
         self.shape = (params.num_nodes, params.num_products)
         matrices = EchelonMatrices.of(params)
@@ -170,4 +169,3 @@ def build_policy(params: EnvParams, kind: str, hidden: Any, echelon_levels: np.n
             raise ValueError("a residual policy needs the plan's echelon levels")
         return ResidualLevelPolicy(params, echelon_levels, hidden, max_log_multiplier, network)
     raise ValueError(f"action {kind!r} is not 'direct' or 'residual'")
-

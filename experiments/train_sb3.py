@@ -37,7 +37,7 @@ from experiments.interrupts import StopFlag
 from experiments.loading import ModelPolicy, load_sb3_model, load_vecnormalize
 from experiments.metrics_file import append_metrics, metric_value, trim_metrics
 from experiments.residual_plan import residual_policy
-from experiments.run_config import env_action_mode, env_kwargs_of, env_params
+from experiments.run_config import env_action_mode, env_kwargs_of
 from experiments.runs import CONFIG, METRICS, MODEL, VECNORMALIZE, Run, RunError
 
 
@@ -238,7 +238,7 @@ def new_model(config: dict, echelon_levels: np.ndarray | None, verbose: int = 0)
     env = make_train_env(config, echelon_levels)
     cells = None
     if config.get("network") == "cells":
-        cells = CellScenario.of(env_params(config["env_id"]), echelon_levels)
+        cells = CellScenario.of(env.unwrapped.vector_env.params, echelon_levels)
     return make_model(config["algo"], env, config, seed=config["seed"], tensorboard_log=None, verbose=verbose,
                       cells=cells)
 

@@ -27,7 +27,7 @@ from agents.cell_policy import CellActorCriticPolicy, rebind
 from agents.gradient_policies import GradientNumpyPolicy, build_policy
 from baselines.evaluation import Policy
 from baselines.planner import plan
-from envs.params import EnvParams, compile_scenario
+from envs.params import EnvParams
 from envs.scenario import Scenario, network_scenario, resolve_scenario
 from experiments.conventions import DEFAULT_EPISODES, DEFAULT_EVAL_SEED
 from experiments.evaluate import scenario_episodes
@@ -74,7 +74,7 @@ def transfer(run_dirs: list[str], scenarios: list[Scenario], episodes: int = DEF
     for scenario in scenarios:
         start = time.perf_counter()
         planned = plan(scenario)
-        params = compile_scenario(scenario)
+        params = planned.params
         base = scenario_episodes(planned.policy(), scenario, scenario.name, episodes, seed, num_envs, periods,
                                  progress)
         gaps = []
