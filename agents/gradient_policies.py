@@ -127,7 +127,7 @@ class ResidualLevelPolicy(nn.Module):
         """Local order-up-to levels (B, N * P), as :meth:`ResidualPolicy.env_action` asks the env for them."""
         blocks = self._blocks_of(observation)
         stock = stock_from_blocks(blocks, self.max_level, self.max_order, self.demand_scale,
-                                  lambda x: round_relaxed(x, relax))
+                                  lambda x: round_relaxed(x, relax), xp=torch)
         residual = self(observation.to(torch.float32)).to(torch.float64).reshape((-1, *self.shape))
         target = self.echelon_levels * torch.exp(self.max_log_multiplier * residual)
         matrices = EchelonMatrices(self.subtree, self.owner, self.subtree_owner)

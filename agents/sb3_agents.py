@@ -62,6 +62,7 @@ from agents.config import (
     resolve_entry,
 )
 from agents.features import SharedLayer
+from agents.rollout_buffer import ReusedRolloutBuffer
 from envs.actions import ACTION_MODES
 
 ALGOS: dict[str, type[BaseAlgorithm]] = dict(zip(SB3_ALGOS, (PPO, SAC, TD3, A2C), strict=True))
@@ -97,7 +98,7 @@ ACTIVATIONS = {
 }
 # Arguments of the SB3 classes that the factory sets itself and a config may not.
 _RESERVED = {"self", "policy", "env", "seed", "tensorboard_log", "policy_kwargs", "verbose", "device",
-             "_init_setup_model"}
+             "_init_setup_model", "rollout_buffer_class"}
 _DEVICE = re.compile(r"^(cpu|auto|cuda(:\d+)?)$")
 SB3_RANGES: dict[str, tuple[Callable[[float], bool], str]] = {
     "n_steps": (lambda v: v >= 1, "a whole number >= 1"),
@@ -315,6 +316,7 @@ def make_model(algo: str, env, hyperparams: dict, seed: int, tensorboard_log: st
         if cells is None:
             raise ValueError("network 'cells' needs the scenario's cells (agents.cell_network.CellScenario)")
         policy, policy_kwargs = CellActorCriticPolicy, {**policy_kwargs, "cells": cells}
+    extra = {} if algo in OFF_POLICY else {"rollout_buffer_class": ReusedRolloutBuffer}
     try:
         return cls(
             policy,
@@ -325,6 +327,7 @@ def make_model(algo: str, env, hyperparams: dict, seed: int, tensorboard_log: st
             verbose=verbose,
             device=hyperparams.get("device", "cpu"),
             **algo_kwargs_for(algo, hyperparams, action_dim),
+            **extra,
         )
     except (TypeError, ValueError, AssertionError, RuntimeError) as error:
         raise ConfigError(f"cannot build {cls.__name__} from these hyperparameters: {error}") from error

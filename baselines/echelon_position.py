@@ -40,20 +40,22 @@ class ObservedStock:
 
 
 def stock_from_blocks(blocks: Mapping[str, Any], max_level: Any, max_order: Any, demand_scale: Any,
-                      round_units: Callable[[Any], Any]) -> ObservedStock:
+                      round_units: Callable[[Any], Any], xp: Any = np) -> ObservedStock:
     """Unscale the stock blocks of an observation (see :mod:`envs.observation`) and round them with
     ``round_units`` (``numpy.rint``, or a rounding that lets gradients through)."""
     return ObservedStock(
         on_hand=round_units(blocks["on_hand"] * max_level),
         dock=round_units(blocks["dock"] * max_level),
-        in_transit=round_units((blocks["pipeline"] * max_order[:, None, :]).sum(2)),
+        in_transit=round_units(xp.einsum("bnap,np->bnp", blocks["pipeline"], max_order)),
         backlog=round_units(blocks["backlog"] * demand_scale),
     )
 
 
 def read_stock(observations: np.ndarray, params: EnvParams) -> ObservedStock:
     """Whole-unit stock of a numpy observation batch."""
-    blocks = split_observation(np.asarray(observations, dtype=np.float64), params)
+    # The float32 blocks meet the float64 scales, so the arithmetic runs in float64 without converting the
+    # observation's other blocks.
+    blocks = split_observation(np.asarray(observations), params)
     return stock_from_blocks(blocks, params.max_level, params.max_order, params.demand_scale, np.rint)
 
 
@@ -93,8 +95,9 @@ class EchelonMatrices:
 def local_request(echelon_levels: Any, stock: ObservedStock, matrices: EchelonMatrices, xp: Any = np) -> Any:
     """Local order-up-to levels (B, N, P) that implement echelon levels (B or 1, N, P) given observed stock."""
     own = stock.installation_stock
-    echelon_stock = xp.einsum("nm,bmp->bnp", matrices.subtree, own)
-    subtree_backlog = xp.einsum("rn,brp->bnp", matrices.subtree_owner, stock.backlog)
-    charged = xp.einsum("rn,brp->bnp", matrices.owner, stock.backlog)
+    # Broadcast matrix products: several times faster than the equivalent einsums on numpy's small matrices.
+    echelon_stock = xp.matmul(matrices.subtree, own)
+    subtree_backlog = xp.matmul(matrices.subtree_owner.T, stock.backlog)
+    charged = xp.matmul(matrices.owner.T, stock.backlog)
     position = echelon_stock - subtree_backlog
     return echelon_levels - position + own - charged

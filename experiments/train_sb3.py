@@ -1,9 +1,10 @@
 """Training sessions of the stable-baselines3 agents (PPO, SAC, TD3, A2C) in a run folder.
 
 The training env is ``SB3VecEnv`` (wrapped in :class:`~agents.residual.ResidualVecEnv` around the analytic plan
-when ``action`` is ``residual``) -> ``VecMonitor`` -> ``VecNormalize``. A session (:mod:`experiments.session`)
-shows a progress bar, writes TensorBoard logs, a checkpoint every ``checkpoint_every`` env steps and a row of
-``metrics.csv`` every ``metrics_every``; a resumed session continues from a checkpoint with the same step count.
+when ``action`` is ``residual``) -> ``VecMonitor`` -> ``VecNormalize`` (normalizing in float32,
+:mod:`agents.normalize`). A session (:mod:`experiments.session`) shows a progress bar, writes TensorBoard logs,
+a checkpoint every ``checkpoint_every`` env steps and a row of ``metrics.csv`` every ``metrics_every``; a resumed
+session continues from a checkpoint with the same step count.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from tqdm import tqdm
 from agents.cell_network import CellScenario
 from agents.config import ConfigError
 from agents.crn import CommonRandomNumbers
+from agents.normalize import Float32VecNormalize
 from agents.residual import ResidualVecEnv
 from agents.sb3_agents import OFF_POLICY, make_model
 from baselines.evaluation import Policy
@@ -61,9 +63,9 @@ def make_train_env(config: dict, echelon_levels: np.ndarray | None = None) -> Ve
         monitored = CommonRandomNumbers(monitored, groups)
     norm = config.get("normalize") or {}
     gamma = float((config.get("algo_kwargs") or {}).get("gamma", 0.99))
-    return VecNormalize(monitored, norm_obs=bool(norm.get("obs", True)),
-                        norm_reward=bool(norm.get("reward", False)), clip_obs=float(norm.get("clip_obs", 10.0)),
-                        clip_reward=float(norm.get("clip_reward", 10.0)), gamma=gamma)
+    return Float32VecNormalize(monitored, norm_obs=bool(norm.get("obs", True)),
+                               norm_reward=bool(norm.get("reward", False)), clip_obs=float(norm.get("clip_obs", 10.0)),
+                               clip_reward=float(norm.get("clip_reward", 10.0)), gamma=gamma)
 
 
 # Callbacks ------------------------------------------------------------------------------------------
