@@ -78,11 +78,18 @@ def kernel_threads() -> int:
     return cpus
 
 
-def row_chunks(batch_size: int, threads: int) -> list[tuple[int, int]]:
-    """Contiguous row ranges, one per thread, each of at least :data:`THREAD_MIN_ROWS` rows (one if too few)."""
+def row_chunks(batch_size: int, threads: int, first_rows: int | None = None) -> list[tuple[int, int]]:
+    """Contiguous row ranges, one per thread, each of at least :data:`THREAD_MIN_ROWS` rows (one if too few).
+
+    The first range (the calling thread's) has ``first_rows`` rows, clamped to leave the others their minimum
+    (default: an even share); the others share the rest evenly."""
     count = max(1, min(threads, batch_size // THREAD_MIN_ROWS))
-    bounds = np.linspace(0, batch_size, count + 1).round().astype(int)
-    return [(int(a), int(b)) for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
+    if count == 1:
+        return [(0, batch_size)]
+    first = round(batch_size / count) if first_rows is None else int(first_rows)
+    first = min(max(first, THREAD_MIN_ROWS), batch_size - (count - 1) * THREAD_MIN_ROWS)
+    bounds = np.linspace(first, batch_size, count).round().astype(int)
+    return [(0, first), *((int(a), int(b)) for a, b in zip(bounds[:-1], bounds[1:], strict=True))]
 
 
 def resolve_simulator(simulator: str | None) -> str:
@@ -133,16 +140,18 @@ class Simulator:
     """State, episode keys and buffers of ``batch_size`` replicas; steps and resets selected rows.
 
     Rows are selected by boolean masks (B,). Observations are written into a caller's (B, O) float32 array
-    (:meth:`new_observations`), so a vector env can fill one array from a step and a reset.
+    (:meth:`new_observations`), so a vector env can fill one array from a step and a reset. ``threads``
+    (default :func:`kernel_threads`) caps the threads of the compiled path.
     """
 
     def __init__(self, params: EnvParams, batch_size: int, action_mode: str, warmup: int,
-                 simulator: str | None = None) -> None:
+                 simulator: str | None = None, threads: int | None = None) -> None:
         if action_mode not in ACTION_MODES:
             raise ValueError(f"action_mode {action_mode!r} is not one of {ACTION_MODES}")
         check_simulable(params)
         self.params, self.batch_size = params, batch_size
         self.action_mode, self.warmup = action_mode, warmup
+        self.threads = kernel_threads() if threads is None else threads
         self.simulator = resolve_simulator(simulator)
         self.info_layout = InfoLayout.of(params)
         self.observation_size = observation_size(params)
@@ -161,7 +170,7 @@ class Simulator:
         self._noise_given = demand_source(params) == DEMAND_GIVEN
         self._key_low, self._key_high = key_words(self.keys)
         self._no_actions = np.zeros((b, n * p))
-        self._chunks = row_chunks(b, kernel_threads())
+        self._chunks = row_chunks(b, self.threads)
 
         given = None
         if self._noise_given:
@@ -187,8 +196,9 @@ class Simulator:
         return (s.on_hand, s.dock, s.pipeline, s.due, s.last_due, s.backlog, s.last_demand, s.received, s.period)
 
     def _run_kernel(self, rows: np.ndarray, actions: np.ndarray, warmup: int, matrix: np.ndarray,
-                    rewards: np.ndarray, observations: np.ndarray) -> None:
-        """Step or reset (``warmup >= 0``) ``rows``: the row ranges of :attr:`_chunks` in parallel threads."""
+                    rewards: np.ndarray, observations: np.ndarray, balance: bool = False) -> None:
+        """Step or reset (``warmup >= 0``) ``rows``: the row ranges of :attr:`_chunks` in parallel threads;
+        ``balance`` (a step of every row) lets the timing of this call move the split (:meth:`_balance`)."""
         calls = []
         for (start, stop), buffers in zip(self._chunks, self._thread_buffers, strict=True):
             calls.append((
@@ -199,8 +209,24 @@ class Simulator:
         first, *others = calls
         futures = [_thread_pool(os.getpid(), len(others)).submit(kernel.step_batch, *call) for call in others]
         kernel.step_batch(*first)
+        waited = not all(future.done() for future in futures)
         for future in futures:
             future.result()
+        if futures and balance:
+            self._balance(waited)
+
+    def _balance(self, waited: bool) -> None:
+        """Move the split between the calling thread and the workers after a step of every row.
+
+        A worker starts a little after the calling thread (a thread wake-up), and when the calling thread
+        finishes first it sleeps until the workers are done and is woken in turn: two wake-ups per step, which
+        cost as much as a tenth of a cheap scenario's step. So the calling thread takes more rows after a step
+        where it waited for the workers and fewer after one where it did not, twice as fast one way as the
+        other, so that the workers are usually done when it looks. Each replica is computed alone, so the split
+        never changes a result."""
+        shift = max(1, self.batch_size // 256)
+        first_rows = self._chunks[0][1] + (2 * shift if waited else -shift)
+        self._chunks = row_chunks(self.batch_size, len(self._chunks), first_rows)
 
     def _given_noise(self, rows: np.ndarray) -> None:
         """Demand the kernel cannot sample itself (a trend): the reference noise into the per-replica buffers."""
@@ -278,8 +304,9 @@ class Simulator:
         if not kernel.actions_valid(actions):
             validate_action(actions, self.batch_size, self.params)  # raises the reference's message
             raise AssertionError("the kernel refused actions the reference accepts")
-        self._run_kernel(rows, actions, -1, matrix, rewards, observations)
-        if not rows.all():
+        everything = bool(rows.all())
+        self._run_kernel(rows, actions, -1, matrix, rewards, observations, balance=everything)
+        if not everything:
             matrix[~rows], rewards[~rows] = 0.0, 0.0
         return rewards, matrix
 

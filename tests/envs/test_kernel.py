@@ -27,7 +27,8 @@ from envs.noise import demand_table, noise
 from envs.observation import observation_layout
 from envs.params import compile_scenario
 from envs.philox import philox4x32
-from envs.simulator import Simulator, compiled_noise
+from envs.scenario import resolve_scenario
+from envs.simulator import THREAD_MIN_ROWS, Simulator, compiled_noise, row_chunks
 from envs.single import EchelonEnv
 from envs.vector import EchelonVectorEnv
 
@@ -251,6 +252,48 @@ def test_every_registered_env_agrees_through_autoresets(env_id, autoreset_mode):
         np.testing.assert_array_equal(truncated, truncated_ref)
         assert_infos_agree(info, info_ref, params, where)
     assert_states_agree(envs["compiled"]._simulator.state, envs["reference"]._simulator.state, env_id)
+
+
+@pytest.mark.parametrize(("batch", "threads", "first"), [(8, 4, None), (100, 3, None), (100, 3, 1),
+                                                         (100, 3, 99), (1024, 2, 700), (64, 2, 32)])
+def test_row_chunks_split_every_row_once(batch, threads, first):
+    chunks = row_chunks(batch, threads, first)
+    assert chunks[0][0] == 0 and chunks[-1][1] == batch
+    assert all(a[1] == b[0] for a, b in zip(chunks[:-1], chunks[1:], strict=True))
+    assert len(chunks) == max(1, min(threads, batch // THREAD_MIN_ROWS))
+    if len(chunks) > 1:
+        assert all(stop - start >= THREAD_MIN_ROWS for start, stop in chunks)
+        if first is not None and THREAD_MIN_ROWS <= first <= batch - (len(chunks) - 1) * THREAD_MIN_ROWS:
+            assert chunks[0] == (0, first)
+
+
+@pytest.mark.parametrize("scenario", ["owmr", "network"])
+def test_the_thread_split_changes_no_result(scenario):
+    """Three threads whose split moves from step to step compute what one thread computes, bit for bit."""
+    params = compile_scenario(resolve_scenario(scenario))
+    batch = 4 * THREAD_MIN_ROWS
+    simulators = [Simulator(params, batch, "quantity", 5, "compiled", threads=t) for t in (1, 3)]
+    assert len(simulators[1]._chunks) == 3
+    keys = np.arange(batch, dtype=np.uint64) + np.uint64(11)
+    observations = [sim.new_observations() for sim in simulators]
+    everything = np.ones(batch, bool)
+    for sim, obs in zip(simulators, observations, strict=True):
+        sim.reset(everything, keys, obs)
+    rng = np.random.default_rng(4)
+    splits = set()
+    for period in range(60):
+        actions = rng.uniform(-1, 1, (batch, params.num_nodes * params.num_products))
+        steps = [sim.step(actions, obs) for sim, obs in zip(simulators, observations, strict=True)]
+        for got, want in zip(steps[1], steps[0], strict=True):
+            np.testing.assert_array_equal(got, want)
+        np.testing.assert_array_equal(observations[1], observations[0])
+        splits.add(simulators[1]._chunks[0][1])
+        if period % 7 == 0:  # a split the balancing would not choose
+            simulators[1]._chunks = row_chunks(batch, 3, int(rng.integers(0, batch)))
+    for field in dataclasses.fields(simulators[0].state):
+        np.testing.assert_array_equal(getattr(simulators[1].state, field.name),
+                                      getattr(simulators[0].state, field.name), err_msg=field.name)
+    assert len(splits) > 3
 
 
 @pytest.mark.parametrize("scenario", ["serial", "network"])
