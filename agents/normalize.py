@@ -3,8 +3,9 @@
 ``VecNormalize.normalize_obs`` deep-copies the batch, normalizes it in float64 (its statistics' type) and casts
 the result back to float32: on a thousand replicas of a 1,500-wide observation that is several passes over
 tens of megabytes per step. :class:`Float32VecNormalize` writes ``clip((obs - mean) * (1 / std))`` into one new
-float32 array. The statistics, their updates, reward normalization and the saved file's contents are SB3's;
-the normalized values differ from SB3's by float32 rounding (a few parts in 1e7).
+float32 array. The statistics, their updates and reward normalization are SB3's. The normalized values differ
+from SB3's by float32 rounding, relative to the feature's scale (larger where a nearly constant feature has a large
+mean). The saved file pickles this class, so loading it needs this package (as loading the model does).
 """
 
 from __future__ import annotations

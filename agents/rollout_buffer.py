@@ -30,7 +30,8 @@ class ReusedRolloutBuffer(RolloutBuffer):
             self._storage = {name: getattr(self, name) for name in _STORED}
             return
         # Every row is written by ``add`` before the buffer is full, and only a full buffer is read, so the
-        # arrays need no zeroing; ``get`` replaced them by flat views, and the advantage pass by new arrays.
+        # arrays need no zeroing; ``get`` replaced them by flat views, and the advantage pass ``returns`` by a
+        # new array.
         for name, array in storage.items():
             setattr(self, name, array)
         self.generator_ready = False

@@ -45,6 +45,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from gymnasium import spaces
 from stable_baselines3 import A2C, PPO, SAC, TD3
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.noise import NormalActionNoise, OrnsteinUhlenbeckActionNoise
@@ -316,7 +317,8 @@ def make_model(algo: str, env, hyperparams: dict, seed: int, tensorboard_log: st
         if cells is None:
             raise ValueError("network 'cells' needs the scenario's cells (agents.cell_network.CellScenario)")
         policy, policy_kwargs = CellActorCriticPolicy, {**policy_kwargs, "cells": cells}
-    extra = {} if algo in OFF_POLICY else {"rollout_buffer_class": ReusedRolloutBuffer}
+    flat_rollouts = algo not in OFF_POLICY and isinstance(env.observation_space, spaces.Box)
+    extra = {"rollout_buffer_class": ReusedRolloutBuffer} if flat_rollouts else {}
     try:
         return cls(
             policy,

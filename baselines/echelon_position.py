@@ -42,7 +42,8 @@ class ObservedStock:
 def stock_from_blocks(blocks: Mapping[str, Any], max_level: Any, max_order: Any, demand_scale: Any,
                       round_units: Callable[[Any], Any], xp: Any = np) -> ObservedStock:
     """Unscale the stock blocks of an observation (see :mod:`envs.observation`) and round them with
-    ``round_units`` (``numpy.rint``, or a rounding that lets gradients through)."""
+    ``round_units`` (``numpy.rint``, or a rounding that lets gradients through); ``xp`` is ``numpy`` or
+    ``torch``, as the blocks are."""
     return ObservedStock(
         on_hand=round_units(blocks["on_hand"] * max_level),
         dock=round_units(blocks["dock"] * max_level),
@@ -93,9 +94,10 @@ class EchelonMatrices:
 
 
 def local_request(echelon_levels: Any, stock: ObservedStock, matrices: EchelonMatrices, xp: Any = np) -> Any:
-    """Local order-up-to levels (B, N, P) that implement echelon levels (B or 1, N, P) given observed stock."""
+    """Local order-up-to levels (B, N, P) that implement echelon levels (B or 1, N, P) given observed stock
+    (in torch, the stock and the matrices share one dtype: ``matmul`` does not promote)."""
     own = stock.installation_stock
-    # Broadcast matrix products: several times faster than the equivalent einsums on numpy's small matrices.
+    # Broadcast matrix products: numpy's einsum is much slower on these small matrices.
     echelon_stock = xp.matmul(matrices.subtree, own)
     subtree_backlog = xp.matmul(matrices.subtree_owner.T, stock.backlog)
     charged = xp.matmul(matrices.owner.T, stock.backlog)

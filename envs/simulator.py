@@ -141,7 +141,7 @@ class Simulator:
 
     Rows are selected by boolean masks (B,). Observations are written into a caller's (B, O) float32 array
     (:meth:`new_observations`), so a vector env can fill one array from a step and a reset. ``threads``
-    (default :func:`kernel_threads`) caps the threads of the compiled path.
+    (default :func:`kernel_threads`) sets the threads of the compiled path.
     """
 
     def __init__(self, params: EnvParams, batch_size: int, action_mode: str, warmup: int,
@@ -151,8 +151,8 @@ class Simulator:
         check_simulable(params)
         self.params, self.batch_size = params, batch_size
         self.action_mode, self.warmup = action_mode, warmup
-        self.threads = kernel_threads() if threads is None else threads
         self.simulator = resolve_simulator(simulator)
+        self.threads = (kernel_threads() if threads is None else threads) if self.simulator == "compiled" else 1
         self.info_layout = InfoLayout.of(params)
         self.observation_size = observation_size(params)
         self.keys = np.zeros(batch_size, dtype=np.uint64)
@@ -216,14 +216,9 @@ class Simulator:
             self._balance(waited)
 
     def _balance(self, waited: bool) -> None:
-        """Move the split between the calling thread and the workers after a step of every row.
-
-        A worker starts a little after the calling thread (a thread wake-up), and when the calling thread
-        finishes first it sleeps until the workers are done and is woken in turn: two wake-ups per step, which
-        cost as much as a tenth of a cheap scenario's step. So the calling thread takes more rows after a step
-        where it waited for the workers and fewer after one where it did not, twice as fast one way as the
-        other, so that the workers are usually done when it looks. Each replica is computed alone, so the split
-        never changes a result."""
+        """After a step of every row, give the calling thread more rows if it ``waited`` for the workers (which
+        start late: each is woken per step) and fewer if not, twice as fast one way, so that the workers are
+        usually done when it looks and it is not put to sleep. Replicas are computed alone: results never change."""
         shift = max(1, self.batch_size // 256)
         first_rows = self._chunks[0][1] + (2 * shift if waited else -shift)
         self._chunks = row_chunks(self.batch_size, len(self._chunks), first_rows)

@@ -86,10 +86,13 @@ def support_bound(distribution: str, means: np.ndarray, dispersion: float | np.n
     positive = means > 0
     mean = np.where(positive, means, 1.0)
 
+    log_mean = np.log(mean)
+
     def log_tail(x: np.ndarray) -> np.ndarray:  # log of Chernoff's bound on P(X >= x), x > mean
+        log_ratio = np.log(x) - log_mean  # not log(x / mean), which overflows for a tiny mean
         if k is None:
-            return x - mean - x * np.log(x / mean)
-        return (x + k) * (np.log1p(x / k) - np.log1p(mean / k)) - x * np.log(x / mean)
+            return x - mean - x * log_ratio
+        return (x + k) * (np.log1p(x / k) - np.log1p(mean / k)) - x * log_ratio
 
     low, high = mean.copy(), 2.0 * mean + 2.0 * level + 10.0
     while (short := log_tail(high) > -level).any():

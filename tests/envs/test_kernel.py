@@ -280,20 +280,35 @@ def test_the_thread_split_changes_no_result(scenario):
     for sim, obs in zip(simulators, observations, strict=True):
         sim.reset(everything, keys, obs)
     rng = np.random.default_rng(4)
-    splits = set()
     for period in range(60):
         actions = rng.uniform(-1, 1, (batch, params.num_nodes * params.num_products))
         steps = [sim.step(actions, obs) for sim, obs in zip(simulators, observations, strict=True)]
         for got, want in zip(steps[1], steps[0], strict=True):
             np.testing.assert_array_equal(got, want)
         np.testing.assert_array_equal(observations[1], observations[0])
-        splits.add(simulators[1]._chunks[0][1])
         if period % 7 == 0:  # a split the balancing would not choose
             simulators[1]._chunks = row_chunks(batch, 3, int(rng.integers(0, batch)))
     for field in dataclasses.fields(simulators[0].state):
         np.testing.assert_array_equal(getattr(simulators[1].state, field.name),
                                       getattr(simulators[0].state, field.name), err_msg=field.name)
-    assert len(splits) > 3
+
+
+def test_the_calling_thread_takes_rows_after_waiting_and_gives_them_back_otherwise():
+    batch = 8 * THREAD_MIN_ROWS
+    sim = Simulator(compile_scenario(resolve_scenario("serial")), batch, "quantity", 5, "compiled", threads=3)
+    shift = max(1, batch // 256)
+    start = sim._chunks[0][1]
+    sim._balance(waited=True)
+    assert sim._chunks[0][1] == start + 2 * shift
+    sim._balance(waited=False)
+    assert sim._chunks[0][1] == start + shift
+    for _ in range(batch):
+        sim._balance(waited=True)
+    assert sim._chunks[0][1] == batch - 2 * THREAD_MIN_ROWS  # the workers keep their minimum
+    for _ in range(2 * batch):
+        sim._balance(waited=False)
+    assert sim._chunks[0][1] == THREAD_MIN_ROWS
+    assert len(sim._chunks) == 3 and sim._chunks[-1][1] == batch
 
 
 @pytest.mark.parametrize("scenario", ["serial", "network"])

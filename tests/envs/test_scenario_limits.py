@@ -258,3 +258,11 @@ def test_a_trend_is_refused_at_the_period_where_units_stop_being_exact():
     noise.noise(keys, np.array([0, first_bad - 2, first_bad - 1]), params)  # still exact
     with pytest.raises(ValueError, match=f"period {first_bad}: a trend of 0.1 per period"):
         noise.noise(keys, np.array([first_bad - 1, first_bad, first_bad + 1]), params)
+
+
+@pytest.mark.parametrize("distribution", ["poisson", "negative_binomial"])
+def test_a_tiny_mean_bounds_its_support_without_overflow(distribution):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        bound = limits.support_bound(distribution, np.array([1e-320, 1e-300, 0.5]), 2.0, 0.3)
+    assert bound[0] == bound[1] == 0.0 and bound[2] >= 1.0
