@@ -20,8 +20,10 @@ from agents.gradient_policies import GradientNumpyPolicy, build_policy
 from agents.sb3_agents import load_hyperparams, make_model
 from baselines.echelon_position import EchelonMatrices, read_stock
 from baselines.planner import plan
-from envs.observation import observation_layout, split_observation
+from envs.observation import observation_layout, observe, split_observation
+from envs.params import compile_scenario
 from envs.sb3 import SB3VecEnv
+from envs.scenario import resolve_scenario
 from envs.vector import EchelonVectorEnv
 
 
@@ -171,3 +173,46 @@ def test_off_policy_algorithms_refuse_cells():
     with pytest.raises(ConfigError, match="actor-critic policy of ppo and a2c"):
         load_hyperparams("sac", "echelon/Network-v1", {"action": "residual", "network": "cells",
                                                        "normalize": {"obs": False}})
+
+
+def test_a_cell_sees_the_same_when_the_catalog_is_tiled():
+    """Every product twice, every capacity doubled: each cell's inputs and output are what they were, so that the
+    features neither shrink nor grow with the number of products."""
+    base = plan("network")
+    scenario = resolve_scenario("network")
+    tiled_scenario = dataclasses.replace(
+        scenario, name="network-twice",
+        products=[dataclasses.replace(p, name=f"{p.name}-{copy}") for copy in (0, 1) for p in scenario.products],
+        nodes=tuple(dataclasses.replace(n, storage_capacity=2 * n.storage_capacity,
+                                        inbound_capacity=2 * n.inbound_capacity) for n in scenario.nodes))
+    params, tiled_params = base.params, compile_scenario(tiled_scenario)
+    levels = base.echelon_levels.reshape(params.num_nodes, params.num_products)
+    cells = CellScenario.of(params, levels)
+    tiled_cells = CellScenario.of(tiled_params, np.concatenate([levels, levels], axis=1))
+    for name, axis in {"static": 1, "region_weight": 2, "max_level": 1, "max_order": 1, "demand_scale": 1,
+                       "echelon_scale": 1}.items():
+        original = getattr(cells, name)
+        np.testing.assert_allclose(getattr(tiled_cells, name), np.concatenate([original, original], axis=axis),
+                                   rtol=1e-6, atol=1e-6, err_msg=name)
+
+    env = EchelonVectorEnv(4, "network", max_episode_steps=None)
+    observation, _ = env.reset(seed=2)
+    for _ in range(6):
+        observation, *_ = env.step(base.policy()(observation))
+    state = env._simulator.state
+    tiled_state = dataclasses.replace(state, **{
+        field.name: np.concatenate([getattr(state, field.name)] * 2, axis=-1)
+        for field in dataclasses.fields(state) if field.name not in ("received", "period")},
+        received=2 * state.received)
+    network = randomized(CellNetwork((16, 8), cells))
+    with torch.no_grad():
+        inputs = network.inputs(torch.as_tensor(observe(state, params)))
+        out = network(torch.as_tensor(observe(state, params))).reshape(4, params.num_nodes, -1)
+        network.bind(tiled_cells)
+        tiled_inputs = network.inputs(torch.as_tensor(observe(tiled_state, tiled_params)))
+        tiled_out = network(torch.as_tensor(observe(tiled_state, tiled_params))).reshape(4, params.num_nodes, -1)
+    cell_axis = 2
+    for got, want in zip(tiled_inputs, inputs, strict=True):
+        expected = torch.cat([want, want], dim=cell_axis) if got.shape != want.shape else want
+        np.testing.assert_allclose(got.numpy(), expected.numpy(), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(tiled_out.numpy(), torch.cat([out, out], dim=2).numpy(), rtol=1e-4, atol=1e-6)
