@@ -88,8 +88,9 @@ def row_chunks(batch_size: int, threads: int, first_rows: int | None = None) -> 
         return [(0, batch_size)]
     first = round(batch_size / count) if first_rows is None else int(first_rows)
     first = min(max(first, THREAD_MIN_ROWS), batch_size - (count - 1) * THREAD_MIN_ROWS)
-    bounds = np.linspace(first, batch_size, count).round().astype(int)
-    return [(0, first), *((int(a), int(b)) for a, b in zip(bounds[:-1], bounds[1:], strict=True))]
+    rest, workers = batch_size - first, count - 1
+    bounds = [first + round(rest * i / workers) for i in range(count)]  # plain integers: called at every step
+    return [(0, first), *zip(bounds[:-1], bounds[1:], strict=True)]
 
 
 def resolve_simulator(simulator: str | None) -> str:
