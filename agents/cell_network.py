@@ -102,27 +102,32 @@ def _cell_facts(params: EnvParams, levels: np.ndarray) -> np.ndarray:
              "normal": params.cv**2}[params.distribution]
     cv = np.sqrt(1.0 / np.maximum(flow, 1e-3) + extra[None, :])
     penalty = np.maximum(params.penalty.max(axis=0), 1e-9)[None, :]
-    stock_volume = params.volume[None, :] * params.max_level
+    stock_volume = _stock_volume(params)
     relative_volume = stock_volume / np.maximum(stock_volume.mean(axis=1, keepdims=True), 1e-9)
     return np.stack([levels / params.max_level, np.log1p(flow), np.minimum(cv, 10.0),
                      np.log(np.maximum(params.holding_cost, 1e-9) / penalty),
                      np.log(np.maximum(relative_volume, 1e-6))], axis=2)
 
 
+def _stock_volume(params: EnvParams) -> np.ndarray:
+    """(N, P) volume of each cell's max level: what a product would take of its node's storage at most."""
+    return params.volume[None, :] * params.max_level
+
+
 def _node_facts(params: EnvParams) -> np.ndarray:
     """(N, STATIC_NODE_FEATURES) public facts of each node (see the module's table)."""
     depth = np.minimum(SupplyTree(params.supplier_index).depth, MAX_DEPTH - 1)
     capacity = params.storage_capacity
-    stock_volume = (params.volume[None, :] * params.max_level).sum(axis=1)
     capped = np.isfinite(capacity)
-    storage_pressure = np.log1p(np.where(capped, stock_volume / np.where(capped, capacity, 1.0), 0.0))
+    storage_pressure = np.log1p(np.where(capped, _stock_volume(params).sum(axis=1) / np.where(capped, capacity, 1.0),
+                                         0.0))
     serves = np.zeros(params.num_nodes)
     for arc in params.arcs:
         serves[arc.node] = 1.0
     return np.column_stack([
         np.eye(MAX_DEPTH)[depth], serves, (params.supplier_index < 0).astype(float),
         params.mean_lead_time / 10.0, np.sqrt(params.lead_time_var) / 10.0,
-        np.isfinite(params.storage_capacity).astype(float), np.isfinite(params.inbound_capacity).astype(float),
+        capped.astype(float), np.isfinite(params.inbound_capacity).astype(float),
         storage_pressure,
     ])
 
