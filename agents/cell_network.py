@@ -40,7 +40,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from baselines.echelon_position import EchelonMatrices
+from baselines.echelon_position import EchelonMatrices, echelon_position
 from envs.observation import observation_layout
 from envs.params import EnvParams
 from envs.scenario import SupplyTree
@@ -218,7 +218,7 @@ class CellNetwork(nn.Module):
         in_transit = (pipeline * self._max_order[:, None, :]).sum(dim=2)
         own = (on_hand + dock) * self._max_level + in_transit
         backlog = parts["backlog"].reshape(b, -1, p)
-        echelon = torch.matmul(self._subtree, own) - torch.matmul(self._subtree_owner.T, backlog * self._demand_scale)
+        echelon = echelon_position(own, backlog * self._demand_scale, self._subtree, self._subtree_owner, torch)
         demand = [(self._region_weight[None] * parts[name].reshape(b, 1, -1, p)).sum(dim=2)
                   for name in ("backlog", "recent_demand", "forecast")]
         cells = torch.cat([on_hand[..., None], dock[..., None], _ages(pipeline, PIPELINE_AGES),

@@ -93,13 +93,17 @@ class EchelonMatrices:
         return cls(subtree, owner, owner @ subtree.T)
 
 
-def local_request(echelon_levels: Any, stock: ObservedStock, matrices: EchelonMatrices, xp: Any = np) -> Any:
-    """Local order-up-to levels (B, N, P) that implement echelon levels (B or 1, N, P) given observed stock
-    (in torch, the stock and the matrices share one dtype: ``matmul`` does not promote)."""
-    own = stock.installation_stock
+def echelon_position(own: Any, backlog: Any, subtree: Any, subtree_owner: Any, xp: Any = np) -> Any:
+    """Echelon positions (B, N, P): each node's and its descendants' own stock ``own`` (B, N, P) minus the
+    backlog (B, R, P) charged inside its subtree (``subtree`` and ``subtree_owner`` of :class:`EchelonMatrices`;
+    in torch, all of one dtype: ``matmul`` does not promote)."""
     # Broadcast matrix products: numpy's einsum is much slower on these small matrices.
-    echelon_stock = xp.matmul(matrices.subtree, own)
-    subtree_backlog = xp.matmul(matrices.subtree_owner.T, stock.backlog)
+    return xp.matmul(subtree, own) - xp.matmul(subtree_owner.T, backlog)
+
+
+def local_request(echelon_levels: Any, stock: ObservedStock, matrices: EchelonMatrices, xp: Any = np) -> Any:
+    """Local order-up-to levels (B, N, P) that implement echelon levels (B or 1, N, P) given observed stock."""
+    own = stock.installation_stock
+    position = echelon_position(own, stock.backlog, matrices.subtree, matrices.subtree_owner, xp)
     charged = xp.matmul(matrices.owner.T, stock.backlog)
-    position = echelon_stock - subtree_backlog
     return echelon_levels - position + own - charged
