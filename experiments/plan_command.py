@@ -25,6 +25,7 @@ from envs.scenario import resolve_scenario
 from experiments.conventions import UsageError
 from experiments.plan_workers import RayExecutor
 from experiments.ray_cluster import connect
+from experiments.runs import plan_fields
 
 
 @dataclass(frozen=True)
@@ -88,7 +89,7 @@ def plan_json(run: PlanRun, scenario: str | Path) -> dict:
     def numbers(values: np.ndarray) -> list:
         return np.where(np.isfinite(values), values, None).tolist() if values.dtype.kind == "f" else values.tolist()
 
-    return {"method": planned.method, "echelon_levels": np.asarray(planned.echelon_levels, dtype=float).tolist(),
+    return {**plan_fields(planned.method, planned.echelon_levels),
             "scenario": str(scenario), "node_names": list(planned.params.node_names),
             "storage_price": numbers(planned.storage_price), "inbound_price": numbers(planned.inbound_price),
             "storage_use": numbers(planned.storage_use), "inbound_use": numbers(planned.inbound_use),

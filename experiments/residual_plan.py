@@ -17,13 +17,12 @@ from baselines.policies import EchelonBaseStockPolicy
 from envs.params import EnvParams
 from experiments.files import write_atomic
 from experiments.run_config import env_params
-from experiments.runs import PLAN, Run, RunError
+from experiments.runs import PLAN, Run, RunError, plan_fields
 
 
 def save_plan(run: Run, echelon_levels: np.ndarray, method: str) -> None:
     """Record the plan a residual agent corrects."""
-    data = {"method": method, "echelon_levels": np.asarray(echelon_levels, dtype=float).tolist()}
-    write_atomic(run.file(PLAN), json.dumps(data) + "\n")
+    write_atomic(run.file(PLAN), json.dumps(plan_fields(method, echelon_levels)) + "\n")
 
 
 def load_plan_levels(run: Run) -> np.ndarray:

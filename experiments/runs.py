@@ -44,6 +44,7 @@ from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 
+import numpy as np
 import yaml
 
 from experiments.files import unwritable, write_atomic
@@ -71,6 +72,12 @@ KILLED = "killed"
 REQUIRED_CONFIG_KEYS = ("env_id", "algo", "seed")
 COUNT_KEYS = {"gradient": ("paths", "horizon", "iterations")}  # whole numbers >= 1 a config must set, by algo
 DEFAULT_COUNT_KEYS = ("num_envs", "total_steps")
+
+
+def plan_fields(method: str, echelon_levels: np.ndarray) -> dict:
+    """The fields of a plan file that a residual run reads: the planner's method and its echelon levels (N lists
+    of P numbers). A residual run's ``plan.json`` holds these; ``echelon plan --output`` adds more."""
+    return {"method": method, "echelon_levels": np.asarray(echelon_levels, dtype=float).tolist()}
 
 
 class RunError(Exception):

@@ -14,6 +14,8 @@ from baselines.planner import plan
 from envs.scenario.generate import network_scenario
 from envs.scenario.io import save_scenario_file
 from experiments import cli
+from experiments.residual_plan import load_plan_levels
+from experiments.runs import Run
 
 
 def test_plan_writes_the_plan_a_residual_run_reads(tmp_path: Path, capsys):
@@ -26,6 +28,7 @@ def test_plan_writes_the_plan_a_residual_run_reads(tmp_path: Path, capsys):
     assert np.array_equal(np.array(written["echelon_levels"]), expected.echelon_levels)
     assert written["storage_price"] == expected.storage_price.tolist() and written["dual_bound"] == expected.dual_bound
     assert written["node_names"] == list(expected.params.node_names)
+    assert np.array_equal(load_plan_levels(Run(tmp_path)), expected.echelon_levels)  # as a run folder's plan.json
 
 
 @pytest.mark.parametrize("args", [
