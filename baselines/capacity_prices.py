@@ -46,16 +46,7 @@ import numpy as np
 from scipy import special
 
 from baselines._demand import std_normal_pdf
-from baselines.echelon_demand import EchelonDemand
-from baselines.echelon_newsvendor import (
-    DemandTotals,
-    PricedSolution,
-    PricedTotals,
-    priced_newsvendors,
-    priced_totals,
-    stockout_probability,
-)
-from baselines.network_model import NetworkModel
+from baselines.echelon_newsvendor import DemandTotals, PricedPartials, PricedTotals, priced_totals
 from baselines.product_sums import combine
 
 SUBGRADIENT_ITERATIONS = 150
@@ -145,18 +136,6 @@ class PriceSearch:
     cost: float  # model cost with the expected overflow cost
 
 
-@dataclass(frozen=True)
-class PricingResult:
-    storage_price: np.ndarray  # (N,) per unit of volume on hand and period
-    inbound_price: np.ndarray  # (N,) per unit received
-    solution: PricedSolution  # the echelon newsvendors at these prices (separable storage accounting)
-    dual_bound: float
-    history: list[PricingStep] = field(repr=False)
-    storage_use: np.ndarray  # (N,) model use with the storage offset
-    cost: float  # model cost with the expected overflow cost
-    stockout_probability: np.ndarray  # (N, P) of a unit asked of a node at the solution's levels
-
-
 def price_scales(holding: np.ndarray, volume: float, stockout: np.ndarray,
                  num_products: int) -> tuple[np.ndarray, np.ndarray]:
     """The per-node scales of the storage and inbound price steps from the catalog's sums of holding costs (N,),
@@ -164,36 +143,21 @@ def price_scales(holding: np.ndarray, volume: float, stockout: np.ndarray,
     return (holding / num_products) / (volume / num_products), stockout / num_products
 
 
-def price_capacities(model: NetworkModel, demand: EchelonDemand, iterations: int = SUBGRADIENT_ITERATIONS,
-                     start: tuple[np.ndarray, np.ndarray] | None = None, storage_offset: np.ndarray | None = None,
-                     overflow: OverflowCost | None = None) -> PricingResult:
-    """Prices that make the model's expected storage and inbound use fit every finite cap, the newsvendors at those
-    prices and the stock-out probability of their levels (which the planner feeds back to the demand allocation).
+def pricing_problem(storage_capacity: np.ndarray, inbound_capacity: np.ndarray, holding: np.ndarray, volume: float,
+                    num_products: int, round_totals: list[DemandTotals],
+                    solve: Callable[[np.ndarray, np.ndarray], list[PricedPartials]]) -> PricingProblem:
+    """The price search's problem for one allocation round: the caps (N,); the step scales from the catalog's sums
+    of holding costs (N,) and volumes and from the round's demand totals (one per set of products); and ``solve``,
+    which returns every set's priced partials at given prices (from shards of the catalog,
+    :mod:`baselines.product_shard`, or from one set holding all of it)."""
+    scale_s, scale_i = price_scales(holding, volume, combine([part.stockout_cost for part in round_totals]),
+                                    num_products)
 
-    ``start`` = (storage prices, inbound prices) warm-starts the search (e.g. from a previous allocation round);
-    ``storage_offset`` and ``overflow`` are the refinements of the module doc. All products in one piece: the
-    planner runs the same search on shards of the catalog (:mod:`baselines.product_shard`).
-    """
-    round_totals = [DemandTotals.of(model, demand)]
-    last: dict[str, tuple] = {}
+    def totals(storage_price: np.ndarray, inbound_price: np.ndarray) -> PricedTotals:
+        return priced_totals(storage_capacity, inbound_capacity, round_totals, solve(storage_price, inbound_price),
+                             storage_price, inbound_price)
 
-    def solve(lam: np.ndarray, pi: np.ndarray) -> PricedTotals:
-        levels, on_hand, shortage, partials = priced_newsvendors(model, demand, lam, pi)
-        totals = priced_totals(model.storage_capacity, model.inbound_capacity, round_totals, [partials], lam, pi)
-        last["solution"] = (levels, on_hand, shortage, totals)
-        return totals
-
-    sums = model.sums
-    scale_s, scale_i = price_scales(combine(sums.of(model.holding)), float(combine(sums.of(model.volume))),
-                                    combine(round_totals[0].stockout_cost), model.num_products)
-    problem = PricingProblem(model.storage_capacity, model.inbound_capacity, scale_s, scale_i, solve)
-    search = search_prices(problem, iterations, start, storage_offset, overflow)
-    levels, on_hand, shortage, totals = last["solution"]  # the search's last evaluation is at its final prices
-    solution = PricedSolution(levels, on_hand, shortage, totals.cost, totals.dual_value, totals.storage_use,
-                              totals.inbound_use)
-    return PricingResult(storage_price=search.storage_price, inbound_price=search.inbound_price, solution=solution,
-                         dual_bound=search.dual_bound, history=search.history, storage_use=search.storage_use,
-                         cost=search.cost, stockout_probability=stockout_probability(model, demand, levels))
+    return PricingProblem(storage_capacity, inbound_capacity, scale_s, scale_i, totals)
 
 
 def search_prices(problem: PricingProblem, iterations: int = SUBGRADIENT_ITERATIONS,

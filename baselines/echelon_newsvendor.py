@@ -24,7 +24,7 @@ stock and ignores lost sales, so the planner corrects it with the storage model 
 The newsvendors of any set of products (the catalog, or one shard of it) are solved by :func:`priced_newsvendors`,
 which also returns the set's additive share of every total, by chunk of products (:class:`PricedPartials`,
 :mod:`baselines.product_sums`); :func:`priced_totals` adds the shares of all sets up into the cost, the use and the
-dual value. :func:`solve_priced` is both for the whole catalog in one piece.
+dual value.
 """
 
 from __future__ import annotations
@@ -41,19 +41,6 @@ from baselines.product_sums import combine
 
 MIN_RATE = 1e-9
 """Priced echelon holding and stock-out costs are floored here for the levels (the dual is then -inf)."""
-
-
-@dataclass(frozen=True)
-class PricedSolution:
-    """Levels and model quantities of the echelon newsvendors at given capacity prices."""
-
-    levels: np.ndarray  # (N, P) echelon base-stock levels
-    on_hand: np.ndarray  # (N, P) E[(S - D~)^+]
-    shortage: np.ndarray  # (N, P) E[(D~ - S)^+]
-    cost: float  # the model's cost at these levels (unpriced)
-    dual_value: float  # Lagrangian dual function at these prices (-inf where a priced rate is <= 0)
-    storage_use: np.ndarray  # (N,) model volume on hand
-    inbound_use: np.ndarray  # (N,) model units received per period
 
 
 @dataclass(frozen=True)
@@ -147,16 +134,6 @@ def priced_totals(storage_capacity: np.ndarray, inbound_capacity: np.ndarray, ro
         dual = (priced + float(storage_price @ (storage_constant - storage_capacity))
                 + float(inbound_price @ (subtree_flow - inbound_capacity)))
     return PricedTotals(cost, dual, storage_use, inbound_use)
-
-
-def solve_priced(model: NetworkModel, demand: EchelonDemand, storage_price: np.ndarray,
-                 inbound_price: np.ndarray) -> PricedSolution:
-    """All echelon newsvendors at the given prices (one vectorized pass), with model use and dual value."""
-    levels, on_hand, shortage, partials = priced_newsvendors(model, demand, storage_price, inbound_price)
-    totals = priced_totals(model.storage_capacity, model.inbound_capacity, [DemandTotals.of(model, demand)], [partials],
-                           storage_price, inbound_price)
-    return PricedSolution(levels, on_hand, shortage, totals.cost, totals.dual_value, totals.storage_use,
-                          totals.inbound_use)
 
 
 def stockout_probability(model: NetworkModel, demand: EchelonDemand, levels: np.ndarray) -> np.ndarray:

@@ -58,12 +58,11 @@ from scipy import stats
 from baselines.capacity_prices import (
     OverflowCost,
     PriceSearch,
-    PricingProblem,
     PricingStep,
-    price_scales,
+    pricing_problem,
     search_prices,
 )
-from baselines.echelon_newsvendor import DemandTotals, PricedTotals, priced_totals
+from baselines.echelon_newsvendor import DemandTotals
 from baselines.lead_time_demand import protection_demand, protection_demand_is_exact
 from baselines.policies import EchelonBaseStockPolicy
 from baselines.product_sums import chunk_bounds, combine
@@ -260,14 +259,8 @@ def _decompose(params: EnvParams, shards: ShardExecutor) -> Plan:
     def price(feedback: _Feedback, round_totals: list[DemandTotals]) -> tuple[PriceSearch, _Storage]:
         """Stages 4 and 5: capacity prices for the round's demand given the feedback, then the storage model at the
         rounded levels the prices give."""
-        scale_s, scale_i = price_scales(holding, volume, combine([part.stockout_cost for part in round_totals]),
-                                        params.num_products)
-
-        def solve(lam: np.ndarray, pi: np.ndarray) -> PricedTotals:
-            partials = shards.map("solve", lam, pi)
-            return priced_totals(storage_capacity, inbound_capacity, round_totals, partials, lam, pi)
-
-        problem = PricingProblem(storage_capacity, inbound_capacity, scale_s, scale_i, solve)
+        problem = pricing_problem(storage_capacity, inbound_capacity, holding, volume, params.num_products,
+                                  round_totals, lambda lam, pi: shards.map("solve", lam, pi))
         pricing = search_prices(problem, start=feedback.prices, storage_offset=feedback.storage_offset,
                                 overflow=feedback.overflow)
         stock = shards.map("model_storage", pricing.storage_price, pricing.inbound_price)

@@ -5,16 +5,17 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from baselines.capacity_prices import price_capacities
+from baselines.capacity_prices import pricing_problem, search_prices
 from baselines.demand_allocation import allocate_demand, protection_periods
 from baselines.echelon_demand import echelon_demand
-from baselines.echelon_newsvendor import solve_priced
 from baselines.echelon_position import read_stock
 from baselines.evaluation import estimate, evaluate, paired_difference
 from baselines.network_model import network_model
 from baselines.planner import plan
 from baselines.policies import ConstantOrderPolicy, EchelonBaseStockPolicy, LocalBaseStockPolicy
+from baselines.product_sums import combine
 from baselines.serial import clark_scarf
+from baselines.shard_executor import LocalExecutor, shard_models
 from baselines.tree_recursion import TreeNode, tree_recursion
 from envs.params import compile_scenario
 from envs.scenario import get_scenario
@@ -70,15 +71,22 @@ def test_allocation_conserves_demand_and_spills_as_the_simulator():
 
 
 def test_capacity_prices_fit_caps_and_bound_the_model_optimum():
+    """The planner's price search on one allocation round (its products in one local shard)."""
     params = compile_scenario(network_scenario(num_products=40, storage_tightness=0.5, seed=3))
-    model = network_model(params)
-    demand = echelon_demand(model, allocate_demand(model))
-    result = price_capacities(model, demand)
-    capped = np.isfinite(model.storage_capacity)
-    assert np.all(result.solution.storage_use[capped] <= model.storage_capacity[capped] * (1 + 1e-6))
-    unconstrained = solve_priced(model, demand, np.zeros(model.num_nodes), np.zeros(model.num_nodes))
-    assert unconstrained.dual_value <= result.dual_bound <= result.solution.cost
-    assert result.solution.cost >= unconstrained.cost
+    shards = LocalExecutor(shard_models(params, 1))
+    catalog, round_totals = shards.map("catalog"), shards.map("allocate")
+    storage_capacity = np.asarray(params.storage_capacity, dtype=float)
+    holding, volume = combine([part.holding for part in catalog]), float(combine([part.volume for part in catalog]))
+    problem = pricing_problem(storage_capacity, np.asarray(params.inbound_capacity, dtype=float), holding, volume,
+                              params.num_products, round_totals, lambda lam, pi: shards.map("solve", lam, pi))
+    result = search_prices(problem)
+    capped = np.isfinite(storage_capacity)
+    assert capped.any() and np.any(result.storage_price > 0)  # the caps bind: the search has work to do
+    assert np.all(result.totals.storage_use[capped] <= storage_capacity[capped] * (1 + 1e-6))
+    unconstrained = problem.solve(np.zeros(params.num_nodes), np.zeros(params.num_nodes))
+    assert np.any(unconstrained.storage_use[capped] > storage_capacity[capped])
+    assert unconstrained.dual_value <= result.dual_bound <= result.totals.cost
+    assert result.totals.cost >= unconstrained.cost
     finite = [step.dual_value for step in result.history if np.isfinite(step.dual_value)]
     assert max(finite) == pytest.approx(result.dual_bound)
 
