@@ -53,16 +53,24 @@ def single_env_rate(env_id: str, seconds: float) -> float:
     return steps / (time.perf_counter() - start)
 
 
-def vector_env_rate(env_id: str, num_envs: int, seconds: float) -> float:
+def vector_env_rate(env_id: str, num_envs: int, seconds: float) -> tuple[float, list[float]]:
+    """Env-steps per second over ``seconds``, and over each whole second of it (how much the rate moves within
+    one run: on a shared machine, more than the code does)."""
     env = gym.make_vec(env_id, num_envs=num_envs, vectorization_mode="vector_entry_point")
     env.reset(seed=0)
     actions = np.random.default_rng(0).uniform(-1, 1, (4,) + env.action_space.shape).astype(np.float32)
     env.step(actions[0])
-    steps, start = 0, time.perf_counter()
-    while time.perf_counter() - start < seconds:
+    steps, windows = 0, []
+    start = window_start = time.perf_counter()
+    window_steps = 0
+    while (now := time.perf_counter()) - start < seconds:
+        if now - window_start >= 1.0:
+            windows.append(window_steps * num_envs / (now - window_start))
+            window_start, window_steps = now, 0
         env.step(actions[steps % 4])
         steps += 1
-    return steps * num_envs / (time.perf_counter() - start)
+        window_steps += 1
+    return steps * num_envs / (time.perf_counter() - start), windows
 
 
 def stage_microseconds(env_id: str, num_envs: int, repeats: int) -> dict[str, float]:
@@ -146,9 +154,9 @@ def child_main(argv: list[str]) -> None:
     if kind == "stages":
         print(json.dumps(stage_microseconds(env_id, int(argv[2]), int(argv[3]))))
     elif kind == "memory":
-        rate = vector_env_rate(env_id, int(argv[2]), float(argv[3]))
+        rate, windows = vector_env_rate(env_id, int(argv[2]), float(argv[3]))
         peak = measure.peak_memory_bytes() / 2**30
-        print(json.dumps({"rate": rate, "peak_gib": peak}))
+        print(json.dumps({"rate": rate, "windows": windows, "peak_gib": peak}))
     else:
         env = gym.make_vec(env_id, num_envs=2, vectorization_mode="vector_entry_point")
         env.reset(seed=0)
@@ -189,12 +197,16 @@ def main(argv: list[str] | None = None) -> None:
         print_stages(args.ids, args.num_envs, 5 if args.quick else args.repeats)
         print(f"load average after: {measure.load_average()}")
         return
-    print(f"| env id | single env steps/s | vector env ({args.num_envs} replicas) env-steps/s | peak memory (GiB) |")
-    print("|---|---:|---:|---:|")
+    print(f"| env id | single env steps/s | vector env ({args.num_envs} replicas) env-steps/s "
+          "| its one-second windows, slowest - fastest | peak memory (GiB) |")
+    print("|---|---:|---:|---:|---:|")
     for env_id in args.ids:
         single = single_env_rate(env_id, seconds)
         batched = _child(["memory", env_id, str(args.num_envs), str(seconds)])
-        print(f"| {env_id} | {single:,.0f} | {batched['rate']:,.0f} | {batched['peak_gib']:.2f} |", flush=True)
+        windows = batched["windows"]
+        spread = f"{min(windows):,.0f} - {max(windows):,.0f}" if windows else "-"
+        print(f"| {env_id} | {single:,.0f} | {batched['rate']:,.0f} | {spread} | {batched['peak_gib']:.2f} |",
+              flush=True)
     if not args.no_compile:
         first, cached = first_step_seconds(args.ids[0])
         print(f"\nFresh process to first step ({args.ids[0]}): {first:.1f} s with an empty compilation cache, "
