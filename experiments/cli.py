@@ -1,4 +1,4 @@
-"""The ``echelon`` command: train, evaluate, compare and benchmark inventory policies.
+"""The ``echelon`` command: train, evaluate, compare, transfer and benchmark inventory policies.
 
     echelon train --env-id echelon/Serial-v1 --algo ppo --seed 0
     echelon train --env-id echelon/Network-v1 --algo ppo --action residual --set max_log_multiplier=0.5
@@ -6,6 +6,7 @@
     echelon train --resume runs/Serial-v0-ppo-seed0-20250101-120000
     echelon evaluate --run runs/Serial-v0-ppo-seed0-20250101-120000 --episodes 100
     echelon compare --run runs/A --run runs/B --policy planner --policy tuned   # paired against the plan
+    echelon transfer --runs runs/A runs/B --scenario network-large --products 2000   # cells runs, other scenarios
     echelon benchmark --env-id echelon/Network-v1 --seed 0
     echelon sweep SWEEP.yaml                     # on Ray, locally (127.0.0.1) or --address HEAD:6379
     echelon plan network-large --shards 4 --output plan.json   # the analytic plan, its products in shards on Ray
@@ -31,6 +32,7 @@ from envs.scenario.errors import ScenarioError
 from experiments.conventions import (
     DEFAULT_EPISODES,
     DEFAULT_EVAL_SEED,
+    DEFAULT_TRANSFER_PERIODS,
     EXIT_ERROR,
     EXIT_INTERRUPTED,
     EXIT_USAGE,
@@ -140,7 +142,9 @@ def _add_runtime(parser: argparse.ArgumentParser) -> None:
                        help="show progress bars (default: only when writing to a terminal)")
 
 
-def _add_eval_options(parser: argparse.ArgumentParser, episodes_default: int = DEFAULT_EPISODES) -> None:
+def _add_eval_options(parser: argparse.ArgumentParser, episodes_default: int = DEFAULT_EPISODES,
+                      periods_default: int | None = None) -> None:
+    """The evaluation options; ``periods_default`` None: the env id's registered episode length."""
     group = parser.add_argument_group("evaluation (common random numbers)")
     group.add_argument("--episodes", type=_episodes, default=episodes_default,
                        help="episodes per policy; episode j is seeded SEED + j for every policy")
@@ -149,18 +153,20 @@ def _add_eval_options(parser: argparse.ArgumentParser, episodes_default: int = D
                             "num_envs - 1)")
     group.add_argument("--num-envs", type=_num_envs, default=None,
                        help="episodes simulated at once (default: min(episodes, 256)); the draws stay the same")
-    group.add_argument("--periods", type=_positive, default=None,
-                       help="periods per episode (default: the env id's registered episode length)")
+    group.add_argument("--periods", type=_positive, default=periods_default,
+                       help="periods per episode" if periods_default is not None else
+                            "periods per episode (default: the env id's registered episode length)")
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="echelon", description=__doc__, formatter_class=_Formatter)
     parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
-    commands = parser.add_subparsers(dest="command", metavar="{train,evaluate,compare,benchmark,sweep,plan,catalog}",
-                                     required=True)
+    commands = parser.add_subparsers(dest="command", metavar="{train,evaluate,compare,transfer,benchmark,sweep,plan,"
+                                     "catalog}", required=True)
     _add_train_command(commands)
     _add_evaluate_command(commands)
     _add_compare_command(commands)
+    _add_transfer_command(commands)
     _add_benchmark_command(commands)
     _add_sweep_command(commands)
     _add_plan_command(commands)
@@ -300,6 +306,41 @@ def _add_compare_command(commands: argparse._SubParsersAction) -> None:
                               "at most --episodes)")
     _add_eval_options(compare)
     _add_runtime(compare)
+
+
+def _add_transfer_command(commands: argparse._SubParsersAction) -> None:
+    """``echelon transfer``: product-shared runs on scenarios they were not trained on."""
+    transfer = commands.add_parser(
+        "transfer", formatter_class=_Formatter, help="evaluate product-shared runs (network 'cells') on other "
+        "scenarios, paired with each scenario's own plan",
+        description=(
+            "Rebuild runs trained with network 'cells' (product-shared weights, which fit any scenario) on each\n"
+            "target scenario, around that scenario's own analytic plan, and evaluate them with the plan on the same\n"
+            "episodes (common random numbers: seeds SEED, SEED + 1, ..., the scenario's warm-up, PERIODS periods\n"
+            "each). Prints, per target, the plan's cost per period with its 95% CI and each run's paired gap to it,\n"
+            "and across the runs (one configuration, several training seeds) the mean and interquartile mean of the\n"
+            "gaps with 95% stratified bootstrap intervals and the probability that a run beats the plan. Targets:\n"
+            "registered scenario names or YAML files (--scenario), and generated networks of N products (--products:\n"
+            "the generator of the registered networks, 4 fulfillment centers, 2 same-day sites, 6 regions).\n"
+            "'python -m experiments.transfer' takes the same options."
+        ),
+    )
+    add_transfer_arguments(transfer)
+
+
+def add_transfer_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options of a transfer evaluation, the one home of those of ``echelon transfer`` and of
+    ``python -m experiments.transfer``."""
+    parser.add_argument("--runs", nargs="+", required=True, metavar="RUN_DIR",
+                        help="run folders trained with network 'cells' (one configuration, several seeds)")
+    parser.add_argument("--scenario", action="append", default=[], metavar="NAME_OR_YAML",
+                        help="a target scenario: a registered name (e.g. network-large) or a YAML file; repeatable")
+    parser.add_argument("--products", type=_positive, action="append", default=[], metavar="N",
+                        help="a generated network of N products as a target; repeatable")
+    parser.add_argument("--generator-seed", type=_non_negative, default=1, help="seed of the generated networks")
+    parser.add_argument("--output", metavar="FILE", default=None, help="write the results as JSON")
+    _add_eval_options(parser, periods_default=DEFAULT_TRANSFER_PERIODS)
+    _add_runtime(parser)
 
 
 def _add_benchmark_command(commands: argparse._SubParsersAction) -> None:
@@ -510,6 +551,20 @@ def cmd_compare(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_transfer(args: argparse.Namespace) -> int:
+    from experiments.transfer import target_scenarios, transfer, transfer_json
+
+    if not args.scenario and not args.products:
+        raise UsageError("give at least one --scenario or --products")
+    _check_output_file(args.output)
+    scenarios = target_scenarios(args.scenario, args.products, args.generator_seed)
+    results = transfer(args.runs, scenarios, args.episodes, args.seed, args.periods, args.num_envs, args.progress)
+    if args.output:
+        _write_results(Path(args.output), transfer_json(args.runs, results), "printed above")
+        print(f"wrote {args.output}")
+    return 0
+
+
 def _check_output_file(output: str | None) -> None:
     """Refuse, before any evaluation, an ``--output`` file that cannot be written: a folder, a device or other file
     that is not a regular one, a missing or unwritable folder, a name too long."""
@@ -621,7 +676,8 @@ def main(argv: list[str] | None = None) -> int:
 
         torch.set_num_threads(args.threads)
     handlers = {"train": lambda: cmd_train(args, full_argv), "evaluate": lambda: cmd_evaluate(args),
-                "compare": lambda: cmd_compare(args), "benchmark": lambda: cmd_benchmark(args, full_argv),
+                "compare": lambda: cmd_compare(args), "transfer": lambda: cmd_transfer(args),
+                "benchmark": lambda: cmd_benchmark(args, full_argv),
                 "sweep": lambda: cmd_sweep(args, full_argv), "plan": lambda: cmd_plan(args),
                 "catalog": lambda: cmd_catalog(args)}
     try:

@@ -9,6 +9,8 @@ DEFAULT_EVAL_SEED = 1_000_000
 """First evaluation seed: far from the training seeds (``seed .. seed + num_envs - 1``)."""
 DEFAULT_EPISODES = 100
 """Evaluation episodes per policy unless told otherwise."""
+DEFAULT_TRANSFER_PERIODS = 100
+"""Periods per episode of a transfer evaluation (its targets need not be registered env ids with an episode length)."""
 TUNING_SEED = 10_000
 """Seed of the tuning simulations of the ``tuned`` policy: fixed, and away from the evaluation seeds."""
 MAX_TRAINING_SEED = 2**32 - 1

@@ -6,10 +6,12 @@ analytic plan, and evaluated with the plan on the same episodes (common random n
 scenario's warm-up, ``--periods`` each); each run gives a paired gap to the plan and the runs together the
 statistics across training seeds of :mod:`experiments.seed_statistics`.
 
-    python -m experiments.transfer --runs RUN [RUN ...] --scenario network-large --products 2000
+    echelon transfer --runs RUN [RUN ...] --scenario network-large --products 2000
+    python -m experiments.transfer --runs RUN [RUN ...] --scenario network-large --products 2000   # the same
 
 ``--scenario`` takes registered names or YAML files; ``--products N`` adds a generated network of N products
-(the generator of the registered networks, 4 fulfillment centers, 2 same-day sites, 6 regions).
+(the generator of the registered networks, 4 fulfillment centers, 2 same-day sites, 6 regions). The options are
+defined once, in :func:`experiments.cli.add_transfer_arguments`, for both commands.
 """
 
 from __future__ import annotations
@@ -17,7 +19,6 @@ from __future__ import annotations
 import argparse
 import json
 import time
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -29,33 +30,37 @@ from baselines.evaluation import Policy
 from baselines.planner import plan
 from envs.params import EnvParams
 from envs.scenario import Scenario, network_scenario, resolve_scenario
-from experiments.conventions import DEFAULT_EPISODES, DEFAULT_EVAL_SEED
+from experiments.cli import _Formatter, add_transfer_arguments, cmd_transfer
+from experiments.conventions import DEFAULT_EPISODES, DEFAULT_EVAL_SEED, DEFAULT_TRANSFER_PERIODS, UsageError
 from experiments.evaluate import scenario_episodes
-from experiments.files import write_json
 from experiments.loading import LoadedRun, ModelPolicy, load_run
 from experiments.residual_plan import residual_policy
 from experiments.runs import RunError
 from experiments.seed_statistics import across_seeds, format_interval, format_probability, run_gap
 
-DEFAULT_PERIODS = 100
-
 
 def transferred_policy(loaded: LoadedRun, params: EnvParams, echelon_levels: np.ndarray) -> Policy:
     """The policy of a product-shared run rebuilt on another scenario (its ``params`` and plan levels)."""
+    _check_product_shared(loaded)
     config = loaded.config
-    if config.get("network") != "cells":
-        raise RunError(f"{loaded.run.path} was trained with network {config.get('network', 'mlp')!r}, whose weights "
-                       "fit one scenario only; only runs with network 'cells' run on other scenarios")
     if config["algo"] == "gradient":
         module = build_policy(params, "residual", config["hidden"], echelon_levels,
                               float(config["max_log_multiplier"]), "cells")
         module.net.load_state_dict(loaded.policy.module.net.state_dict())  # the weights alone (agents.cell_network)
         return GradientNumpyPolicy(module, params)
     model = loaded.policy.model
-    if not isinstance(model.policy, CellActorCriticPolicy):
-        raise RunError(f"{loaded.model_path} does not hold a product-shared policy")
     policy = rebind(model.policy, params, echelon_levels)  # predicts like the model (SB3's BasePolicy.predict)
     return ModelPolicy(policy, None, loaded.policy.action_mode, residual_policy(config, echelon_levels, params))
+
+
+def _check_product_shared(loaded: LoadedRun) -> None:
+    """Refuse a run whose weights fit one scenario only."""
+    config = loaded.config
+    if config.get("network") != "cells":
+        raise RunError(f"{loaded.run.path} was trained with network {config.get('network', 'mlp')!r}, whose weights "
+                       "fit one scenario only; only runs with network 'cells' run on other scenarios")
+    if config["algo"] != "gradient" and not isinstance(loaded.policy.model.policy, CellActorCriticPolicy):
+        raise RunError(f"{loaded.model_path} does not hold a product-shared policy")
 
 
 def target_scenarios(names: list[str], products: list[int], generator_seed: int) -> list[Scenario]:
@@ -66,10 +71,12 @@ def target_scenarios(names: list[str], products: list[int], generator_seed: int)
 
 
 def transfer(run_dirs: list[str], scenarios: list[Scenario], episodes: int = DEFAULT_EPISODES,
-             seed: int = DEFAULT_EVAL_SEED, periods: int = DEFAULT_PERIODS, num_envs: int | None = None,
+             seed: int = DEFAULT_EVAL_SEED, periods: int = DEFAULT_TRANSFER_PERIODS, num_envs: int | None = None,
              progress: bool | None = None) -> list[dict[str, Any]]:
     """Per target scenario: the plan's cost and every run's paired gap to it, with the statistics across seeds."""
     runs = [load_run(path) for path in run_dirs]
+    for loaded in runs:  # every run refused before the first plan, not after it
+        _check_product_shared(loaded)
     results = []
     for scenario in scenarios:
         start = time.perf_counter()
@@ -105,30 +112,22 @@ def describe(result: dict[str, Any], stats) -> str:
     return "\n".join(lines)
 
 
+def transfer_json(run_dirs: list[str], results: list[dict[str, Any]]) -> dict[str, Any]:
+    """The content of the ``--output`` file: the run folders and :func:`transfer`'s results."""
+    return {"runs": list(run_dirs), "results": json.loads(json.dumps(results, default=float))}
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--runs", nargs="+", required=True, metavar="RUN_DIR",
-                        help="run folders trained with network 'cells' (one configuration, several seeds)")
-    parser.add_argument("--scenario", action="append", default=[], metavar="NAME_OR_YAML",
-                        help="a target scenario (repeatable)")
-    parser.add_argument("--products", type=int, action="append", default=[], metavar="N",
-                        help="a generated network of N products as a target (repeatable)")
-    parser.add_argument("--generator-seed", type=int, default=1, help="seed of the generated networks")
-    parser.add_argument("--episodes", type=int, default=DEFAULT_EPISODES)
-    parser.add_argument("--seed", type=int, default=DEFAULT_EVAL_SEED, help="seed of the first episode")
-    parser.add_argument("--periods", type=int, default=DEFAULT_PERIODS, help="periods per episode")
-    parser.add_argument("--num-envs", type=int, default=None, help="episodes simulated at once")
-    parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (one is fastest for these networks)")
-    parser.add_argument("--output", metavar="FILE", default=None, help="write the results as JSON")
+    """``python -m experiments.transfer``: ``echelon transfer`` under its own name (the same options and work)."""
+    parser = argparse.ArgumentParser(prog="python -m experiments.transfer", description=__doc__.split("\n\n")[0],
+                                     formatter_class=_Formatter)
+    add_transfer_arguments(parser)
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
-    if not args.scenario and not args.products:
-        parser.error("give at least one --scenario or --products")
-    results = transfer(args.runs, target_scenarios(args.scenario, args.products, args.generator_seed),
-                       args.episodes, args.seed, args.periods, args.num_envs)
-    if args.output:
-        write_json(Path(args.output), {"runs": args.runs, "results": json.loads(json.dumps(results, default=float))})
-    return 0
+    try:
+        return cmd_transfer(args)
+    except UsageError as error:
+        parser.error(str(error))
 
 
 if __name__ == "__main__":

@@ -73,8 +73,10 @@ def interrupted_run(workdir: Path) -> tuple[Path, int]:
 def test_help_explains_every_option(workdir: Path):
     top = echelon("--help", cwd=workdir)
     assert top.returncode == 0
-    for command in ("train", "evaluate", "compare", "benchmark"):
-        assert command in top.stdout
+    listed = top.stdout.split("{", 1)[1].split("}", 1)[0].split(",")  # the usage line's list of commands
+    assert listed == ["train", "evaluate", "compare", "transfer", "benchmark", "sweep", "plan", "catalog"]
+    for command in listed:
+        assert f"\n    {command} " in top.stdout  # with its help line
     options = {
         "train": ["--env-id", "--algo", "--action", "--seed", "--config", "--set", "--num-envs", "--checkpoint-every",
                   "--runs-dir", "--run-name", "--total-steps", "--resume", "--threads", "--verbose", "--progress"],
@@ -82,6 +84,8 @@ def test_help_explains_every_option(workdir: Path):
                      "--num-envs", "--periods", "--progress"],
         "compare": ["--run", "--policy", "--baseline", "--env-id", "--warmup-periods", "--output", "--episodes",
                     "--seed", "--num-envs", "--periods"],
+        "transfer": ["--runs", "--scenario", "--products", "--generator-seed", "--output", "--episodes", "--seed",
+                     "--num-envs", "--periods", "--threads", "--progress"],
         "benchmark": ["--env-id", "--seed", "--quick", "--action", "--episodes", "--output", "--threads",
                       "--progress"],
     }

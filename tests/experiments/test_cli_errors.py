@@ -61,6 +61,15 @@ BAD = {  # command -> argument lists that must fail (argparse's own refusals and
         ["--quick", "--seed", str(2**40)],
         ["--quick", "--episodes", "1"],
     ],
+    "transfer": [
+        ["--scenario", "network", *QUICK_EVAL],
+        ["--runs", "no-such-run", *QUICK_EVAL],
+        ["--runs", "no-such-run", "--scenario", "network", *QUICK_EVAL],
+        ["--runs", "existing", "--scenario", "network", *QUICK_EVAL],
+        ["--runs", "a-folder", "--scenario", "network", *QUICK_EVAL],
+        ["--runs", "existing", "--scenario", "no-such-scenario", *QUICK_EVAL],
+        ["--runs", "existing", "--scenario", "missing.yaml", *QUICK_EVAL],
+    ],
     "catalog": [
         ["catalog.xlsx"],
         ["a-folder"],
@@ -75,7 +84,8 @@ BAD = {  # command -> argument lists that must fail (argparse's own refusals and
 CASES = [(command, args) for command, lists in BAD.items() for args in lists]
 REAL = [("train", [*TRAIN, "--runs-dir", "a-file/runs"]), ("evaluate", ["--run", "a-folder", *QUICK_EVAL]),
         ("compare", ["--policy", "planner", "--env-id", ENV_ID, "--output", "missing/x.json", *SLOW_EVAL]),
-        ("benchmark", ["--quick", "--output", "a-file/report", "--threads", "1"])]
+        ("benchmark", ["--quick", "--output", "a-file/report", "--threads", "1"]),
+        ("transfer", ["--runs", "no-such-run", "--scenario", "network", *QUICK_EVAL])]
 """Cases run as the real command too (the rest run its entry point in this process, which is much faster)."""
 
 
