@@ -329,8 +329,7 @@ def _add_transfer_command(commands: argparse._SubParsersAction) -> None:
 
 
 def add_transfer_arguments(parser: argparse.ArgumentParser) -> None:
-    """The options of a transfer evaluation, the one home of those of ``echelon transfer`` and of
-    ``python -m experiments.transfer``."""
+    """The options of ``echelon transfer`` (which ``python -m experiments.transfer`` runs)."""
     parser.add_argument("--runs", nargs="+", required=True, metavar="RUN_DIR",
                         help="run folders trained with network 'cells' (one configuration, several seeds)")
     parser.add_argument("--scenario", action="append", default=[], metavar="NAME_OR_YAML",

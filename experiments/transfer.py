@@ -10,19 +10,18 @@ statistics across training seeds of :mod:`experiments.seed_statistics`.
     python -m experiments.transfer --runs RUN [RUN ...] --scenario network-large --products 2000   # the same
 
 ``--scenario`` takes registered names or YAML files; ``--products N`` adds a generated network of N products
-(the generator of the registered networks, 4 fulfillment centers, 2 same-day sites, 6 regions). The options are
-defined once, in :func:`experiments.cli.add_transfer_arguments`, for both commands.
+(the generator of the registered networks, 4 fulfillment centers, 2 same-day sites, 6 regions). The module's
+entry point runs the ``echelon transfer`` command (:mod:`experiments.cli`, which holds the options).
 """
 
 from __future__ import annotations
 
-import argparse
 import json
+import sys
 import time
 from typing import Any
 
 import numpy as np
-import torch
 
 from agents.cell_policy import CellActorCriticPolicy, rebind
 from agents.gradient_policies import GradientNumpyPolicy, build_policy
@@ -30,8 +29,7 @@ from baselines.evaluation import Policy
 from baselines.planner import plan
 from envs.params import EnvParams
 from envs.scenario import Scenario, network_scenario, resolve_scenario
-from experiments.cli import _Formatter, add_transfer_arguments, cmd_transfer
-from experiments.conventions import DEFAULT_EPISODES, DEFAULT_EVAL_SEED, DEFAULT_TRANSFER_PERIODS, UsageError
+from experiments.conventions import DEFAULT_EPISODES, DEFAULT_EVAL_SEED, DEFAULT_TRANSFER_PERIODS
 from experiments.evaluate import scenario_episodes
 from experiments.loading import LoadedRun, ModelPolicy, load_run
 from experiments.residual_plan import residual_policy
@@ -118,16 +116,10 @@ def transfer_json(run_dirs: list[str], results: list[dict[str, Any]]) -> dict[st
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m experiments.transfer``: ``echelon transfer`` under its own name (the same options and work)."""
-    parser = argparse.ArgumentParser(prog="python -m experiments.transfer", description=__doc__.split("\n\n")[0],
-                                     formatter_class=_Formatter)
-    add_transfer_arguments(parser)
-    args = parser.parse_args(argv)
-    torch.set_num_threads(args.threads)
-    try:
-        return cmd_transfer(args)
-    except UsageError as error:
-        parser.error(str(error))
+    """``python -m experiments.transfer``: the same as ``echelon transfer`` (options, messages, exit status)."""
+    from experiments import cli  # imported here: the command imports this module when it runs
+
+    return cli.main(["transfer", *(sys.argv[1:] if argv is None else argv)])
 
 
 if __name__ == "__main__":
