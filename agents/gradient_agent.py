@@ -22,6 +22,7 @@ import numpy as np
 import torch
 
 from agents.config import DEFAULT_MAX_LOG_MULTIPLIER
+from agents.gradient_memory import check_update_memory
 from agents.gradient_policies import LevelPolicy, ResidualLevelPolicy, build_policy
 from agents.torch_dynamics import exact_namespace, relaxed_namespace, rollout_noise, to_torch
 from envs.dynamics import transition
@@ -79,10 +80,14 @@ def rollout_costs(
 
 
 class GradientTrainer:
-    """Adam on the mean simulated cost per period (scaled by ``params.cost_scale``), one update per :meth:`step`."""
+    """Adam on the mean simulated cost per period (scaled by ``params.cost_scale``), one update per :meth:`step`.
+
+    A configuration whose update would not fit in the memory available is refused here, before anything is built
+    (:func:`agents.gradient_memory.check_update_memory`)."""
 
     def __init__(self, params: EnvParams, config: GradientAgentConfig,
                  echelon_levels: np.ndarray | None = None) -> None:
+        check_update_memory(params, config.paths, config.horizon, config.hidden, config.network)
         torch.manual_seed(config.seed)
         self.params, self.config = params, config
         self.policy = build_policy(params, config.action, config.hidden, echelon_levels, config.max_log_multiplier,

@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 
 from agents.config import ConfigError
+from agents.gradient_memory import UpdateMemoryError
 from baselines.planner import plan
 from envs import env_scenario
 from experiments import train_gradient, train_sb3
@@ -63,9 +64,9 @@ def resume(run_dir: str | Path, *, checkpoint: str | Path | None = None, total_s
 
     Only one process may train a run: the run's lock (:meth:`~experiments.runs.Run.lock`) is held from before the
     first check to the end, and a second ``resume`` is refused. Everything is read and checked (config, meta.json,
-    checkpoint, normalization statistics, replay buffer, metrics.csv, a new budget) before the folder is written to;
-    a finished run is refused. Rows of ``metrics.csv`` past the checkpoint (from a session that failed or was killed
-    after it) are dropped.
+    checkpoint, normalization statistics, replay buffer, metrics.csv, a new budget, whether a gradient update fits in
+    the memory available) before the folder is written to; a finished run is refused. Rows of ``metrics.csv`` past
+    the checkpoint (from a session that failed or was killed after it) are dropped.
     """
     run = open_run(run_dir)
     _refuse_finished(run)
@@ -75,6 +76,8 @@ def resume(run_dir: str | Path, *, checkpoint: str | Path | None = None, total_s
         config = run.load_config()
         try:
             check_saved_config(config, total_steps)
+        except UpdateMemoryError:  # a sound config that does not fit this machine now
+            raise
         except ConfigError as error:
             raise RunError(f"{run.file(CONFIG)} is corrupted ({error}); the run folder was left unchanged") from error
         run.load_meta()  # checked now: the session reads it only after the folder has been written to
