@@ -9,7 +9,8 @@ network             ``mlp`` (over the whole observation) or ``cells`` (one netwo
 paths               sampled demand / lead-time paths per update (bounded by the memory available, see horizon)
 horizon             periods per sampled path (from the env's warm-up state, like an episode); an update keeps the
                     graph of paths x horizon periods, so a pair whose estimated memory is above what the machine has
-                    available is refused before training (:mod:`agents.gradient_memory`)
+                    available is refused when the trainer is built, before a run folder is written
+                    (:mod:`agents.gradient_memory`)
 iterations          Adam updates
 learning_rate       Adam step size (the first one when final_learning_rate is set)
 final_learning_rate cosine decay of the step size to this value at the last iteration (null: constant)
@@ -28,7 +29,6 @@ from typing import Any
 
 from agents.config import DEFAULT_MAX_LOG_MULTIPLIER, ConfigError, check_common, hyperparams_path, resolve_entry
 from agents.gradient_agent import GradientAgentConfig
-from agents.gradient_memory import check_config_memory
 
 GRADIENT_KEYS: dict[str, Any] = {
     "hidden": list,
@@ -75,8 +75,7 @@ def validate_gradient(entry: dict, where: str) -> None:
 
 
 def load_gradient_hyperparams(env_id: str, overrides: dict | None = None, path: str | Path | None = None) -> dict:
-    """Resolved hyperparameters on ``env_id`` (``default`` < env entry < ``residual`` sections < overrides); an
-    :class:`~agents.gradient_memory.UpdateMemoryError` when one update would not fit in the memory available."""
+    """Resolved hyperparameters on ``env_id`` (``default`` < env entry < ``residual`` sections < overrides)."""
     path = Path(path) if path is not None else hyperparams_path("gradient")
     resolved = resolve_entry(path, env_id, overrides, validate_gradient)
     missing = [key for key in REQUIRED if key not in resolved]
@@ -86,7 +85,6 @@ def load_gradient_hyperparams(env_id: str, overrides: dict | None = None, path: 
         if GRADIENT_KEYS[key] is int and isinstance(value, float):
             resolved[key] = int(value)
     resolved["hidden"] = [int(h) for h in resolved["hidden"]]
-    check_config_memory(env_id, resolved, env_id)
     return resolved
 
 

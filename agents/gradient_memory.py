@@ -2,7 +2,10 @@
 
 An update keeps the autograd graph of every period of every sampled path until ``backward``, so its peak memory
 grows with ``paths`` x ``horizon`` x the scenario's size; a configuration that does not fit would be killed by the
-kernel mid-run without a word. :func:`check_update_memory` refuses it first, naming the keys and the fix.
+kernel mid-run without a word. :func:`check_update_memory` refuses it first, naming the keys and the fix; the
+trainer calls it when it is built, which is before a new run's folder is created or a resumed run's is written to,
+in the process that trains (a sweep trial's worker, not the sweep's driver). It sees one process: trainings started
+side by side (a benchmark's or a sweep's) are each checked against what is available when they start.
 
 The estimate per path and period is ``STEP_BYTES + SCENARIO_BYTES x`` :func:`scenario_size` ``+`` the network's
 activations, plus the policy's weights with their gradients and Adam moments, plus :data:`FIXED_BYTES`. The
@@ -20,10 +23,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from agents.config import ConfigError
-from envs import env_scenario
 from envs.observation import observation_size
-from envs.params import EnvParams, compile_scenario
-from envs.scenario import resolve_scenario
+from envs.params import EnvParams
 
 STEP_BYTES = 1024
 """Per path and period: the transition's operations that do not grow with the scenario."""
@@ -44,6 +45,8 @@ _NO_LIMIT = 2**60
 MEMINFO = Path("/proc/meminfo")
 CGROUP = Path("/sys/fs/cgroup")
 """Where the cgroup file systems are mounted (v2 at the root, v1's memory controller in ``memory/``)."""
+PROC_CGROUP = Path("/proc/self/cgroup")
+"""This process's cgroup folders below those mounts."""
 
 
 class UpdateMemoryError(ConfigError):
@@ -105,16 +108,50 @@ def _meminfo_available() -> int | None:
         return None
 
 
+_V2_FILES = ("memory.max", "memory.current", "inactive_file")
+_V1_FILES = ("memory.limit_in_bytes", "memory.usage_in_bytes", "total_inactive_file")
+
+
+def _cgroup_folders() -> list[tuple[Path, str, str, str]]:
+    """Every cgroup folder whose memory limit applies to this process: its own (``/proc/self/cgroup``) and each one
+    above it, for v2 and v1's memory controller, then both mount roots (all a process in a cgroup namespace sees),
+    each with the names of its limit, usage and page-cache entries."""
+    try:
+        lines = PROC_CGROUP.read_text().splitlines()
+    except OSError:
+        lines = []
+    folders = []
+    for line in lines:
+        parts = line.split(":", 2)
+        if len(parts) != 3:
+            continue
+        _, controllers, own = parts
+        if controllers == "":
+            root, files = CGROUP, _V2_FILES
+        elif "memory" in controllers.split(","):
+            root, files = CGROUP / "memory", _V1_FILES
+        else:
+            continue
+        folder = root / own.strip("/")
+        if not folder.is_dir():
+            continue
+        while True:
+            folders.append((folder, *files))
+            if folder == root or root not in folder.parents:
+                break
+            folder = folder.parent
+    return [*folders, (CGROUP, *_V2_FILES), (CGROUP / "memory", *_V1_FILES)]
+
+
 def _cgroup_room() -> int | None:
-    """Memory left under this process's cgroup limit (a container's or a batch job's), None without a limit.
-    Inactive file pages count as free: the kernel reclaims them before it kills."""
-    for folder, limit, usage, inactive in (
-            (CGROUP, "memory.max", "memory.current", "inactive_file"),
-            (CGROUP / "memory", "memory.limit_in_bytes", "memory.usage_in_bytes", "total_inactive_file")):
+    """Memory left under the tightest cgroup limit on this process (a container's, a batch job's or a slice's),
+    None without a limit. Inactive file pages count as free: the kernel reclaims them before it kills."""
+    rooms = []
+    for folder, limit, usage, inactive in _cgroup_folders():
         cap, used = _read_int(folder / limit), _read_int(folder / usage)
         if cap is not None and used is not None and cap < _NO_LIMIT:
-            return max(cap - used + (_read_int(folder / "memory.stat", inactive) or 0), 0)
-    return None
+            rooms.append(max(cap - used + (_read_int(folder / "memory.stat", inactive) or 0), 0))
+    return min(rooms) if rooms else None
 
 
 def available_memory() -> int | None:
@@ -144,11 +181,3 @@ def check_update_memory(params: EnvParams, paths: int, horizon: int, hidden: Seq
         f"{where}{': ' if where else ''}paths={paths}, horizon={horizon} on scenario {params.scenario_name!r}: one "
         f"update keeps the autograd graph of every path and period, an estimated {_gib(need)}, above the "
         f"{_gib(available)} of memory available; lower paths or horizon ({hint})")
-
-
-def check_config_memory(env_id: str, config: dict, where: str = "") -> None:
-    """:func:`check_update_memory` for a resolved gradient configuration (``paths``, ``horizon``, ``hidden``,
-    ``network``) on the scenario of ``env_id``."""
-    params = compile_scenario(resolve_scenario(env_scenario(env_id)))
-    check_update_memory(params, int(config["paths"]), int(config["horizon"]), [int(h) for h in config["hidden"]],
-                        config.get("network", "mlp"), where)

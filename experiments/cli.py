@@ -322,24 +322,19 @@ def _add_transfer_command(commands: argparse._SubParsersAction) -> None:
             "gaps with 95% stratified bootstrap intervals and the probability that a run beats the plan. Targets:\n"
             "registered scenario names or YAML files (--scenario), and generated networks of N products (--products:\n"
             "the generator of the registered networks, 4 fulfillment centers, 2 same-day sites, 6 regions).\n"
-            "'python -m experiments.transfer' takes the same options."
+            "'python -m experiments.transfer' runs this command."
         ),
     )
-    add_transfer_arguments(transfer)
-
-
-def add_transfer_arguments(parser: argparse.ArgumentParser) -> None:
-    """The options of ``echelon transfer`` (which ``python -m experiments.transfer`` runs)."""
-    parser.add_argument("--runs", nargs="+", required=True, metavar="RUN_DIR",
-                        help="run folders trained with network 'cells' (one configuration, several seeds)")
-    parser.add_argument("--scenario", action="append", default=[], metavar="NAME_OR_YAML",
-                        help="a target scenario: a registered name (e.g. network-large) or a YAML file; repeatable")
-    parser.add_argument("--products", type=_positive, action="append", default=[], metavar="N",
-                        help="a generated network of N products as a target; repeatable")
-    parser.add_argument("--generator-seed", type=_non_negative, default=1, help="seed of the generated networks")
-    parser.add_argument("--output", metavar="FILE", default=None, help="write the results as JSON")
-    _add_eval_options(parser, periods_default=DEFAULT_TRANSFER_PERIODS)
-    _add_runtime(parser)
+    transfer.add_argument("--runs", nargs="+", required=True, metavar="RUN_DIR",
+                          help="run folders trained with network 'cells' (one configuration, several seeds)")
+    transfer.add_argument("--scenario", action="append", default=[], metavar="NAME_OR_YAML",
+                          help="a target scenario: a registered name (e.g. network-large) or a YAML file; repeatable")
+    transfer.add_argument("--products", type=_positive, action="append", default=[], metavar="N",
+                          help="a generated network of N products as a target; repeatable")
+    transfer.add_argument("--generator-seed", type=_non_negative, default=1, help="seed of the generated networks")
+    transfer.add_argument("--output", metavar="FILE", default=None, help="write the results as JSON")
+    _add_eval_options(transfer, periods_default=DEFAULT_TRANSFER_PERIODS)
+    _add_runtime(transfer)
 
 
 def _add_benchmark_command(commands: argparse._SubParsersAction) -> None:

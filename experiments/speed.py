@@ -3,7 +3,8 @@
 Run ``python -m experiments.speed`` (``--quick`` for a short run). Prints one table: steps per second of
 every registered env on both simulator paths' default (the compiled kernel unless ``ECHELON_SIMULATOR``
 says otherwise), including resets at episode ends, with actions drawn once up front so the figure measures
-the environment, not the policy; the peak memory of each vector env; and, unless ``--no-compile``, the time
+the environment, not the policy; the vector env's slowest and fastest whole second of the run (none with
+``--quick``, whose run lasts one second); the peak memory of each vector env; and, unless ``--no-compile``, the time
 from a fresh process to the first step with an empty compilation cache and with a warm one.
 
 ``--stages`` prints instead the compiled kernel's single-thread cost of one replica-step, whole and stage by

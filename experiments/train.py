@@ -14,7 +14,6 @@ import sys
 from pathlib import Path
 
 from agents.config import ConfigError
-from agents.gradient_memory import UpdateMemoryError
 from baselines.planner import plan
 from envs import env_scenario
 from experiments import train_gradient, train_sb3
@@ -76,8 +75,6 @@ def resume(run_dir: str | Path, *, checkpoint: str | Path | None = None, total_s
         config = run.load_config()
         try:
             check_saved_config(config, total_steps)
-        except UpdateMemoryError:  # a sound config that does not fit this machine now
-            raise
         except ConfigError as error:
             raise RunError(f"{run.file(CONFIG)} is corrupted ({error}); the run folder was left unchanged") from error
         run.load_meta()  # checked now: the session reads it only after the folder has been written to
