@@ -7,8 +7,10 @@ numbers. Each replica's time average after ``warmup`` periods is one independent
 metric (cost and its breakdown, fill rate and lost units by speed, capacity use by node); the confidence
 intervals are Student-t intervals over replicas (paired over replicas for differences).
 
-A replica's fill rate by speed is the type-2 fill rate over its evaluated periods: units served / units
-requested (requests include orders spilled in from a faster speed and backlog), the ratio of the sums.
+A replica's fill rate by speed is units served / units requested over its evaluated periods, the ratio of the
+sums. A period's requests are all its open orders: new ones, those spilled in from a faster speed and the backlog,
+so under backorders a unit owed for k periods is requested k + 1 times and the rate falls with the backlog's age
+(it is not the classic type-2 fill rate, the share of demand met from stock on arrival).
 """
 
 from __future__ import annotations
@@ -145,6 +147,19 @@ def paired_difference(first: Evaluation | Estimate, second: Evaluation | Estimat
     return estimate(a.replicas - b.replicas, confidence)
 
 
+def ratio_estimate(numerator: np.ndarray, denominator: np.ndarray, confidence: float = 0.95) -> Estimate:
+    """CI of mean(numerator) / mean(denominator) over the same replicas (e.g. a paired difference in percent of
+    the reference's cost): the delta method, i.e. the Student-t interval of the linearized replica values
+    ``R + (x_i - R y_i) / mean(y)``, whose mean is the ratio ``R``. It counts the denominator's own noise and its
+    correlation with the numerator, which dividing the difference's interval by a fixed mean would not."""
+    x, y = np.asarray(numerator, dtype=float), np.asarray(denominator, dtype=float)
+    if x.shape != y.shape:
+        raise ValueError("a ratio needs the same replicas in its numerator and its denominator")
+    scale = float(np.mean(y))
+    ratio = float(np.mean(x)) / scale
+    return estimate(ratio + (x - ratio * y) / scale, confidence)
+
+
 def concatenate(evaluations: Sequence[Evaluation]) -> Evaluation:
     """One evaluation whose replicas are those of ``evaluations``, in order (e.g. chunks of consecutive seeds)."""
     groups = evaluations[0].replicas
@@ -198,7 +213,7 @@ def evaluate(policy: Policy, env: str | Scenario | Path, num_envs: int = 64, per
 
 
 def fill_rates(requested: dict[str, np.ndarray], served: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """Type-2 fill rate per replica and speed over the evaluated periods: units served / units requested (the
-    ratio of the sums, not the mean of per-period ratios; 1 for a speed that was never asked for)."""
+    """Fill rate per replica and speed over the evaluated periods (module doc): units served / units requested, the
+    ratio of the sums, not the mean of per-period ratios; 1 for a speed that was never asked for."""
     return {name: np.where(requested[name] > 0, served[name] / np.maximum(requested[name], 1e-300), 1.0)
             for name in requested}

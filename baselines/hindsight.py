@@ -25,7 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import optimize
 
-from baselines.evaluation import Estimate, estimate
+from baselines.evaluation import Estimate, estimate, ratio_estimate
 from baselines.hindsight_lp import EpisodeLP, episode_lp
 from baselines.hindsight_orders import unavoidable_cost
 from envs.noise import Noise
@@ -120,12 +120,10 @@ def bound_gaps(cost_per_period: np.ndarray, bounds: HindsightBounds) -> BoundGap
     cost_per_period = np.asarray(cost_per_period, dtype=float)
     if cost_per_period.shape != bounds.cost_per_period.shape:
         raise ValueError("the policy's episodes and the bound's episodes differ in number")
-    difference = estimate(cost_per_period - bounds.cost_per_period)
-    scales = (float(np.mean(bounds.cost_per_period)),
-              float(np.mean(bounds.cost_per_period - bounds.unavoidable_per_period)))
-    percent, avoidable = (Estimate(100 * difference.mean / s, 100 * difference.half_width / s,
-                                   100 * difference.replicas / s) for s in scales)
-    return BoundGaps(difference, percent, avoidable)
+    excess = cost_per_period - bounds.cost_per_period
+    percent, avoidable = (ratio_estimate(100 * excess, scale) for scale in (
+        bounds.cost_per_period, bounds.cost_per_period - bounds.unavoidable_per_period))
+    return BoundGaps(estimate(excess), percent, avoidable)
 
 
 _PARAMS: EnvParams | None = None

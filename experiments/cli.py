@@ -30,6 +30,8 @@ from agents.config import ACTIONS, ALGO_NAMES, ConfigError
 from envs import ENV_IDS
 from envs.scenario.errors import ScenarioError
 from experiments.conventions import (
+    BOUND_EPISODES,
+    BOUND_EPISODES_BY_ENV,
     DEFAULT_EPISODES,
     DEFAULT_EVAL_SEED,
     DEFAULT_TRANSFER_PERIODS,
@@ -111,6 +113,14 @@ def _positive_float(text: str) -> float:
     value = _non_negative_float(text)
     if value <= 0:
         raise argparse.ArgumentTypeError(f"expected a number > 0, got {text!r}")
+    return value
+
+
+def _bound_episodes(text: str) -> int:
+    value = _non_negative(text)
+    if value == 1:
+        raise argparse.ArgumentTypeError("expected 0 (no bound) or at least 2 episodes (an interval needs two), "
+                                         "got '1'")
     return value
 
 
@@ -300,10 +310,13 @@ def _add_compare_command(commands: argparse._SubParsersAction) -> None:
                          help="env warm-up of every entry (default: the runs' own warm-up, which must agree with "
                               "each other and with the scenario's when named policies are compared)")
     compare.add_argument("--output", metavar="FILE", default=None, help="write the comparison as JSON")
-    compare.add_argument("--bound-episodes", type=_non_negative, default=None, metavar="N",
-                         help="solve the perfect-information (hindsight) lower bound on the first N episodes and "
-                              "report every entry's paired gap to it; 0: none (default: 50, 4 on NetworkLarge-v1, "
-                              "at most --episodes)")
+    compare.add_argument("--bound-episodes", type=_bound_episodes, default=None, metavar="N",
+                         help="solve the perfect-information (hindsight) lower bound on the first N episodes (0: "
+                              "none, else at least 2 for an interval) and report every entry's paired gap to it "
+                              f"(default: {BOUND_EPISODES}, "
+                              + ", ".join(f"{count} on {env_id.split('/')[-1]}"
+                                          for env_id, count in BOUND_EPISODES_BY_ENV.items())
+                              + ", at most --episodes)")
     _add_eval_options(compare)
     _add_runtime(compare)
 

@@ -17,10 +17,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from agents.config import ConfigError
-from baselines.evaluation import paired_difference
+from baselines.evaluation import paired_difference, ratio_estimate
 from baselines.planner import Plan, exact_optimum, plan, plan_gaps
 from envs import env_scenario
-from experiments.conventions import UsageError
+from experiments.conventions import DEFAULT_EVAL_SEED, UsageError
 from experiments.evaluate import common_warmup, episode_length, run_episodes
 from experiments.hindsight_bound import default_bound_episodes, episode_bounds
 from experiments.loading import LoadedRun, load_run
@@ -70,11 +70,11 @@ class Comparison:
         """One run or policy: cost with its CI, the paired difference to the baseline, plan gaps, full summary."""
         base = self.baseline_results
         delta, summary = paired_difference(outcome.cost, base.cost), outcome.summary()
+        percent = ratio_estimate(100 * delta.replicas, base.cost.replicas)
         bound = {} if self.hindsight is None else self.hindsight.gap_columns(outcome.cost.replicas)
         return {"policy": label, "cost_per_period": summary["cost_per_period"]["total"],
                 "difference_to_baseline": {"mean": delta.mean, "ci95": delta.half_width,
-                                           "pct": 100 * delta.mean / base.cost.mean,
-                                           "pct_ci95": 100 * delta.half_width / base.cost.mean},
+                                           "pct": percent.mean, "pct_ci95": percent.half_width},
                 **plan_gaps(outcome.cost.mean, self.planned), **bound, "fill_rate": summary["fill_rate"],
                 "summary": summary}
 
@@ -147,8 +147,8 @@ def _line(r: dict[str, Any], width: int) -> str:
 
 
 def compare(entries: list[Entry], env_id: str | None = None, baseline: str | None = None, episodes: int = 100,
-            seed: int = 0, num_envs: int | None = None, periods: int | None = None, warmup: int | None = None,
-            progress: bool | None = None, bound_episodes: int | None = 0) -> Comparison:
+            seed: int = DEFAULT_EVAL_SEED, num_envs: int | None = None, periods: int | None = None,
+            warmup: int | None = None, progress: bool | None = None, bound_episodes: int | None = 0) -> Comparison:
     """Evaluate ``entries`` on common random numbers. ``baseline`` names the entry the differences are taken
     against (see :func:`baseline_index`; ``planner`` is added as an entry when named and not given); ``env_id``
     defaults to the runs' (which must agree) and ``warmup`` to the entries' common warm-up. The hindsight bound

@@ -11,6 +11,11 @@ DEFAULT_EPISODES = 100
 """Evaluation episodes per policy unless told otherwise."""
 DEFAULT_TRANSFER_PERIODS = 100
 """Periods per episode of a transfer evaluation (its targets need not be registered env ids with an episode length)."""
+BOUND_EPISODES = 30
+"""Episodes the hindsight bound is solved on by default (at most the evaluation's episodes)."""
+BOUND_EPISODES_BY_ENV = {"echelon/NetworkLarge-v1": 4}
+"""Fewer where one LP takes a minute or more."""
+QUICK_BOUND_EPISODES = 2
 TUNING_SEED = 10_000
 """Seed of the tuning simulations of the ``tuned`` policy: fixed, and away from the evaluation seeds."""
 MAX_TRAINING_SEED = 2**32 - 1

@@ -11,14 +11,9 @@ from __future__ import annotations
 from baselines.episodes import sample_episodes
 from baselines.hindsight import hindsight_bounds
 from envs.params import compile_scenario
+from experiments.conventions import BOUND_EPISODES, BOUND_EPISODES_BY_ENV, QUICK_BOUND_EPISODES
 from experiments.evaluate import eval_scenario
 from experiments.results import EpisodeBounds
-
-BOUND_EPISODES = 30
-"""Episodes the bound is solved on by default (at most the evaluation's episodes)."""
-BOUND_EPISODES_BY_ENV = {"echelon/NetworkLarge-v1": 4}
-"""Fewer where one LP takes a minute or more."""
-QUICK_BOUND_EPISODES = 2
 
 
 def default_bound_episodes(env_id: str, episodes: int, quick: bool = False) -> int:

@@ -132,7 +132,8 @@ def curves_table(bench: Benchmark) -> pd.DataFrame:
 # Quality targets ------------------------------------------------------------------------------------
 def targets(bench: Benchmark) -> list[tuple[str, str, str]]:
     """(target, measured, met) rows for the quality targets that apply to this env id, judged across seeds: the
-    mean over an agent's runs of the paired gap to the plan, with its 95% bootstrap interval over runs."""
+    mean over an agent's runs of the paired gap to the plan, with its 95% bootstrap interval over episodes and
+    runs (:mod:`experiments.seed_statistics`)."""
     rows: list[tuple[str, str, str]] = []
     short = bench.env_id.split("/")[-1]
     groups = {agent: stats for agent, stats in zip(bench.agents, agent_statistics(bench).values(), strict=True)}
@@ -278,8 +279,9 @@ def targets_section(bench: Benchmark) -> list[str]:
     if bench.optimum is not None:
         lines += ["Criterion: the agent's paired excess over the simulated optimal policy (the plan) on the same "
                   "episodes, in percent of that policy's simulated cost, averaged over the training seeds, with the "
-                  "upper end of its 95% bootstrap interval over seeds within the target. The raw comparison with "
-                  "the optimum also counts the episodes' start-up transient and sampling error, which the optimal "
+                  "upper end of its 95% bootstrap interval over episodes and seeds within the target. The raw "
+                  "comparison with the optimum also counts the episodes' start-up transient and sampling error, "
+                  "which the optimal "
                   f"policy itself shows ({plan_row_gap(bench):+.2f}%).", ""]
     if bench.optimum is not None and bench.action == "residual":
         lines += ["The residual agents start at the exact optimum (zero residual = the Clark-Scarf policy), so "

@@ -61,10 +61,12 @@ def seeds_markdown(groups: Groups, reference: str) -> list[str]:
     })
     return [markdown_table(aggregate), "",
             f"A run's gap is its mean paired difference to the {reference} over the common episodes, in percent of "
-            f"the {reference}'s cost (negative: cheaper), with its 95% Student-t interval over episodes. Across a "
-            "group's runs (training seeds): the mean and the interquartile mean (IQM, the mean of the middle half "
-            "of the runs' gaps) with 95% stratified bootstrap intervals (runs resampled within each env id, "
-            f"percentile method, {RESAMPLES:,} resamples, fixed seed), the probability that a run beats the "
+            f"the {reference}'s cost (negative: cheaper), with its 95% interval over episodes (Student-t, delta "
+            "method). Across a group's runs (training seeds): the mean and the interquartile mean (IQM: "
+            "scipy.stats.trim_mean cutting 25% of the runs at each end, the middle 3 of 5, the mean itself for 2 or 3) "
+            "with 95% two-level stratified bootstrap intervals (within each env id the common episodes are resampled, "
+            "the same for every run and the reference, then the runs; percentile method, "
+            f"{RESAMPLES:,} resamples, fixed seed), the probability that a run beats the "
             f"{reference} (ties count one half) with the same interval, and the worst seed. Definitions: "
             f"{REFERENCE}. With few seeds, percentile bootstrap intervals are narrow; read them with the worst seed "
             "and the per-run table.", "", markdown_table(per_run), ""]

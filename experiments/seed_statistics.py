@@ -4,16 +4,23 @@ The definitions are those of Agarwal et al. (2021), "Deep Reinforcement Learning
 Precipice" (NeurIPS), as its library rliable computes them. Each training seed of one configuration is a *run*;
 its score on a *task* (an env id) is its paired gap to a reference policy (the analytic plan, or ``echelon
 compare``'s baseline) on the common evaluation episodes, in percent of the reference's cost: lower is better, and
-each run keeps its own 95% Student-t interval over episodes. Across runs:
+each run keeps its own 95% interval over episodes (Student-t, by the delta method since the reference's cost is
+noisy too). Across runs:
 
-- the **mean** and the **interquartile mean** (IQM: the mean of the middle half of the scores,
-  ``scipy.stats.trim_mean`` cutting 25% at each end, rliable's ``aggregate_iqm``), each with a 95% **stratified
-  bootstrap** interval: runs resampled with replacement within each task, percentile interval, 10,000 resamples
-  from a fixed seed (``scipy.stats.bootstrap`` with one sample per task, which resamples each independently);
+- the **mean** and the **interquartile mean** (IQM, ``scipy.stats.trim_mean`` cutting ``int(0.25 n)`` runs at each
+  end, rliable's ``aggregate_iqm``: the mean itself for 2 or 3 runs, the middle 3 of 5), each with a 95%
+  **two-level stratified bootstrap** interval: within each task, the evaluation episodes are resampled with
+  replacement (the same ones for every run and the reference, so the pairing holds), then the runs; percentile
+  interval, 10,000 resamples from a fixed seed. Every run is scored on the same episodes, so their noise is
+  shared; resampling the runs alone (rliable's stratified bootstrap, used here only where runs come without their
+  per-episode costs) would leave it out and give an interval conditional on those episodes;
 - the **probability of improvement** over the reference: the chance that a run beats it, P(gap < 0) with ties
   counting one half (rliable's ``probability_of_improvement``, the Mann-Whitney statistic, against the reference's
   single run), averaged over tasks, with the same bootstrap interval;
 - the **worst seed**: the run with the largest gap, with its interval over episodes.
+
+With a handful of runs a percentile interval still covers less than its nominal 95% (the spread of 5 runs
+understates that of the training procedure); read it with the worst seed and every run's own interval.
 
 rliable itself is not a dependency: its bootstrap library (arch < 8) fails to import beside pandas 3.
 """
@@ -21,12 +28,12 @@ rliable itself is not a dependency: its bootstrap library (arch < 8) fails to im
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from scipy import stats
 
-from baselines.evaluation import Estimate, paired_difference
+from baselines.evaluation import Estimate, paired_difference, ratio_estimate
 
 RESAMPLES = 10_000
 """Bootstrap resamples per interval."""
@@ -56,15 +63,22 @@ class RunGap:
     gap: float  # mean paired difference to the reference, cost per period
     gap_ci95: float  # its 95% Student-t half-width over episodes
     gap_pct: float  # the gap in percent of the reference's cost
-    gap_pct_ci95: float
+    gap_pct_ci95: float  # its 95% half-width over episodes (delta method: the reference's cost is noisy too)
+    episode_differences: np.ndarray | None = field(default=None, repr=False)  # per episode, cost - reference
+    reference_costs: np.ndarray | None = field(default=None, repr=False)  # per episode, the reference's cost
+
+    def record(self) -> dict[str, float | int | str]:
+        """The run's figures (the scalars, not the per-episode arrays), JSON- and CSV-ready."""
+        return {"seed": self.seed, "task": self.task, "cost": self.cost, "gap": self.gap, "gap_ci95": self.gap_ci95,
+                "gap_pct": self.gap_pct, "gap_pct_ci95": self.gap_pct_ci95}
 
 
 def run_gap(seed: int, task: str, cost: Estimate, reference: Estimate) -> RunGap:
     """The paired gap of a run whose per-episode costs are ``cost`` to the reference's on the same episodes."""
     delta = paired_difference(cost, reference)
-    scale = 100.0 / reference.mean
-    return RunGap(int(seed), task, cost.mean, delta.mean, delta.half_width, scale * delta.mean,
-                  scale * delta.half_width)
+    percent = ratio_estimate(100 * delta.replicas, reference.replicas)
+    return RunGap(int(seed), task, cost.mean, delta.mean, delta.half_width, percent.mean, percent.half_width,
+                  delta.replicas, reference.replicas)
 
 
 def interquartile_mean(scores: np.ndarray, axis: int = -1) -> np.ndarray:
@@ -97,6 +111,33 @@ def stratified_bootstrap(tasks: Sequence[np.ndarray], statistic: Callable[..., n
     result = stats.bootstrap(tasks, statistic, n_resamples=RESAMPLES, confidence_level=CONFIDENCE,
                              method="percentile", vectorized=True, axis=-1, rng=np.random.default_rng(BOOTSTRAP_SEED))
     return Interval(point, float(result.confidence_interval.low), float(result.confidence_interval.high))
+
+
+def two_level_bootstrap(tasks: Sequence[tuple[np.ndarray, np.ndarray]],
+                        statistics: Sequence[Callable[..., np.ndarray]]) -> list[Interval]:
+    """Each statistic of the runs' percent gaps with its 95% percentile interval when both the evaluation episodes
+    and the runs are resampled, within each task: a task is (differences (runs, episodes), reference costs
+    (episodes,)); a resample draws the task's episodes with replacement (the same ones for every run and the
+    reference, which keeps the pairing), then its runs with replacement. The interval so covers the episodes' noise,
+    which all runs share and resampling runs alone cannot see."""
+    rng = np.random.default_rng(BOOTSTRAP_SEED)
+    points = [100 * differences.mean(axis=1) / reference.mean() for differences, reference in tasks]
+    if min(len(scores) for scores in points) < 2:
+        return [Interval(float(statistic(*points)), np.nan, np.nan) for statistic in statistics]
+    resampled = []
+    for differences, reference in tasks:
+        runs, episodes = differences.shape
+        counts = rng.multinomial(episodes, np.full(episodes, 1.0 / episodes), size=RESAMPLES)  # (R, episodes)
+        gaps = 100 * (counts @ differences.T) / (counts @ reference)[:, None]  # (R, runs)
+        picks = rng.integers(0, runs, size=(RESAMPLES, runs))
+        resampled.append(np.take_along_axis(gaps, picks, axis=1))
+    tail = 100 * (1 - CONFIDENCE) / 2
+    intervals = []
+    for statistic in statistics:
+        values = statistic(*resampled, axis=-1)
+        low, high = np.percentile(values, [tail, 100 - tail])
+        intervals.append(Interval(float(statistic(*points)), float(low), float(high)))
+    return intervals
 
 
 @dataclass(frozen=True)
@@ -132,9 +173,21 @@ def across_seeds(runs: Sequence[RunGap]) -> AcrossSeeds:
     if not runs:
         raise ValueError("no runs to summarize")
     names = dict.fromkeys(run.task for run in runs)
-    tasks = [np.array([run.gap_pct for run in runs if run.task == task]) for task in names]
-    return AcrossSeeds(tuple(runs), stratified_bootstrap(tasks, _mean), stratified_bootstrap(tasks, _iqm),
-                       stratified_bootstrap(tasks, _improvement))
+    statistics = (_mean, _iqm, _improvement)
+    by_task = [[run for run in runs if run.task == task] for task in names]
+    if all(_common_episodes(group) for group in by_task):
+        tasks = [(np.array([run.episode_differences for run in group]), group[0].reference_costs) for group in by_task]
+        return AcrossSeeds(tuple(runs), *two_level_bootstrap(tasks, statistics))
+    scores = [np.array([run.gap_pct for run in group]) for group in by_task]
+    return AcrossSeeds(tuple(runs), *(stratified_bootstrap(scores, statistic) for statistic in statistics))
+
+
+def _common_episodes(runs: Sequence[RunGap]) -> bool:
+    """Whether every run carries its per-episode differences to one reference evaluation (the same episodes)."""
+    first = runs[0].reference_costs
+    return first is not None and all(
+        run.episode_differences is not None and run.episode_differences.shape == first.shape
+        and run.reference_costs is not None and np.array_equal(run.reference_costs, first) for run in runs)
 
 
 def format_interval(interval: Interval, digits: int = 2, unit: str = "") -> str:

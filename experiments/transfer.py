@@ -29,6 +29,7 @@ from baselines.evaluation import Policy
 from baselines.planner import plan
 from envs.params import EnvParams
 from envs.scenario import Scenario, network_scenario, resolve_scenario
+from experiments.compare import check_one_configuration
 from experiments.conventions import DEFAULT_EPISODES, DEFAULT_EVAL_SEED, DEFAULT_TRANSFER_PERIODS
 from experiments.evaluate import scenario_episodes
 from experiments.loading import LoadedRun, ModelPolicy, load_run
@@ -75,6 +76,7 @@ def transfer(run_dirs: list[str], scenarios: list[Scenario], episodes: int = DEF
     runs = [load_run(path) for path in run_dirs]
     for loaded in runs:  # every run refused before the first plan, not after it
         _check_product_shared(loaded)
+    check_one_configuration(runs)  # the statistics across seeds are those of one configuration
     results = []
     for scenario in scenarios:
         start = time.perf_counter()
@@ -91,7 +93,7 @@ def transfer(run_dirs: list[str], scenarios: list[Scenario], episodes: int = DEF
         results.append({
             "scenario": scenario.name, "nodes": params.num_nodes, "products": params.num_products,
             "episodes": episodes, "periods": periods, "seed": seed, "plan_cost": base.cost.mean,
-            "plan_ci95": base.cost.half_width, "runs": [gap.__dict__ | {"run": str(loaded.run.path)}
+            "plan_ci95": base.cost.half_width, "runs": [gap.record() | {"run": str(loaded.run.path)}
                                                          for gap, loaded in zip(gaps, runs, strict=True)],
             "across_seeds": stats.summary(), "seconds": round(time.perf_counter() - start, 1)})
         print(describe(results[-1], stats), flush=True)

@@ -4,6 +4,7 @@ with their simulated cost, so the bound never exceeds them."""
 import numpy as np
 import pytest
 from hindsight_cases import RandomActions, episode_cost, simulate, trajectory_point, tree_scenario
+from scipy import stats
 
 from baselines.episodes import sample_episode, sample_episodes
 from baselines.hindsight import bound_gaps, hindsight_bound, hindsight_bounds, solve_episode_lp
@@ -92,4 +93,9 @@ def test_batch_in_worker_processes_matches_single_episodes_and_gaps_are_paired()
     mean_bound = one_process.cost_per_period.mean()
     assert gaps.percent.mean == pytest.approx(250 / mean_bound)
     assert gaps.percent_avoidable.mean == pytest.approx(250 / avoidable.mean())
-    assert gaps.percent.half_width == pytest.approx(100 * gaps.difference.half_width / mean_bound)
+    # the percent's interval counts the bound's own noise (delta method), not the difference's over a fixed mean
+    ratio = 250 / mean_bound
+    linearized = (100 * np.array([1.0, 2.0, 4.5]) - ratio * one_process.cost_per_period) / mean_bound
+    expected = stats.t.ppf(0.975, 2) * linearized.std(ddof=1) / np.sqrt(3)
+    assert gaps.percent.half_width == pytest.approx(expected)
+    assert gaps.percent.half_width != pytest.approx(100 * gaps.difference.half_width / mean_bound)

@@ -45,7 +45,7 @@ def manual_rollout(env_id: str) -> dict[str, dict[str, np.ndarray]]:
 
 
 def test_fill_rate_is_the_ratio_of_units_not_the_mean_of_period_ratios():
-    """A period with few orders must weigh less than a busy one (type-2 fill rate over the episode)."""
+    """A period with few orders must weigh less than a busy one (the ratio of the episode's sums)."""
     rates = fill_rates({"s": np.array([10.0, 0.0])}, {"s": np.array([9.0, 0.0])})
     np.testing.assert_array_equal(rates["s"], [0.9, 1.0])
     busy_and_quiet = fill_rates({"s": np.array([(100.0 + 1.0) / 2])}, {"s": np.array([(100.0 + 0.0) / 2])})

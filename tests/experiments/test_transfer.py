@@ -59,11 +59,12 @@ def test_a_run_rebuilt_on_its_own_scenario_is_the_same_policy(runs, algo):
                                                               seed=11, periods=12).cost.replicas)
 
 
-def test_transfer_pairs_every_run_with_each_scenarios_own_plan(runs, capsys):
+@pytest.mark.parametrize("algo", ["gradient", "ppo"])
+def test_transfer_pairs_every_run_with_each_scenarios_own_plan(runs, capsys, algo):
     target = network_scenario("network-30", num_products=30, seed=2)
-    results = transfer.transfer([str(runs["gradient"]), str(runs["ppo"])], [target], episodes=3, periods=8)
+    results = transfer.transfer([str(runs[algo])], [target], episodes=3, periods=8)
     (result,) = results
-    assert result["products"] == 30 and len(result["runs"]) == 2
+    assert result["products"] == 30 and len(result["runs"]) == 1
     plan_cost = scenario_episodes(plan(target).policy(), target, "t", episodes=3, seed=result["seed"],
                                   num_envs=None, periods=8).cost.mean
     assert result["plan_cost"] == pytest.approx(plan_cost, rel=1e-12)
@@ -85,7 +86,7 @@ def without_times(printed: str) -> str:
 
 
 def test_echelon_transfer_gives_what_the_module_and_the_function_give(runs, tmp_path, capsys):
-    run_dirs = [str(runs["gradient"]), str(runs["ppo"])]
+    run_dirs = [str(runs["gradient"])]
     assert cli.main(["transfer", "--runs", *run_dirs, *SMALL, "--output", str(tmp_path / "cli.json")]) == 0
     by_cli = capsys.readouterr()
     assert transfer.main(["--runs", *run_dirs, *SMALL, "--output", str(tmp_path / "module.json")]) == 0
@@ -110,6 +111,8 @@ BAD = {  # case -> arguments after --runs, exit status, the start of the error m
     "not product-shared": (["{cells}", "{mlp}", "--scenario", "network"], 1,
                            "{mlp} was trained with network 'mlp', whose weights fit one scenario only"),
     "missing run": (["{cells}", "gone", "--scenario", "network"], 1, "run folder gone does not exist"),
+    "two configurations": (["{cells}", "{ppo}", "--scenario", "network"], 1,
+                           "--runs: {cells} and {ppo} differ in 'algo' ('gradient' vs 'ppo')"),
     "unknown scenario": (["{cells}", "--scenario", "nowhere"], 1, "scenario 'nowhere' is neither a registered name"),
     "no target": (["{cells}"], 2, "give at least one --scenario or --products"),
     "no products": (["{cells}", "--products", "0"], 2, "argument --products: expected a whole number >= 1, got '0'"),
@@ -128,7 +131,7 @@ def test_echelon_transfer_names_what_is_wrong_in_one_line(runs, mlp_run, tmp_pat
     monkeypatch.setattr(transfer, "plan", planned_too_early)  # every refusal comes before the first plan
     monkeypatch.chdir(tmp_path)
     args, status, named = BAD[case]
-    paths = {"cells": runs["gradient"], "mlp": mlp_run}
+    paths = {"cells": runs["gradient"], "ppo": runs["ppo"], "mlp": mlp_run}
     try:
         code = cli.main(["transfer", "--runs", *(arg.format(**paths) for arg in args)])
     except SystemExit as stop:  # argparse's own refusals
