@@ -316,7 +316,7 @@ def _add_compare_command(commands: argparse._SubParsersAction) -> None:
                               f"(default: {BOUND_EPISODES}, "
                               + ", ".join(f"{count} on {env_id.split('/')[-1]}"
                                           for env_id, count in BOUND_EPISODES_BY_ENV.items())
-                              + ", at most --episodes)")
+                              + "; never more than the episodes evaluated)")
     _add_eval_options(compare)
     _add_runtime(compare)
 
