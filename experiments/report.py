@@ -98,9 +98,21 @@ def interval_table(summary: pd.DataFrame, prefix: str, names: list[str], digits:
 
 
 def episodes_table(bench: Benchmark) -> pd.DataFrame:
-    return pd.concat([pd.DataFrame({"policy": p.name, "episode": np.arange(p.results.episodes),
-                                    "seed": DEFAULT_EVAL_SEED + np.arange(p.results.episodes),
-                                    "cost_per_period": p.results.cost.replicas}) for p in bench.policies])
+    """Every policy's cost per period on every episode and, on the episodes it was solved for, the hindsight bound
+    and its unavoidable part (empty elsewhere), so every paired gap of the report can be recomputed from this file."""
+    frames = []
+    for p in bench.policies:
+        episodes = p.results.episodes
+        bound, unavoidable = np.full(episodes, np.nan), np.full(episodes, np.nan)
+        if bench.hindsight is not None:
+            solved = bench.hindsight.episodes
+            bound[:solved] = bench.hindsight.bounds.cost_per_period
+            unavoidable[:solved] = bench.hindsight.bounds.unavoidable_per_period
+        frames.append(pd.DataFrame({"policy": p.name, "episode": np.arange(episodes),
+                                    "seed": DEFAULT_EVAL_SEED + np.arange(episodes),
+                                    "cost_per_period": p.results.cost.replicas, "hindsight_bound": bound,
+                                    "hindsight_unavoidable": unavoidable}))
+    return pd.concat(frames)
 
 
 def trajectories_table(bench: Benchmark) -> pd.DataFrame:

@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 from cli_helpers import echelon
 
+from baselines.evaluation import ratio_estimate
 from baselines.planner import exact_optimum, plan
 
 DETERMINISTIC = ("summary.csv", "episodes.csv", "seeds.csv", "aggregate.csv", "trajectories.csv", "capacity.csv",
@@ -41,7 +42,15 @@ def test_quick_benchmark_writes_a_complete_report(reports: list[Path]):
     assert (summary.loc[summary["policy"] == "constant", "vs_plan_mean"] > 0).all()
     assert (summary["gap_to_hindsight_pct"] > 0).all()  # no policy beats the perfect-information bound
     assert (summary["gap_to_hindsight_avoidable_pct"] > summary["gap_to_hindsight_pct"]).all()
-    assert pd.read_csv(folder / "episodes.csv").groupby("policy").size().eq(16).all()
+    episodes = pd.read_csv(folder / "episodes.csv")
+    assert episodes.groupby("policy").size().eq(16).all()
+    plan_rows = episodes[episodes.policy == "plan"]
+    solved = plan_rows.dropna(subset=["hindsight_bound"])
+    assert len(solved) == 2 and solved.episode.tolist() == [0, 1]  # the bound's episodes, the first ones
+    recomputed = ratio_estimate(100 * (solved.cost_per_period - solved.hindsight_bound), solved.hindsight_bound)
+    plan_summary = summary.set_index("policy").loc["plan"]
+    assert recomputed.mean == pytest.approx(plan_summary["gap_to_hindsight_pct"], abs=1e-6)  # the CSV rounds
+    assert recomputed.half_width == pytest.approx(plan_summary["gap_to_hindsight_pct_ci95"], abs=1e-6)
     trajectories = pd.read_csv(folder / "trajectories.csv")
     assert sorted(trajectories["echelon"].unique()) == [1, 2, 3] and trajectories["period"].max() == 99
     curves = pd.read_csv(folder / "learning_curves.csv")
