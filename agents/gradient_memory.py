@@ -165,19 +165,20 @@ def _gib(size: float) -> str:
     return f"{size / 2**30:,.1f} GiB"
 
 
-def check_update_memory(params: EnvParams, paths: int, horizon: int, hidden: Sequence[int], network: str = "mlp",
-                        where: str = "") -> None:
+def check_update_memory(params: EnvParams, paths: int, horizon: int, hidden: Sequence[int],
+                        network: str = "mlp") -> None:
     """Refuse (:class:`UpdateMemoryError`) ``paths`` x ``horizon`` when one update's estimated peak memory is above
     what is available; the message names the keys, both figures and the largest paths x horizon that fits."""
     available = available_memory()
     need = update_bytes(params, paths, horizon, hidden, network)
     if available is None or need <= available:
         return
-    per_step = update_bytes(params, 1, 1, hidden, network) - update_bytes(params, 0, 1, hidden, network)
-    fits = max((available - update_bytes(params, 0, 1, hidden, network)) // per_step, 0)
+    fixed = update_bytes(params, 0, 1, hidden, network)
+    per_step = update_bytes(params, 1, 1, hidden, network) - fixed
+    fits = max((available - fixed) // per_step, 0)
     hint = (f"paths x horizon <= {fits:,} fits, e.g. paths={max(fits // horizon, 1)} at horizon={horizon}"
             if fits >= horizon else f"paths x horizon <= {fits:,} fits")
     raise UpdateMemoryError(
-        f"{where}{': ' if where else ''}paths={paths}, horizon={horizon} on scenario {params.scenario_name!r}: one "
-        f"update keeps the autograd graph of every path and period, an estimated {_gib(need)}, above the "
-        f"{_gib(available)} of memory available; lower paths or horizon ({hint})")
+        f"paths={paths}, horizon={horizon} on scenario {params.scenario_name!r}: one update keeps the autograd graph "
+        f"of every path and period, an estimated {_gib(need)}, above the {_gib(available)} of memory available; "
+        f"lower paths or horizon ({hint})")
