@@ -160,6 +160,14 @@ def ratio_estimate(numerator: np.ndarray, denominator: np.ndarray, confidence: f
     return estimate(ratio + (x - ratio * y) / scale, confidence)
 
 
+def percent_difference(first: Evaluation | Estimate, second: Evaluation | Estimate,
+                       confidence: float = 0.95) -> Estimate:
+    """CI of the paired difference cost(first) - cost(second) in percent of cost(second) (:func:`ratio_estimate`:
+    the second's cost is noisy too)."""
+    reference = second.cost if isinstance(second, Evaluation) else second
+    return ratio_estimate(100 * paired_difference(first, second, confidence).replicas, reference.replicas, confidence)
+
+
 def concatenate(evaluations: Sequence[Evaluation]) -> Evaluation:
     """One evaluation whose replicas are those of ``evaluations``, in order (e.g. chunks of consecutive seeds)."""
     groups = evaluations[0].replicas

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from agents.config import ConfigError
-from baselines.evaluation import paired_difference, ratio_estimate
+from baselines.evaluation import paired_difference, percent_difference
 from baselines.planner import Plan, exact_optimum, plan, plan_gaps
 from envs import env_scenario
 from experiments.conventions import DEFAULT_EVAL_SEED, UsageError
@@ -70,7 +70,7 @@ class Comparison:
         """One run or policy: cost with its CI, the paired difference to the baseline, plan gaps, full summary."""
         base = self.baseline_results
         delta, summary = paired_difference(outcome.cost, base.cost), outcome.summary()
-        percent = ratio_estimate(100 * delta.replicas, base.cost.replicas)
+        percent = percent_difference(outcome.cost, base.cost)
         bound = {} if self.hindsight is None else self.hindsight.gap_columns(outcome.cost.replicas)
         return {"policy": label, "cost_per_period": summary["cost_per_period"]["total"],
                 "difference_to_baseline": {"mean": delta.mean, "ci95": delta.half_width,

@@ -293,8 +293,7 @@ def targets_section(bench: Benchmark) -> list[str]:
                   "episodes, in percent of that policy's simulated cost, averaged over the training seeds, with the "
                   "upper end of its 95% bootstrap interval over episodes and seeds within the target. The raw "
                   "comparison with the optimum also counts the episodes' start-up transient and sampling error, "
-                  "which the optimal "
-                  f"policy itself shows ({plan_row_gap(bench):+.2f}%).", ""]
+                  f"which the optimal policy itself shows ({plan_row_gap(bench):+.2f}%).", ""]
     if bench.optimum is not None and bench.action == "residual":
         lines += ["The residual agents start at the exact optimum (zero residual = the Clark-Scarf policy), so "
                   "here the targets only check that training does not degrade it; `--action direct` trains agents "

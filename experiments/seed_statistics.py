@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy import stats
 
-from baselines.evaluation import Estimate, paired_difference, ratio_estimate
+from baselines.evaluation import Estimate, paired_difference, percent_difference
 
 RESAMPLES = 10_000
 """Bootstrap resamples per interval."""
@@ -76,7 +76,7 @@ class RunGap:
 def run_gap(seed: int, task: str, cost: Estimate, reference: Estimate) -> RunGap:
     """The paired gap of a run whose per-episode costs are ``cost`` to the reference's on the same episodes."""
     delta = paired_difference(cost, reference)
-    percent = ratio_estimate(100 * delta.replicas, reference.replicas)
+    percent = percent_difference(cost, reference)
     return RunGap(int(seed), task, cost.mean, delta.mean, delta.half_width, percent.mean, percent.half_width,
                   delta.replicas, reference.replicas)
 
