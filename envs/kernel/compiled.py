@@ -42,6 +42,7 @@ from envs.kernel.layout import (
     BASE_TOTAL,
     COST_SCALE,
     CUTOFF_SHARE,
+    DEMAND_HEAD,
     DEMAND_SOURCE,
     DEMAND_TRACE,
     FROM_VENDOR,
@@ -179,6 +180,31 @@ def quantile(u, row, table_cdf, table_offset, table_guide):
 
 
 @inline
+def demand_quantiles(flat_demand, below, row, table_cdf, table_offset, table_guide):
+    """In place, the streams' demand uniforms (flat) become their demands in table rows ``row + j``.
+
+    Each stream first counts the values of its cdf head F(0) ... F(DEMAND_HEAD - 1) at or below its uniform
+    (:func:`~envs.kernel.layout.demand_heads`): below F(DEMAND_HEAD - 1) that count is the demand. The count
+    vectorizes over streams and reads the heads in order, with no branch and no dependent load; only the
+    uniforms above every head value (large demands, rare where means are small) take :func:`quantile`'s
+    search, whose unpredictable branches and scattered loads cost far more. ``below`` (>= streams) is
+    float32 scratch."""
+    streams = flat_demand.shape[0]
+    rows = np.uint64(table_offset.shape[0])
+    first = np.uint64(row)
+    for j in range(streams):  # vectorized; unsigned indices, so there is no negative index to wrap
+        count = 0
+        for i in range(DEMAND_HEAD):
+            count += table_cdf[first + np.uint64(j) + np.uint64(i) * rows] <= flat_demand[j]
+        below[j] = np.float32(count)
+    for j in range(streams):
+        if below[j] < DEMAND_HEAD:
+            flat_demand[j] = np.float64(below[j])
+        else:
+            flat_demand[j] = quantile(flat_demand[j], row + j, table_cdf, table_offset, table_guide)
+
+
+@inline
 def uniform24(word):
     """The float32 uniform of a Philox word's top 24 bits, held in float64 (as :mod:`envs.noise` draws lead
     times)."""
@@ -258,8 +284,7 @@ def noise_one(key_low, key_high, period, demand, cutoff_uniform, spill_uniform, 
                         if np.float64(mix[r, s, p]) < threshold:
                             demand[r, s, p] = common[p]
         row = (period % seasonality.shape[0]) * flat_demand.shape[0]
-        for j in range(flat_demand.shape[0]):
-            flat_demand[j] = quantile(flat_demand[j], row + j, table_cdf, table_offset, table_guide)
+        demand_quantiles(flat_demand, flat_mix, row, table_cdf, table_offset, table_guide)
     lead_times(key_low, key_high, t, lead_time, scratch, lead_time_cdf, fixed_lead_time)
 
 

@@ -12,7 +12,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from envs.demand_table import GUIDE
+from envs.demand_table import GUIDE, DemandTable
 from envs.noise import LEAD_TIME_WORDS, demand_table
 from envs.params import EnvParams
 from envs.state import initial_on_hand
@@ -33,6 +33,8 @@ BACKORDERS, SEQUENTIAL, HAS_INBOUND_CAPACITY, DEMAND_SOURCE = 0, 1, 2, 3
 # values of flags[DEMAND_SOURCE]
 DEMAND_TABLE, DEMAND_TRACE, DEMAND_GIVEN = 0, 1, 2
 ACTION_MODE_CODES = {"order_up_to": 0, "quantity": 1}
+DEMAND_HEAD = 4
+"""Values of each demand cdf row that the kernel keeps in order ahead of the rows (:func:`demand_heads`)."""
 SCRATCH_ROWS = max(3, LEAD_TIME_WORDS)
 """Rows of a thread's scratch (rows of max(N, P)): three for receiving and shipping, one per word of a
 lead-time group for the noise."""
@@ -59,8 +61,8 @@ class KernelParams(NamedTuple):
     arc_cost: np.ndarray  # (arcs,) float64 shipping cost per unit
     lead_time_cdf: np.ndarray  # (N, A) float32
     fixed_lead_time: np.ndarray  # (N,) int64, the lead time where it is deterministic, else 0
-    table_cdf: np.ndarray  # (cells,) float64 demand table (see envs.demand_table)
-    table_offset: np.ndarray  # (rows,) int64
+    table_cdf: np.ndarray  # (DEMAND_HEAD * rows + cells,) float64 the heads (demand_heads), then the demand table's cdf
+    table_offset: np.ndarray  # (rows,) int64 where each row starts in table_cdf
     table_guide: np.ndarray  # (rows, GUIDE + 1) int32
     trace: np.ndarray  # (T, R, S, P) float64 replayed demand (empty unless traced)
     pipeline_scale: np.ndarray  # (N, A, P) float64: 1 / max_order of the node and product, for every age
@@ -139,6 +141,23 @@ def demand_source(params: EnvParams) -> int:
     return DEMAND_TABLE if demand_table(params) is not None else DEMAND_GIVEN
 
 
+def demand_heads(table: DemandTable) -> np.ndarray:
+    """The first :data:`DEMAND_HEAD` cdf values F(0), F(1), ... of every row of ``table``, (DEMAND_HEAD, rows):
+    row r's value i in column r, 1.0 past the row's end. Demand is then the count of head values at or below the
+    uniform wherever that count stays below DEMAND_HEAD. A row whose cdf ever decreases (float round-off) counts
+    differently from the reference's search, so its head is all 0.0 and it always searches."""
+    rows = len(table.offset)
+    size = np.diff(table.offset, append=len(table.cdf))
+    index = np.arange(DEMAND_HEAD)[:, None]
+    entry = np.minimum(table.offset[None, :] + index, len(table.cdf) - 1)
+    heads = np.where(index < size[None, :], table.cdf[entry], 1.0)
+    row_of = np.repeat(np.arange(rows), size)
+    decreasing = np.zeros(rows, dtype=bool)
+    decreasing[row_of[1:][(np.diff(table.cdf) < 0.0) & (row_of[1:] == row_of[:-1])]] = True
+    heads[:, decreasing] = 0.0
+    return np.ascontiguousarray(heads)
+
+
 def kernel_params(params: EnvParams) -> KernelParams:
     """Flatten ``params`` for the kernel."""
     n, p, r, s = params.num_nodes, params.num_products, params.num_regions, params.num_speeds
@@ -177,7 +196,9 @@ def kernel_params(params: EnvParams) -> KernelParams:
     if table is None:
         table_cdf, table_offset, table_guide = np.zeros(1), np.zeros(1, np.int64), np.zeros((1, GUIDE + 1), np.int32)
     else:
-        table_cdf, table_offset, table_guide = table.cdf, table.offset, table.guide.astype(np.int32)
+        heads = demand_heads(table)
+        table_cdf = np.concatenate([heads.reshape(-1), table.cdf])
+        table_offset, table_guide = table.offset + heads.size, table.guide.astype(np.int32)
     trace = params.trace if params.trace is not None else np.zeros((1, r, s, p))
     return KernelParams(
         node_product=np.ascontiguousarray(node_product),
