@@ -33,7 +33,7 @@ BACKORDERS, SEQUENTIAL, HAS_INBOUND_CAPACITY, DEMAND_SOURCE = 0, 1, 2, 3
 # values of flags[DEMAND_SOURCE]
 DEMAND_TABLE, DEMAND_TRACE, DEMAND_GIVEN = 0, 1, 2
 ACTION_MODE_CODES = {"order_up_to": 0, "quantity": 1}
-DEMAND_HEAD = 4
+DEMAND_HEAD = 6
 """Values of each demand cdf row that the kernel keeps in order ahead of the rows (:func:`demand_heads`)."""
 SCRATCH_ROWS = max(3, LEAD_TIME_WORDS)
 """Rows of a thread's scratch (rows of max(N, P)): three for receiving and shipping, one per word of a
