@@ -144,8 +144,8 @@ def demand_source(params: EnvParams) -> int:
 def demand_heads(table: DemandTable) -> np.ndarray:
     """The first :data:`DEMAND_HEAD` cdf values F(0), F(1), ... of every row of ``table``, (DEMAND_HEAD, rows):
     row r's value i in column r, 1.0 past the row's end. Demand is then the count of head values at or below the
-    uniform wherever that count stays below DEMAND_HEAD. A row whose cdf ever decreases (float round-off) counts
-    differently from the reference's search, so its head is all 0.0 and it always searches."""
+    uniform wherever that count stays below DEMAND_HEAD. A count and a search resolve a cdf that decreases
+    (float round-off) differently, so such a row's head is all 0.0 and the row always searches."""
     rows = len(table.offset)
     size = np.diff(table.offset, append=len(table.cdf))
     index = np.arange(DEMAND_HEAD)[:, None]
@@ -156,6 +156,13 @@ def demand_heads(table: DemandTable) -> np.ndarray:
     decreasing[row_of[1:][(np.diff(table.cdf) < 0.0) & (row_of[1:] == row_of[:-1])]] = True
     heads[:, decreasing] = 0.0
     return np.ascontiguousarray(heads)
+
+
+def kernel_demand_table(table: DemandTable) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The kernel's ``table_cdf`` (the heads, :func:`demand_heads`, then the table's cdf), ``table_offset`` and
+    ``table_guide`` of a demand table."""
+    heads = demand_heads(table)
+    return np.concatenate([heads.reshape(-1), table.cdf]), table.offset + heads.size, table.guide.astype(np.int32)
 
 
 def kernel_params(params: EnvParams) -> KernelParams:
@@ -196,9 +203,7 @@ def kernel_params(params: EnvParams) -> KernelParams:
     if table is None:
         table_cdf, table_offset, table_guide = np.zeros(1), np.zeros(1, np.int64), np.zeros((1, GUIDE + 1), np.int32)
     else:
-        heads = demand_heads(table)
-        table_cdf = np.concatenate([heads.reshape(-1), table.cdf])
-        table_offset, table_guide = table.offset + heads.size, table.guide.astype(np.int32)
+        table_cdf, table_offset, table_guide = kernel_demand_table(table)
     trace = params.trace if params.trace is not None else np.zeros((1, r, s, p))
     return KernelParams(
         node_product=np.ascontiguousarray(node_product),

@@ -19,10 +19,11 @@ from hypothesis import strategies as st
 from worlds import episode_keys, worlds
 
 from envs import ENV_IDS
+from envs.demand_table import DemandTable, build_demand_table
 from envs.dynamics import StepOutcome, _apportion, transition
 from envs.info import COST_PARTS, NODE_GROUPS, SPEED_GROUPS, node_column, outcome_matrix, speed_column
 from envs.kernel import compiled as kernel
-from envs.kernel.layout import ThreadBuffers, kernel_params
+from envs.kernel.layout import DEMAND_HEAD, ThreadBuffers, kernel_demand_table, kernel_params
 from envs.noise import demand_table, noise
 from envs.observation import observation_layout
 from envs.params import compile_scenario
@@ -84,6 +85,35 @@ def test_noise_matches_the_reference(scenario, data):
     compiled, reference = compiled_noise(keys, periods, params), noise(keys, periods, params)
     for field in dataclasses.fields(reference):
         np.testing.assert_array_equal(getattr(compiled, field.name), getattr(reference, field.name), err_msg=field.name)
+
+
+@pytest.mark.parametrize("decreasing", [False, True])
+def test_demand_quantiles_match_the_search_at_every_cdf_value(decreasing):
+    """Uniforms at, just below and just above every cdf value, and anywhere: the head counts give the table's
+    quantiles; where a row's cdf decreases (float round-off, which a count and a search would resolve
+    differently) the kernel takes its search."""
+    table = build_demand_table("negative_binomial", np.array([[0.0, 0.3, 2.0, 7.0, 40.0]]), 0.5, 0.2)
+    if decreasing:  # a dip among the head values of one row and beyond them in another
+        cdf = table.cdf.copy()
+        for row, k in ((2, 1), (3, DEMAND_HEAD + 2)):
+            cdf[table.offset[row] + k] = np.nextafter(cdf[table.offset[row] + k - 1], 0.0)
+        table = DemandTable(cdf=cdf, offset=table.offset, guide=table.guide, streams=table.streams)
+    values = table.cdf[table.cdf < 1.0]
+    u = np.concatenate([values, np.nextafter(values, 0.0), np.nextafter(values, 1.0),
+                        np.random.default_rng(0).random(1000), [0.0, np.nextafter(1.0, 0.0)]])
+    table_cdf, table_offset, table_guide = kernel_demand_table(table)
+    streams = np.arange(table.streams)
+    u = np.repeat(u, table.streams).reshape(-1, table.streams)
+    if decreasing:
+        search = np.vectorize(lambda x, row: kernel.quantile(x, row, table_cdf, table_offset, table_guide))
+        expected = search(u, streams)
+    else:
+        expected = table.quantile(u, np.zeros(len(u), dtype=np.int64))
+    below = np.zeros(table.streams, dtype=np.float32)
+    for uniforms, demand in zip(u, expected, strict=True):
+        compiled = uniforms.copy()
+        kernel.demand_quantiles(compiled, below, 0, table_cdf, table_offset, table_guide)
+        np.testing.assert_array_equal(compiled, demand)
 
 
 def outcome_fields(matrix: np.ndarray, shipped, purchased, served_units, params) -> dict[str, np.ndarray]:
