@@ -146,15 +146,13 @@ def demand_heads(table: DemandTable) -> np.ndarray:
     row r's value i in column r, 1.0 past the row's end. Demand is then the count of head values at or below the
     uniform wherever that count stays below DEMAND_HEAD. A count and a search resolve a cdf that decreases
     (float round-off) differently, so such a row's head is all 0.0 and the row always searches."""
-    rows = len(table.offset)
     size = np.diff(table.offset, append=len(table.cdf))
     index = np.arange(DEMAND_HEAD)[:, None]
     entry = np.minimum(table.offset[None, :] + index, len(table.cdf) - 1)
     heads = np.where(index < size[None, :], table.cdf[entry], 1.0)
-    row_of = np.repeat(np.arange(rows), size)
-    decreasing = np.zeros(rows, dtype=bool)
-    decreasing[row_of[1:][(np.diff(table.cdf) < 0.0) & (row_of[1:] == row_of[:-1])]] = True
-    heads[:, decreasing] = 0.0
+    dips = np.flatnonzero(table.cdf[1:] < table.cdf[:-1]) + 1  # entries below the entry before them
+    row = np.searchsorted(table.offset, dips, side="right") - 1
+    heads[:, row[table.offset[row] != dips]] = 0.0  # a row's first entry follows another row
     return np.ascontiguousarray(heads)
 
 
