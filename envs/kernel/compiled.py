@@ -205,13 +205,6 @@ def demand_quantiles(flat_demand, below, row, table_cdf, table_offset, table_gui
 
 
 @inline
-def float24(bits):
-    """The float32 uniform of 24 bits, computed in float32 (both steps are exact, so it equals the reference's
-    float64 product rounded to float32)."""
-    return np.float32(np.int32(bits)) * np.float32(_U24)
-
-
-@inline
 def uniform24(word):
     """The float32 uniform of a Philox word's top 24 bits, held in float64 (as :mod:`envs.noise` draws lead
     times)."""
@@ -289,9 +282,9 @@ def noise_one(key_low, key_high, period, demand, cutoff_uniform, spill_uniform, 
         x = (np.uint64(w0) << np.uint64(32)) | np.uint64(w1)
         y = (np.uint64(w2) << np.uint64(32)) | np.uint64(w3)
         flat_demand[j] = np.float64(np.int64(x >> np.uint64(11))) * _U53
-        flat_mix[j] = float24(y >> np.uint64(40))
-        flat_cutoff[j] = float24((y >> np.uint64(16)) & _MASK24)
-        flat_spill[j] = float24(((y & _MASK16) << np.uint64(8)) | (x & _MASK8))
+        flat_mix[j] = np.float32(np.float64(np.int64(y >> np.uint64(40))) * _U24)
+        flat_cutoff[j] = np.float32(np.float64(np.int64((y >> np.uint64(16)) & _MASK24)) * _U24)
+        flat_spill[j] = np.float32(np.float64(np.int64(((y & _MASK16) << np.uint64(8)) | (x & _MASK8))) * _U24)
     if traced:
         trace_row = period % trace.shape[0]
         for r in range(num_regions):
