@@ -180,7 +180,7 @@ def quantile(u, row, table_cdf, table_offset, table_guide):
 
 
 @inline
-def demand_quantiles(flat_demand, below, row, table_cdf, table_offset, table_guide):
+def demand_quantiles(flat_demand, below, row, table_cdf, table_offset, table_guide, table_head):
     """In place, the streams' demand uniforms (flat) become their demands in table rows ``row + j``.
 
     Each stream first counts the values of its cdf head F(0) ... F(DEMAND_HEAD - 1) at or below its uniform
@@ -190,12 +190,11 @@ def demand_quantiles(flat_demand, below, row, table_cdf, table_offset, table_gui
     search, whose unpredictable branches and scattered loads cost far more. ``below`` (>= streams) is
     float32 scratch."""
     streams = flat_demand.shape[0]
-    rows = np.uint64(table_offset.shape[0])
     first = np.uint64(row)
     for j in range(streams):  # vectorized; unsigned indices, so there is no negative index to wrap
         count = 0
         for i in range(DEMAND_HEAD):
-            count += table_cdf[first + np.uint64(j) + np.uint64(i) * rows] <= flat_demand[j]
+            count += table_head[i, first + np.uint64(j)] <= flat_demand[j]
         below[j] = np.float32(count)
     for j in range(streams):
         if below[j] < DEMAND_HEAD:
@@ -266,7 +265,7 @@ def lead_times(key_low, key_high, t, lead_time, uniforms, lead_time_cdf, fixed_l
 @inline
 def noise_one(key_low, key_high, period, demand, cutoff_uniform, spill_uniform, lead_time, mix, scratch,
               seasonality, scalars, flags, lead_time_cdf, fixed_lead_time, table_cdf, table_offset, table_guide,
-              trace):
+              table_head, trace):
     """The noise of one replica with episode key words ``key_low, key_high`` in ``period`` (:mod:`envs.noise`):
     demand, cutoff and spill uniforms (R, S, P) and lead times (N, P). ``mix`` (R, S, P) float32 and
     ``scratch`` (:data:`~envs.kernel.layout.SCRATCH_ROWS`, >= P) are scratch."""
@@ -303,7 +302,7 @@ def noise_one(key_low, key_high, period, demand, cutoff_uniform, spill_uniform, 
                         if np.float64(mix[r, s, p]) < threshold:
                             demand[r, s, p] = common[p]
         row = (period % seasonality.shape[0]) * flat_demand.shape[0]
-        demand_quantiles(flat_demand, flat_mix, row, table_cdf, table_offset, table_guide)
+        demand_quantiles(flat_demand, flat_mix, row, table_cdf, table_offset, table_guide, table_head)
     lead_times(key_low, key_high, t, lead_time, scratch, lead_time_cdf, fixed_lead_time)
 
 
@@ -704,7 +703,7 @@ def step_batch(rows, first, last, actions, mode, noise_given, warmup, key_low, k
                shipped, purchased, served_units, outcome, rewards, observations,
                node_product, node, volume, speed, penalty, region_product, seasonality, season_table, scalars, flags,
                child_start, child_node, backlog_node, arc_start, arc_node, arc_cost, lead_time_cdf, fixed_lead_time,
-               table_cdf, table_offset, table_guide, trace, pipeline_scale):
+               table_cdf, table_offset, table_guide, table_head, trace, pipeline_scale):
     """One env step (``warmup < 0``), or a reset with ``warmup`` warm-up periods, of every replica
     ``first <= b < last`` where ``rows`` is True: state rows in place; outcome, reward and observation rows
     written. ``mix``, ``order``, ``work``, ``scratch``, ``shipped``, ``purchased`` and ``served_units`` are
@@ -724,8 +723,8 @@ def step_batch(rows, first, last, actions, mode, noise_given, warmup, key_low, k
         (seasonality, season_table, scalars, flags, pipeline_scale))
     child_start, child_node, backlog_node, arc_start, arc_node, arc_cost = borrowed(
         (child_start, child_node, backlog_node, arc_start, arc_node, arc_cost))
-    lead_time_cdf, fixed_lead_time, table_cdf, table_offset, table_guide, trace = borrowed(
-        (lead_time_cdf, fixed_lead_time, table_cdf, table_offset, table_guide, trace))
+    lead_time_cdf, fixed_lead_time, table_cdf, table_offset, table_guide, table_head, trace = borrowed(
+        (lead_time_cdf, fixed_lead_time, table_cdf, table_offset, table_guide, table_head, trace))
     for b in range(first, last):
         if not rows[b]:
             continue
@@ -745,7 +744,7 @@ def step_batch(rows, first, last, actions, mode, noise_given, warmup, key_low, k
             if not noise_given:
                 noise_one(key_low[b], key_high[b], period[b], demand[0], cutoff_uniform[0], spill_uniform[0],
                           lead_time[0], mix, scratch, seasonality, scalars, flags, lead_time_cdf, fixed_lead_time,
-                          table_cdf, table_offset, table_guide, trace)
+                          table_cdf, table_offset, table_guide, table_head, trace)
             transition_one(on_hand[b], dock[b], pipeline[b], due[b], last_due[b], backlog[b], last_demand[b],
                            received[b], order, demand[slot], cutoff_uniform[slot], spill_uniform[slot],
                            lead_time[slot], outcome[b], shipped, purchased, served_units, work, scratch,
@@ -787,19 +786,20 @@ def transition_batch(rows, on_hand, dock, pipeline, due, last_due, backlog, last
 @jit
 def noise_batch(rows, key_low, key_high, period, demand, cutoff_uniform, spill_uniform, lead_time, mix, scratch,
                 seasonality, scalars, flags, lead_time_cdf, fixed_lead_time, table_cdf, table_offset, table_guide,
-                trace):
+                table_head, trace):
     """The noise alone of the replicas where ``rows`` is True, in their ``period``."""
     rows, key_low, key_high, period = borrowed((rows, key_low, key_high, period))
     demand, cutoff_uniform, spill_uniform, lead_time, mix, scratch = borrowed(
         (demand, cutoff_uniform, spill_uniform, lead_time, mix, scratch))
     seasonality, scalars, flags, lead_time_cdf, fixed_lead_time = borrowed(
         (seasonality, scalars, flags, lead_time_cdf, fixed_lead_time))
-    table_cdf, table_offset, table_guide, trace = borrowed((table_cdf, table_offset, table_guide, trace))
+    table_cdf, table_offset, table_guide, table_head, trace = borrowed(
+        (table_cdf, table_offset, table_guide, table_head, trace))
     for b in range(rows.shape[0]):
         if rows[b]:
             noise_one(key_low[b], key_high[b], period[b], demand[b], cutoff_uniform[b], spill_uniform[b],
                       lead_time[b], mix, scratch, seasonality, scalars, flags, lead_time_cdf, fixed_lead_time,
-                      table_cdf, table_offset, table_guide, trace)
+                      table_cdf, table_offset, table_guide, table_head, trace)
 
 
 @jit

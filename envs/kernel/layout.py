@@ -61,9 +61,10 @@ class KernelParams(NamedTuple):
     arc_cost: np.ndarray  # (arcs,) float64 shipping cost per unit
     lead_time_cdf: np.ndarray  # (N, A) float32
     fixed_lead_time: np.ndarray  # (N,) int64, the lead time where it is deterministic, else 0
-    table_cdf: np.ndarray  # (DEMAND_HEAD * rows + cells,) float64 the heads (demand_heads), then the demand table's cdf
-    table_offset: np.ndarray  # (rows,) int64 where each row starts in table_cdf
+    table_cdf: np.ndarray  # (cells,) float64 demand table (see envs.demand_table)
+    table_offset: np.ndarray  # (rows,) int64
     table_guide: np.ndarray  # (rows, GUIDE + 1) int32
+    table_head: np.ndarray  # (DEMAND_HEAD, rows) float64 the first cdf values of every row (demand_heads)
     trace: np.ndarray  # (T, R, S, P) float64 replayed demand (empty unless traced)
     pipeline_scale: np.ndarray  # (N, A, P) float64: 1 / max_order of the node and product, for every age
 
@@ -75,7 +76,7 @@ class KernelParams(NamedTuple):
     def noise_args(self) -> tuple:
         """The fields :func:`envs.kernel.step.noise_batch` takes, in its order."""
         return (self.seasonality, self.scalars, self.flags, self.lead_time_cdf, self.fixed_lead_time, self.table_cdf,
-                self.table_offset, self.table_guide, self.trace)
+                self.table_offset, self.table_guide, self.table_head, self.trace)
 
     def observe_args(self) -> tuple:
         """The fields :func:`envs.kernel.step.observe_batch` takes, in its order."""
@@ -156,11 +157,12 @@ def demand_heads(table: DemandTable) -> np.ndarray:
     return np.ascontiguousarray(heads)
 
 
-def kernel_demand_table(table: DemandTable) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The kernel's ``table_cdf`` (the heads, :func:`demand_heads`, then the table's cdf), ``table_offset`` and
-    ``table_guide`` of a demand table."""
-    heads = demand_heads(table)
-    return np.concatenate([heads.reshape(-1), table.cdf]), table.offset + heads.size, table.guide.astype(np.int32)
+def kernel_demand_table(table: DemandTable | None) -> tuple[np.ndarray, ...]:
+    """The kernel's ``table_cdf``, ``table_offset``, ``table_guide`` and ``table_head`` (:func:`demand_heads`) of
+    a demand table, or placeholders without one. The cdf is the table's own array, not a copy."""
+    if table is None:
+        return np.zeros(1), np.zeros(1, np.int64), np.zeros((1, GUIDE + 1), np.int32), np.zeros((DEMAND_HEAD, 1))
+    return table.cdf, table.offset, table.guide.astype(np.int32), demand_heads(table)
 
 
 def kernel_params(params: EnvParams) -> KernelParams:
@@ -198,10 +200,7 @@ def kernel_params(params: EnvParams) -> KernelParams:
     fixed = ((cdf == 0.0) | (cdf == 1.0)).all(1)
     fixed_lead_time = np.where(fixed, 1 + (cdf[:, :-1] == 0.0).sum(1), 0).astype(np.int64)
     table = demand_table(params)
-    if table is None:
-        table_cdf, table_offset, table_guide = np.zeros(1), np.zeros(1, np.int64), np.zeros((1, GUIDE + 1), np.int32)
-    else:
-        table_cdf, table_offset, table_guide = kernel_demand_table(table)
+    table_cdf, table_offset, table_guide, table_head = kernel_demand_table(table)
     trace = params.trace if params.trace is not None else np.zeros((1, r, s, p))
     return KernelParams(
         node_product=np.ascontiguousarray(node_product),
@@ -227,6 +226,7 @@ def kernel_params(params: EnvParams) -> KernelParams:
         table_cdf=np.ascontiguousarray(table_cdf, dtype=np.float64),
         table_offset=np.ascontiguousarray(table_offset, dtype=np.int64),
         table_guide=np.ascontiguousarray(table_guide),
+        table_head=np.ascontiguousarray(table_head, dtype=np.float64),
         trace=np.ascontiguousarray(trace, dtype=np.float64),
         pipeline_scale=np.ascontiguousarray(
             np.broadcast_to((1.0 / params.max_order)[:, None, :], (n, params.num_ages, p)), dtype=np.float64

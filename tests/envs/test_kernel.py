@@ -101,7 +101,7 @@ def test_demand_quantiles_match_the_search_at_every_cdf_value(decreasing):
     values = table.cdf[table.cdf < 1.0]
     u = np.concatenate([values, np.nextafter(values, 0.0), np.nextafter(values, 1.0),
                         np.random.default_rng(0).random(1000), [0.0, np.nextafter(1.0, 0.0)]])
-    table_cdf, table_offset, table_guide = kernel_demand_table(table)
+    table_cdf, table_offset, table_guide, table_head = kernel_demand_table(table)
     streams = np.arange(table.streams)
     u = np.repeat(u, table.streams).reshape(-1, table.streams)
     if decreasing:
@@ -112,7 +112,7 @@ def test_demand_quantiles_match_the_search_at_every_cdf_value(decreasing):
     below = np.zeros(table.streams, dtype=np.float32)
     for uniforms, demand in zip(u, expected, strict=True):
         compiled = uniforms.copy()
-        kernel.demand_quantiles(compiled, below, 0, table_cdf, table_offset, table_guide)
+        kernel.demand_quantiles(compiled, below, 0, table_cdf, table_offset, table_guide, table_head)
         np.testing.assert_array_equal(compiled, demand)
 
 
