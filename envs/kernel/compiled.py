@@ -219,7 +219,8 @@ def lead_times(key_low, key_high, t, lead_time, uniforms, lead_time_cdf, fixed_l
 
     A whole group with a random lead time is compared in one loop over products per age (with few products,
     the loops' fixed cost is most of the work), its deterministic nodes by their cdf too, which steps from 0
-    to 1 and so gives their lead time for any uniform; a short last group, node by node."""
+    to 1 and so gives their lead time for any uniform; a group without a random lead time, and a short last
+    group, node by node."""
     num_nodes, num_products = lead_time.shape
     num_ages = lead_time_cdf.shape[1]
     groups = (num_nodes + LEAD_TIME_WORDS - 1) // LEAD_TIME_WORDS
@@ -228,17 +229,13 @@ def lead_times(key_low, key_high, t, lead_time, uniforms, lead_time_cdf, fixed_l
         random = False
         for n in range(first, last):
             random = random or fixed_lead_time[n] == 0
-        if not random:
-            for n in range(first, last):
-                for p in range(num_products):
-                    lead_time[n, p] = fixed_lead_time[n]
-            continue
-        for p in range(num_products):  # vectorized
-            w0, w1, w2, w3 = philox(np.uint32(p * groups + group), t, np.uint32(LEAD_TIME), np.uint32(0),
-                                    key_low, key_high)
-            uniforms[0, p], uniforms[1, p] = uniform24(w0), uniform24(w1)
-            uniforms[2, p], uniforms[3, p] = uniform24(w2), uniform24(w3)
-        if last - first == LEAD_TIME_WORDS:
+        if random:
+            for p in range(num_products):  # vectorized
+                w0, w1, w2, w3 = philox(np.uint32(p * groups + group), t, np.uint32(LEAD_TIME), np.uint32(0),
+                                        key_low, key_high)
+                uniforms[0, p], uniforms[1, p] = uniform24(w0), uniform24(w1)
+                uniforms[2, p], uniforms[3, p] = uniform24(w2), uniform24(w3)
+        if random and last - first == LEAD_TIME_WORDS:
             n0, n1, n2, n3 = first, first + 1, first + 2, first + 3
             for p in range(num_products):
                 lead_time[n0, p], lead_time[n1, p], lead_time[n2, p], lead_time[n3, p] = 1, 1, 1, 1

@@ -34,7 +34,7 @@ BACKORDERS, SEQUENTIAL, HAS_INBOUND_CAPACITY, DEMAND_SOURCE = 0, 1, 2, 3
 DEMAND_TABLE, DEMAND_TRACE, DEMAND_GIVEN = 0, 1, 2
 ACTION_MODE_CODES = {"order_up_to": 0, "quantity": 1}
 DEMAND_HEAD = 6
-"""Values of each demand cdf row that the kernel keeps in order ahead of the rows (:func:`demand_heads`)."""
+"""The first values of each demand cdf row, kept apart for the kernel's vectorized count (:func:`demand_heads`)."""
 SCRATCH_ROWS = max(3, LEAD_TIME_WORDS)
 """Rows of a thread's scratch (rows of max(N, P)): three for receiving and shipping, one per word of a
 lead-time group for the noise."""
