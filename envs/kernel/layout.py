@@ -69,17 +69,17 @@ class KernelParams(NamedTuple):
     pipeline_scale: np.ndarray  # (N, A, P) float64: 1 / max_order of the node and product, for every age
 
     def transition_args(self) -> tuple:
-        """The fields :func:`envs.kernel.step.transition_batch` takes, in its order."""
+        """The fields :func:`envs.kernel.compiled.transition_batch` takes, in its order."""
         return (self.node_product, self.node, self.volume, self.speed, self.penalty, self.flags, self.child_start,
                 self.child_node, self.arc_start, self.arc_node, self.arc_cost)
 
     def noise_args(self) -> tuple:
-        """The fields :func:`envs.kernel.step.noise_batch` takes, in its order."""
+        """The fields :func:`envs.kernel.compiled.noise_batch` takes, in its order."""
         return (self.seasonality, self.scalars, self.flags, self.lead_time_cdf, self.fixed_lead_time, self.table_cdf,
                 self.table_offset, self.table_guide, self.table_head, self.trace)
 
     def observe_args(self) -> tuple:
-        """The fields :func:`envs.kernel.step.observe_batch` takes, in its order."""
+        """The fields :func:`envs.kernel.compiled.observe_batch` takes, in its order."""
         return (self.node_product, self.node, self.volume, self.region_product, self.seasonality, self.season_table,
                 self.scalars, self.pipeline_scale)
 
