@@ -204,10 +204,16 @@ def demand_quantiles(flat_demand, below, row, table_cdf, table_offset, table_gui
 
 
 @inline
+def float24(bits):
+    """The float32 uniform of 24 random bits, as :mod:`envs.noise` computes it (a float64 product rounded)."""
+    return np.float32(np.float64(np.int64(bits)) * _U24)
+
+
+@inline
 def uniform24(word):
     """The float32 uniform of a Philox word's top 24 bits, held in float64 (as :mod:`envs.noise` draws lead
     times)."""
-    return np.float64(np.float32(np.float64(np.int64(np.uint64(word) >> np.uint64(8))) * _U24))
+    return np.float64(float24(np.uint64(word) >> np.uint64(8)))
 
 
 @inline
@@ -278,9 +284,9 @@ def noise_one(key_low, key_high, period, demand, cutoff_uniform, spill_uniform, 
         x = (np.uint64(w0) << np.uint64(32)) | np.uint64(w1)
         y = (np.uint64(w2) << np.uint64(32)) | np.uint64(w3)
         flat_demand[j] = np.float64(np.int64(x >> np.uint64(11))) * _U53
-        flat_mix[j] = np.float32(np.float64(np.int64(y >> np.uint64(40))) * _U24)
-        flat_cutoff[j] = np.float32(np.float64(np.int64((y >> np.uint64(16)) & _MASK24)) * _U24)
-        flat_spill[j] = np.float32(np.float64(np.int64(((y & _MASK16) << np.uint64(8)) | (x & _MASK8))) * _U24)
+        flat_mix[j] = float24(y >> np.uint64(40))
+        flat_cutoff[j] = float24((y >> np.uint64(16)) & _MASK24)
+        flat_spill[j] = float24(((y & _MASK16) << np.uint64(8)) | (x & _MASK8))
     if traced:
         trace_row = period % trace.shape[0]
         for r in range(num_regions):
