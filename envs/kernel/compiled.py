@@ -60,6 +60,7 @@ from envs.kernel.layout import (
     OVERFLOW_COST,
     PIPELINE_HOLDING,
     PURCHASE,
+    SCRATCH_ROWS,
     SEQUENTIAL,
     SPILL_SHARE,
     START_ON_HAND,
@@ -388,33 +389,96 @@ def receive(on_hand, dock, pipeline, due, received, scratch, node, flags):
             received[n] = total
 
 
+SHIP_ACROSS_PRODUCTS = 4
+"""Products from which :func:`ship` rations a short supplier's products together, with products in the inner
+loops; with fewer, the loops would be too short to gain, so it rations product by product."""
+
+
+@inline
+def ration_product(on_hand, order, shipped, scratch, child_node, supplier, first, last, p):
+    """:func:`ship` of one product of one supplier (children ``child_node[first:last]``)."""
+    sent, remainder = scratch[1, : last - first], scratch[2, : last - first]
+    requested = 0.0
+    for k in range(first, last):
+        requested += order[child_node[k], p]
+    units = min(on_hand[supplier, p], requested)
+    outflow = requested
+    if units < requested:  # short: ration (otherwise every request ships as asked)
+        fraction = units / max(requested, 1.0)
+        for k in range(first, last):
+            sent[k - first] = order[child_node[k], p] * fraction
+        apportion(sent, units, remainder)
+        outflow = 0.0
+        for k in range(first, last):
+            shipped[child_node[k], p] = sent[k - first]
+            outflow += sent[k - first]
+    on_hand[supplier, p] -= outflow
+
+
 @inline
 def ship(on_hand, order, shipped, scratch, child_start, child_node):
     """Step 2 (shipping): vendors ship in full; a stocking supplier ships min(on hand, requests), rationed
-    among its children in proportion to their requests (largest remainder). ``scratch`` (3, >= N)."""
+    among its children in proportion to their requests (largest remainder, as :func:`envs.dynamics._apportion`).
+    With :data:`SHIP_ACROSS_PRODUCTS` or more products, a supplier short of any product apportions every
+    product at once, over products in the inner loops: a product not short gets its requests back exactly (its
+    fraction is 1.0), and a child's rank among the remainders is counted branch-free. ``scratch``
+    (:data:`~envs.kernel.layout.SCRATCH_ROWS` + children, >= max(N, P))."""
     num_nodes, num_products = on_hand.shape
+    requested, fraction, leftover, rank = (scratch[0, :num_products], scratch[1, :num_products],
+                                           scratch[2, :num_products], scratch[3, :num_products])
+    remainder = scratch[SCRATCH_ROWS:]
     for n in range(num_nodes):
         for p in range(num_products):
             shipped[n, p] = order[n, p]
     for supplier in range(num_nodes):
         first, last = child_start[supplier], child_start[supplier + 1]
-        sent, remainder = scratch[1, : last - first], scratch[2, : last - first]
+        if first == last:
+            continue
+        if num_products < SHIP_ACROSS_PRODUCTS:
+            for p in range(num_products):
+                ration_product(on_hand, order, shipped, scratch, child_node, supplier, first, last, p)
+            continue
         for p in range(num_products):
-            requested = 0.0
-            for k in range(first, last):
-                requested += order[child_node[k], p]
-            units = min(on_hand[supplier, p], requested)
-            outflow = requested
-            if units < requested:  # short: ration (otherwise every request ships as asked)
-                fraction = units / max(requested, 1.0)
-                for k in range(first, last):
-                    sent[k - first] = order[child_node[k], p] * fraction
-                apportion(sent, units, remainder)
-                outflow = 0.0
-                for k in range(first, last):
-                    shipped[child_node[k], p] = sent[k - first]
-                    outflow += sent[k - first]
-            on_hand[supplier, p] -= outflow
+            requested[p] = 0.0
+        for k in range(first, last):
+            for p in range(num_products):
+                requested[p] += order[child_node[k], p]
+        short = 0
+        for p in range(num_products):
+            short += on_hand[supplier, p] < requested[p]
+        if short == 0:  # every request ships as asked
+            for p in range(num_products):
+                on_hand[supplier, p] -= requested[p]
+            continue
+        for p in range(num_products):
+            units = min(on_hand[supplier, p], requested[p])
+            fraction[p] = units / max(requested[p], 1.0)
+            leftover[p] = units
+        for k in range(first, last):  # whole shares, and the units they leave over
+            child = child_node[k]
+            for p in range(num_products):
+                share = order[child, p] * fraction[p]
+                whole = np.floor(share)
+                remainder[k - first, p] = share - whole
+                shipped[child, p] = whole
+                leftover[p] -= whole
+        for k in range(first, last):  # one unit more where the remainder ranks among the leftover largest
+            for p in range(num_products):
+                rank[p] = 0.0
+            for j in range(first, last):  # ties rank the lower index first
+                if j < k:
+                    for p in range(num_products):
+                        rank[p] += remainder[j - first, p] >= remainder[k - first, p]
+                elif j > k:
+                    for p in range(num_products):
+                        rank[p] += remainder[j - first, p] > remainder[k - first, p]
+            child = child_node[k]
+            for p in range(num_products):
+                if rank[p] < leftover[p] and remainder[k - first, p] > 0.0:
+                    shipped[child, p] += 1.0
+        for k in range(first, last):
+            for p in range(num_products):
+                on_hand[supplier, p] -= shipped[child_node[k], p]
 
 
 @inline

@@ -35,9 +35,10 @@ DEMAND_TABLE, DEMAND_TRACE, DEMAND_GIVEN = 0, 1, 2
 ACTION_MODE_CODES = {"order_up_to": 0, "quantity": 1}
 DEMAND_HEAD = 6
 """The first values of each demand cdf row, kept apart for the kernel's vectorized count (:func:`demand_heads`)."""
-SCRATCH_ROWS = max(3, LEAD_TIME_WORDS)
-"""Rows of a thread's scratch (rows of max(N, P)): three for receiving and shipping, one per word of a
-lead-time group for the noise."""
+SCRATCH_ROWS = max(4, LEAD_TIME_WORDS)
+"""Rows of a thread's scratch (rows of max(N, P)) before shipping's remainders (one row per child of a supplier,
+so N more in a thread's buffers): three for receiving, four for shipping, one per word of a lead-time group for
+the noise."""
 
 
 class KernelParams(NamedTuple):
@@ -113,7 +114,7 @@ class ThreadBuffers(NamedTuple):
     mix: np.ndarray  # (R, S, P) float32
     order: np.ndarray  # (N, P)
     work: np.ndarray  # (4, R, P)
-    scratch: np.ndarray  # (SCRATCH_ROWS, max(N, P))
+    scratch: np.ndarray  # (SCRATCH_ROWS + N, max(N, P))
     shipped: np.ndarray  # (N, P)
     purchased: np.ndarray  # (P,)
     served_units: np.ndarray  # (P,)
@@ -124,7 +125,7 @@ class ThreadBuffers(NamedTuple):
         lead time arrays) is shared when given per replica."""
         n, p, r, s = params.num_nodes, params.num_products, params.num_regions, params.num_speeds
         buffers = [((r, s, p), np.float32), ((n, p), np.float64), ((4, r, p), np.float64),
-                   ((SCRATCH_ROWS, max(n, p)), np.float64), ((n, p), np.float64), ((p,), np.float64),
+                   ((SCRATCH_ROWS + n, max(n, p)), np.float64), ((n, p), np.float64), ((p,), np.float64),
                    ((p,), np.float64)]
         if noise is not None:
             return cls(*noise, *separate_arrays(*buffers))
