@@ -515,33 +515,33 @@ def fulfil(on_hand, backlog, demand, cutoff_uniform, spill_uniform, outcome, ser
     open_orders, remaining, carry, late = work[0], work[1], work[2], work[3]
     backorders = flags[BACKORDERS] != 0
     shipping = 0.0
-    for p in range(num_products):
+    for p in range(num_products):  # units served = stock before less stock after (whole units: exact)
         served_units[p] = 0.0
+    for n in range(on_hand.shape[0]):
+        for p in range(num_products):
+            served_units[p] += on_hand[n, p]
     for r in range(num_regions):
         for p in range(num_products):
             carry[r, p] = 0.0
     for s in range(num_speeds):
         cutoff_share = speed[CUTOFF_SHARE, s]
-        requested = 0.0
-        for r in range(num_regions):
-            for p in range(num_products):
-                new = demand[r, s, p]
-                late[r, p] = np.floor(new * cutoff_share + np.float64(cutoff_uniform[r, s, p]))
-                open_orders[r, p] = new - late[r, p] + backlog[r, s, p] + carry[r, p]
-                requested += open_orders[r, p]
-                remaining[r, p] = 0.0
+        requested = unmet = 0.0
         classes = 2 if cutoff_share > 0.0 else 1
         for late_class in range(classes):
-            if late_class == 1:
-                for r in range(num_regions):
+            for r in range(num_regions):
+                left = 0.0
+                if late_class == 0:
+                    for p in range(num_products):
+                        new = demand[r, s, p]
+                        late[r, p] = np.floor(new * cutoff_share + np.float64(cutoff_uniform[r, s, p]))
+                        open_orders[r, p] = new - late[r, p] + backlog[r, s, p] + carry[r, p]
+                        left += open_orders[r, p]
+                else:
                     for p in range(num_products):
                         open_orders[r, p] = late[r, p]
-                        requested += late[r, p]
-            for r in range(num_regions):
+                        left += late[r, p]
+                requested += left
                 group = (2 * s + late_class) * num_regions + r
-                left = 0.0
-                for p in range(num_products):
-                    left += open_orders[r, p]
                 for k in range(arc_start[group], arc_start[group + 1]):
                     if left <= 0.0:  # every order of the region is served: later nodes would take nothing
                         break
@@ -551,16 +551,16 @@ def fulfil(on_hand, backlog, demand, cutoff_uniform, spill_uniform, outcome, ser
                         take = min(open_orders[r, p], on_hand[n, p])
                         on_hand[n, p] -= take
                         open_orders[r, p] -= take
-                        served_units[p] += take
                         taken += take
                     shipping += unit_cost * taken
                     left -= taken
-                for p in range(num_products):
-                    remaining[r, p] += open_orders[r, p]
-        unmet = 0.0
-        for r in range(num_regions):
-            for p in range(num_products):
-                unmet += remaining[r, p]
+                if late_class == 0:
+                    for p in range(num_products):
+                        remaining[r, p] = open_orders[r, p]
+                else:
+                    for p in range(num_products):
+                        remaining[r, p] += open_orders[r, p]
+                unmet += left
         outcome[speed_col(REQUESTED, s, num_speeds)] = requested
         outcome[speed_col(SERVED, s, num_speeds)] = requested - unmet
         spill_share = speed[SPILL_SHARE, s]
@@ -570,19 +570,24 @@ def fulfil(on_hand, backlog, demand, cutoff_uniform, spill_uniform, outcome, ser
         for r in range(num_regions):
             if spills:
                 for p in range(num_products):
-                    carry[r, p] = np.floor(remaining[r, p] * spill_share + np.float64(spill_uniform[r, s, p]))
-                    remaining[r, p] -= carry[r, p]
+                    spilled = np.floor(remaining[r, p] * spill_share + np.float64(spill_uniform[r, s, p]))
+                    carry[r, p] = spilled
+                    remaining[r, p] -= spilled
+                    left += remaining[r, p]
+                    penalty_cost += remaining[r, p] * penalty[s, p]
             else:
                 for p in range(num_products):
                     carry[r, p] = 0.0
-            for p in range(num_products):
-                left += remaining[r, p]
-                penalty_cost += remaining[r, p] * penalty[s, p]
+                    left += remaining[r, p]
+                    penalty_cost += remaining[r, p] * penalty[s, p]
             if backorders:
                 for p in range(num_products):
                     backlog[r, s, p] = remaining[r, p]
         outcome[speed_col(PENALTY, s, num_speeds)] = penalty_cost
         outcome[speed_col(LOST, s, num_speeds)] = 0.0 if backorders else left
+    for n in range(on_hand.shape[0]):
+        for p in range(num_products):
+            served_units[p] -= on_hand[n, p]
     outcome[COST_SHIPPING] = shipping
 
 
