@@ -168,6 +168,7 @@ class Simulator:
         params, b = self.params, self.batch_size
         n, p, r, s = params.num_nodes, params.num_products, params.num_regions, params.num_speeds
         self._kernel_params = kernel_params(params)
+        self._batch_functions = kernel.batch_functions(p)
         self._noise_given = demand_source(params) == DEMAND_GIVEN
         self._key_low, self._key_high = key_words(self.keys)
         self._no_actions = np.zeros((b, n * p))
@@ -208,8 +209,9 @@ class Simulator:
                 *self._kernel_params,
             ))
         first, *others = calls
-        futures = [_thread_pool(os.getpid(), len(others)).submit(kernel.step_batch, *call) for call in others]
-        kernel.step_batch(*first)
+        step_batch = self._batch_functions.step_batch
+        futures = [_thread_pool(os.getpid(), len(others)).submit(step_batch, *call) for call in others]
+        step_batch(*first)
         waited = not all(future.done() for future in futures)
         for future in futures:
             future.result()
@@ -239,12 +241,12 @@ class Simulator:
         b, n, p = self.batch_size, params.num_nodes, params.num_products
         order = np.broadcast_to(np.rint(params.node_flow), (b, n, p)).copy()
         shipped, purchased, served = np.zeros((b, n, p)), np.zeros((b, p)), np.zeros((b, p))
-        buffers = self._thread_buffers[0]
+        buffers, transition_batch = self._thread_buffers[0], self._batch_functions.transition_batch
         for _ in range(self.warmup):
             self._given_noise(rows)
-            kernel.transition_batch(rows, *self._state_arrays(), order, buffers.demand, buffers.cutoff_uniform,
-                                    buffers.spill_uniform, buffers.lead_time, buffers.work, buffers.scratch,
-                                    matrix, shipped, purchased, served, *kp.transition_args())
+            transition_batch(rows, *self._state_arrays(), order, buffers.demand, buffers.cutoff_uniform,
+                             buffers.spill_uniform, buffers.lead_time, buffers.work, buffers.scratch,
+                             matrix, shipped, purchased, served, *kp.transition_args())
 
     # Public interface --------------------------------------------------------------------------------------
     def new_observations(self) -> np.ndarray:

@@ -120,7 +120,7 @@ def _transition_microseconds(simulator: Simulator, drawn: Noise, rng: np.random.
     arguments = (np.ones(batch, dtype=bool), *state, order, drawn.demand,
                  drawn.cutoff_uniform, drawn.spill_uniform, drawn.lead_time, buffers.work, buffers.scratch, outcome,
                  shipped, purchased, served_units, *kernel_params(params).transition_args())
-    return per_replica_step(lambda: kernel.transition_batch(*arguments))
+    return per_replica_step(lambda: kernel.batch_functions(p).transition_batch(*arguments))
 
 
 def print_stages(ids: list[str], num_envs: int, repeats: int) -> None:

@@ -16,15 +16,18 @@ fulfilment scratch) live in per-thread buffers, so a batch streams through memor
 observations and its outcome rows. Entry points first borrow their arrays (:func:`borrowed`), so that
 taking rows and passing them on counts no references. Entry points take the arrays and the fields of
 :class:`~envs.kernel.layout.KernelParams` in the order :mod:`envs.simulator` passes them:
-:func:`step_batch` (a whole env step or reset per replica) and, for the tests, :func:`noise_batch`,
-:func:`transition_batch` and :func:`observe_batch`.
+``step_batch`` (a whole env step or reset per replica) and, for the tests, :func:`noise_batch`,
+``transition_batch`` and :func:`observe_batch`. The first two exist twice (:func:`batch_functions`): a process
+compiles the pair its scenarios need, one product or several.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
+from collections.abc import Callable
 from pathlib import Path
+from typing import NamedTuple
 
 import numba
 import numpy as np
@@ -648,27 +651,31 @@ def costs(on_hand, dock, pipeline, shipped, demand, last_demand, received, outco
 fulfil_in_order, costs_in_order = inline(fulfil.py_func), inline(costs.py_func)
 
 
-@inline
-def transition_one(on_hand, dock, pipeline, due, last_due, backlog, last_demand, received,
-                   order, demand, cutoff_uniform, spill_uniform, lead_time,
-                   outcome, shipped, purchased, served_units, work, scratch,
-                   node_product, node, volume, speed, penalty, flags, child_start, child_node,
-                   arc_start, arc_node, arc_cost):
-    """One period of one replica (:func:`envs.dynamics.transition`): state rows in place, its outcome row
-    written (the caller advances its period)."""
-    receive(on_hand, dock, pipeline, due, received, scratch, node, flags)
-    ship(on_hand, order, shipped, scratch, child_start, child_node)
-    advance_pipeline(pipeline, due, last_due, shipped, lead_time, flags)
-    if pipeline.shape[2] > 1:  # the sums over products vectorize (see summing)
-        fulfil(on_hand, backlog, demand, cutoff_uniform, spill_uniform, outcome, served_units, work,
-               speed, penalty, flags, arc_start, arc_node, arc_cost)
-        costs(on_hand, dock, pipeline, shipped, demand, last_demand, received, outcome, purchased,
-              node_product, node, volume)
-    else:
-        fulfil_in_order(on_hand, backlog, demand, cutoff_uniform, spill_uniform, outcome, served_units, work,
-                        speed, penalty, flags, arc_start, arc_node, arc_cost)
-        costs_in_order(on_hand, dock, pipeline, shipped, demand, last_demand, received, outcome, purchased,
-                       node_product, node, volume)
+def transitions(fulfil_stage, costs_stage):
+    """One period of one replica (:func:`envs.dynamics.transition`) with the given fulfilment and costs
+    functions: state rows in place, its outcome row written (the caller advances its period)."""
+
+    @inline
+    def transition_one(on_hand, dock, pipeline, due, last_due, backlog, last_demand, received,
+                       order, demand, cutoff_uniform, spill_uniform, lead_time,
+                       outcome, shipped, purchased, served_units, work, scratch,
+                       node_product, node, volume, speed, penalty, flags, child_start, child_node,
+                       arc_start, arc_node, arc_cost):
+        receive(on_hand, dock, pipeline, due, received, scratch, node, flags)
+        ship(on_hand, order, shipped, scratch, child_start, child_node)
+        advance_pipeline(pipeline, due, last_due, shipped, lead_time, flags)
+        fulfil_stage(on_hand, backlog, demand, cutoff_uniform, spill_uniform, outcome, served_units, work,
+                     speed, penalty, flags, arc_start, arc_node, arc_cost)
+        costs_stage(on_hand, dock, pipeline, shipped, demand, last_demand, received, outcome, purchased,
+                    node_product, node, volume)
+
+    return transition_one
+
+
+transition_summing = transitions(fulfil, costs)
+"""Several products: fulfilment and costs are the reassociated functions, whose sums over products vectorize."""
+transition_in_order = transitions(fulfil_in_order, costs_in_order)
+"""One product: fulfilment and costs inlined with their sums in order (a call would cost more than they do)."""
 
 
 # Env step: actions, observations, batches -------------------------------------------------------------------
@@ -768,91 +775,127 @@ def observe_one(on_hand, dock, pipeline, backlog, last_demand, received, period,
         observation[column + n] = np.float32(received[n] * node[INV_INBOUND, n])
 
 
-@jit
-def step_batch(rows, first, last, actions, mode, noise_given, warmup, key_low, key_high,
-               on_hand, dock, pipeline, due, last_due, backlog, last_demand, received, period,
-               demand, cutoff_uniform, spill_uniform, lead_time, mix, order, work, scratch,
-               shipped, purchased, served_units, outcome, rewards, observations,
-               node_product, node, volume, speed, penalty, region_product, seasonality, season_table, scalars, flags,
-               child_start, child_node, backlog_node, arc_start, arc_node, arc_cost, lead_time_cdf, fixed_lead_time,
-               table_cdf, table_offset, table_guide, table_head, trace, pipeline_scale):
-    """One env step (``warmup < 0``), or a reset with ``warmup`` warm-up periods, of every replica
-    ``first <= b < last`` where ``rows`` is True: state rows in place; outcome, reward and observation rows
-    written. ``mix``, ``order``, ``work``, ``scratch``, ``shipped``, ``purchased`` and ``served_units`` are
-    one thread's buffers (no batch axis); so are the noise arrays (leading axis of length 1) unless
-    ``noise_given``, when the caller filled them per replica. Releases the GIL, so threads can run disjoint
-    ranges at once."""
-    rows, actions, key_low, key_high, period = borrowed((rows, actions, key_low, key_high, period))
-    on_hand, dock, pipeline, due, last_due, backlog, last_demand, received = borrowed(
-        (on_hand, dock, pipeline, due, last_due, backlog, last_demand, received))
-    demand, cutoff_uniform, spill_uniform, lead_time = borrowed((demand, cutoff_uniform, spill_uniform, lead_time))
-    mix, order, work, scratch, shipped, purchased, served_units = borrowed(
-        (mix, order, work, scratch, shipped, purchased, served_units))
-    outcome, rewards, observations = borrowed((outcome, rewards, observations))
-    node_product, node, volume, speed, penalty, region_product = borrowed(
-        (node_product, node, volume, speed, penalty, region_product))
-    seasonality, season_table, scalars, flags, pipeline_scale = borrowed(
-        (seasonality, season_table, scalars, flags, pipeline_scale))
-    child_start, child_node, backlog_node, arc_start, arc_node, arc_cost = borrowed(
-        (child_start, child_node, backlog_node, arc_start, arc_node, arc_cost))
-    lead_time_cdf, fixed_lead_time, table_cdf, table_offset, table_guide, table_head, trace = borrowed(
-        (lead_time_cdf, fixed_lead_time, table_cdf, table_offset, table_guide, table_head, trace))
-    for b in range(first, last):
-        if not rows[b]:
-            continue
-        slot = b if noise_given else 0
-        periods = 1
-        if warmup >= 0:  # the initial state (envs.state.initial_state), then the warm-up periods
-            on_hand[b] = node_product[START_ON_HAND]
-            dock[b], pipeline[b], due[b], last_due[b] = 0.0, 0.0, -1, 0
-            backlog[b], last_demand[b], received[b], period[b] = 0.0, 0.0, 0.0, 0
-            periods = warmup
-        for _ in range(periods):
-            if warmup >= 0:
-                order[:] = node_product[WARMUP_ORDER]
-            else:
-                decode_one(actions[b], mode, on_hand[b], dock[b], pipeline[b], backlog[b], order, node_product,
-                           flags, backlog_node)
-            if not noise_given:
-                noise_one(key_low[b], key_high[b], period[b], demand[0], cutoff_uniform[0], spill_uniform[0],
-                          lead_time[0], mix, scratch, seasonality, scalars, flags, lead_time_cdf, fixed_lead_time,
-                          table_cdf, table_offset, table_guide, table_head, trace)
-            transition_one(on_hand[b], dock[b], pipeline[b], due[b], last_due[b], backlog[b], last_demand[b],
-                           received[b], order, demand[slot], cutoff_uniform[slot], spill_uniform[slot],
-                           lead_time[slot], outcome[b], shipped, purchased, served_units, work, scratch,
-                           node_product, node, volume, speed, penalty, flags, child_start, child_node,
-                           arc_start, arc_node, arc_cost)
-            period[b] += 1
-            rewards[b] = -outcome[b, COST_TOTAL] / scalars[COST_SCALE]
-        observe_one(on_hand[b], dock[b], pipeline[b], backlog[b], last_demand[b], received[b], period[b],
-                    observations[b], node_product, node, volume, region_product, seasonality, season_table, scalars,
-                    pipeline_scale)
+class BatchFunctions(NamedTuple):
+    """The batch functions that run the transition, compiled around one choice of fulfilment and costs."""
+
+    step_batch: Callable
+    transition_batch: Callable
 
 
-@jit
-def transition_batch(rows, on_hand, dock, pipeline, due, last_due, backlog, last_demand, received, period,
-                     order, demand, cutoff_uniform, spill_uniform, lead_time, work, scratch,
-                     outcome, shipped, purchased, served_units,
-                     node_product, node, volume, speed, penalty, flags, child_start, child_node,
-                     arc_start, arc_node, arc_cost):
-    """The transition alone, with per-replica orders and noise, for the replicas where ``rows`` is True
-    (``work`` and ``scratch`` are one thread's buffers)."""
-    rows, period, on_hand, dock, pipeline, due, last_due, backlog, last_demand, received = borrowed(
-        (rows, period, on_hand, dock, pipeline, due, last_due, backlog, last_demand, received))
-    order, demand, cutoff_uniform, spill_uniform, lead_time, work, scratch = borrowed(
-        (order, demand, cutoff_uniform, spill_uniform, lead_time, work, scratch))
-    outcome, shipped, purchased, served_units = borrowed((outcome, shipped, purchased, served_units))
-    node_product, node, volume, speed, penalty, flags = borrowed((node_product, node, volume, speed, penalty, flags))
-    child_start, child_node, arc_start, arc_node, arc_cost = borrowed(
-        (child_start, child_node, arc_start, arc_node, arc_cost))
-    for b in range(rows.shape[0]):
-        if rows[b]:
-            transition_one(on_hand[b], dock[b], pipeline[b], due[b], last_due[b], backlog[b], last_demand[b],
-                           received[b], order[b], demand[b], cutoff_uniform[b], spill_uniform[b], lead_time[b],
-                           outcome[b], shipped[b], purchased[b], served_units[b], work, scratch,
-                           node_product, node, volume, speed, penalty, flags, child_start, child_node,
-                           arc_start, arc_node, arc_cost)
-            period[b] += 1
+def batch_functions_of(summing: bool) -> BatchFunctions:
+    """:class:`BatchFunctions` with :func:`transition_summing` (``summing``) or :func:`transition_in_order`.
+    ``summing`` is a constant of the closures (part of their cache key), so each compiles one of the two and a
+    process compiles only the pair its scenarios use."""
+
+    @jit
+    def step_batch(rows, first, last, actions, mode, noise_given, warmup, key_low, key_high,
+                   on_hand, dock, pipeline, due, last_due, backlog, last_demand, received, period,
+                   demand, cutoff_uniform, spill_uniform, lead_time, mix, order, work, scratch,
+                   shipped, purchased, served_units, outcome, rewards, observations,
+                   node_product, node, volume, speed, penalty, region_product, seasonality, season_table, scalars,
+                   flags, child_start, child_node, backlog_node, arc_start, arc_node, arc_cost, lead_time_cdf,
+                   fixed_lead_time, table_cdf, table_offset, table_guide, table_head, trace, pipeline_scale):
+        """One env step (``warmup < 0``), or a reset with ``warmup`` warm-up periods, of every replica
+        ``first <= b < last`` where ``rows`` is True: state rows in place; outcome, reward and observation rows
+        written. ``mix``, ``order``, ``work``, ``scratch``, ``shipped``, ``purchased`` and ``served_units`` are
+        one thread's buffers (no batch axis); so are the noise arrays (leading axis of length 1) unless
+        ``noise_given``, when the caller filled them per replica. Releases the GIL, so threads can run disjoint
+        ranges at once."""
+        rows, actions, key_low, key_high, period = borrowed((rows, actions, key_low, key_high, period))
+        on_hand, dock, pipeline, due, last_due, backlog, last_demand, received = borrowed(
+            (on_hand, dock, pipeline, due, last_due, backlog, last_demand, received))
+        demand, cutoff_uniform, spill_uniform, lead_time = borrowed((demand, cutoff_uniform, spill_uniform, lead_time))
+        mix, order, work, scratch, shipped, purchased, served_units = borrowed(
+            (mix, order, work, scratch, shipped, purchased, served_units))
+        outcome, rewards, observations = borrowed((outcome, rewards, observations))
+        node_product, node, volume, speed, penalty, region_product = borrowed(
+            (node_product, node, volume, speed, penalty, region_product))
+        seasonality, season_table, scalars, flags, pipeline_scale = borrowed(
+            (seasonality, season_table, scalars, flags, pipeline_scale))
+        child_start, child_node, backlog_node, arc_start, arc_node, arc_cost = borrowed(
+            (child_start, child_node, backlog_node, arc_start, arc_node, arc_cost))
+        lead_time_cdf, fixed_lead_time, table_cdf, table_offset, table_guide, table_head, trace = borrowed(
+            (lead_time_cdf, fixed_lead_time, table_cdf, table_offset, table_guide, table_head, trace))
+        for b in range(first, last):
+            if not rows[b]:
+                continue
+            slot = b if noise_given else 0
+            periods = 1
+            if warmup >= 0:  # the initial state (envs.state.initial_state), then the warm-up periods
+                on_hand[b] = node_product[START_ON_HAND]
+                dock[b], pipeline[b], due[b], last_due[b] = 0.0, 0.0, -1, 0
+                backlog[b], last_demand[b], received[b], period[b] = 0.0, 0.0, 0.0, 0
+                periods = warmup
+            for _ in range(periods):
+                if warmup >= 0:
+                    order[:] = node_product[WARMUP_ORDER]
+                else:
+                    decode_one(actions[b], mode, on_hand[b], dock[b], pipeline[b], backlog[b], order, node_product,
+                               flags, backlog_node)
+                if not noise_given:
+                    noise_one(key_low[b], key_high[b], period[b], demand[0], cutoff_uniform[0], spill_uniform[0],
+                              lead_time[0], mix, scratch, seasonality, scalars, flags, lead_time_cdf, fixed_lead_time,
+                              table_cdf, table_offset, table_guide, table_head, trace)
+                if summing:  # a constant of the closure: numba prunes the other branch before compiling it
+                    transition_summing(on_hand[b], dock[b], pipeline[b], due[b], last_due[b], backlog[b],
+                                       last_demand[b], received[b], order, demand[slot], cutoff_uniform[slot],
+                                       spill_uniform[slot], lead_time[slot], outcome[b], shipped, purchased,
+                                       served_units, work, scratch, node_product, node, volume, speed, penalty, flags,
+                                       child_start, child_node, arc_start, arc_node, arc_cost)
+                else:
+                    transition_in_order(on_hand[b], dock[b], pipeline[b], due[b], last_due[b], backlog[b],
+                                        last_demand[b], received[b], order, demand[slot], cutoff_uniform[slot],
+                                        spill_uniform[slot], lead_time[slot], outcome[b], shipped, purchased,
+                                        served_units, work, scratch, node_product, node, volume, speed, penalty, flags,
+                                        child_start, child_node, arc_start, arc_node, arc_cost)
+                period[b] += 1
+                rewards[b] = -outcome[b, COST_TOTAL] / scalars[COST_SCALE]
+            observe_one(on_hand[b], dock[b], pipeline[b], backlog[b], last_demand[b], received[b], period[b],
+                        observations[b], node_product, node, volume, region_product, seasonality, season_table, scalars,
+                        pipeline_scale)
+
+    @jit
+    def transition_batch(rows, on_hand, dock, pipeline, due, last_due, backlog, last_demand, received, period,
+                         order, demand, cutoff_uniform, spill_uniform, lead_time, work, scratch,
+                         outcome, shipped, purchased, served_units,
+                         node_product, node, volume, speed, penalty, flags, child_start, child_node,
+                         arc_start, arc_node, arc_cost):
+        """The transition alone, with per-replica orders and noise, for the replicas where ``rows`` is True
+        (``work`` and ``scratch`` are one thread's buffers)."""
+        rows, period, on_hand, dock, pipeline, due, last_due, backlog, last_demand, received = borrowed(
+            (rows, period, on_hand, dock, pipeline, due, last_due, backlog, last_demand, received))
+        order, demand, cutoff_uniform, spill_uniform, lead_time, work, scratch = borrowed(
+            (order, demand, cutoff_uniform, spill_uniform, lead_time, work, scratch))
+        outcome, shipped, purchased, served_units = borrowed((outcome, shipped, purchased, served_units))
+        node_product, node, volume, speed, penalty, flags = borrowed(
+            (node_product, node, volume, speed, penalty, flags))
+        child_start, child_node, arc_start, arc_node, arc_cost = borrowed(
+            (child_start, child_node, arc_start, arc_node, arc_cost))
+        for b in range(rows.shape[0]):
+            if rows[b]:
+                if summing:  # a constant of the closure: numba prunes the other branch before compiling it
+                    transition_summing(on_hand[b], dock[b], pipeline[b], due[b], last_due[b], backlog[b],
+                                       last_demand[b], received[b], order[b], demand[b], cutoff_uniform[b],
+                                       spill_uniform[b], lead_time[b], outcome[b], shipped[b], purchased[b],
+                                       served_units[b], work, scratch, node_product, node, volume, speed, penalty,
+                                       flags, child_start, child_node, arc_start, arc_node, arc_cost)
+                else:
+                    transition_in_order(on_hand[b], dock[b], pipeline[b], due[b], last_due[b], backlog[b],
+                                        last_demand[b], received[b], order[b], demand[b], cutoff_uniform[b],
+                                        spill_uniform[b], lead_time[b], outcome[b], shipped[b], purchased[b],
+                                        served_units[b], work, scratch, node_product, node, volume, speed, penalty,
+                                        flags, child_start, child_node, arc_start, arc_node, arc_cost)
+                period[b] += 1
+
+    return BatchFunctions(step_batch, transition_batch)
+
+
+SUMMING, IN_ORDER = batch_functions_of(True), batch_functions_of(False)
+
+
+def batch_functions(num_products: int) -> BatchFunctions:
+    """The batch functions for scenarios with ``num_products`` products (:data:`SUMMING` or :data:`IN_ORDER`)."""
+    return SUMMING if num_products > 1 else IN_ORDER
 
 
 @jit

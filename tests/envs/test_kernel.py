@@ -181,6 +181,7 @@ def test_transition_matches_the_reference_for_100_periods(scenario, data):
     batch = data.draw(st.integers(1, 3))
     keys = episode_keys(data.draw, batch)
     n, p = params.num_nodes, params.num_products
+    transition_batch = kernel.batch_functions(p).transition_batch
     rng = np.random.default_rng(data.draw(st.integers(0, 2**32 - 1)))
     reference = make_state(params, batch, on_hand=random_units(rng, (batch, n, p)),
                            dock=random_units(rng, (batch, n, p)), period=np.arange(batch) * 7)
@@ -194,9 +195,9 @@ def test_transition_matches_the_reference_for_100_periods(scenario, data):
         order = random_units(rng, (batch, n, p))
         step_noise = noise(keys, reference.period, params)
         reference, expected = transition(reference, order, step_noise, params)
-        kernel.transition_batch(rows, *state_arrays(compiled), order, step_noise.demand, step_noise.cutoff_uniform,
-                                step_noise.spill_uniform, step_noise.lead_time, buffers.work, buffers.scratch, matrix,
-                                shipped, purchased, served_units, *kp.transition_args())
+        transition_batch(rows, *state_arrays(compiled), order, step_noise.demand, step_noise.cutoff_uniform,
+                         step_noise.spill_uniform, step_noise.lead_time, buffers.work, buffers.scratch, matrix,
+                         shipped, purchased, served_units, *kp.transition_args())
         where = f"period {period}"
         assert_states_agree(compiled, reference, where)
         assert_outcomes_agree(outcome_fields(matrix, shipped, purchased, served_units, params), expected, where)
