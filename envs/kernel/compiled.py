@@ -419,12 +419,13 @@ def ration_product(on_hand, order, shipped, scratch, child_node, supplier, first
 
 
 @inline
-def ship(on_hand, order, shipped, scratch, child_start, child_node):
+def ship(on_hand, order, shipped, scratch, child_start, child_node, across_products):
     """Step 2 (shipping): vendors ship in full; a stocking supplier ships min(on hand, requests), rationed
     among its children in proportion to their requests (largest remainder, as :func:`envs.dynamics._apportion`).
-    With :data:`SHIP_ACROSS_PRODUCTS` or more products, a supplier short of any product apportions every
-    product at once, over products in the inner loops: a product not short gets its requests back exactly (its
-    fraction is 1.0), and a child's rank among the remainders is counted branch-free. ``scratch``
+    With :data:`SHIP_ACROSS_PRODUCTS` or more products and ``across_products`` (a constant of the caller, False
+    where there is one product, so that this path is not compiled), a supplier short of any product apportions
+    every product at once, over products in the inner loops: a product not short gets its requests back exactly
+    (its fraction is 1.0), and a child's rank among the remainders is counted branch-free. ``scratch``
     (:data:`~envs.kernel.layout.SCRATCH_ROWS` + children, >= max(N, P))."""
     num_nodes, num_products = on_hand.shape
     requested, fraction, leftover, rank = (scratch[0, :num_products], scratch[1, :num_products],
@@ -437,7 +438,7 @@ def ship(on_hand, order, shipped, scratch, child_start, child_node):
         first, last = child_start[supplier], child_start[supplier + 1]
         if first == last:
             continue
-        if num_products < SHIP_ACROSS_PRODUCTS:
+        if not across_products or num_products < SHIP_ACROSS_PRODUCTS:
             for p in range(num_products):
                 ration_product(on_hand, order, shipped, scratch, child_node, supplier, first, last, p)
             continue
@@ -651,9 +652,10 @@ def costs(on_hand, dock, pipeline, shipped, demand, last_demand, received, outco
 fulfil_in_order, costs_in_order = inline(fulfil.py_func), inline(costs.py_func)
 
 
-def transitions(fulfil_stage, costs_stage):
+def transitions(fulfil_stage, costs_stage, across_products):
     """One period of one replica (:func:`envs.dynamics.transition`) with the given fulfilment and costs
-    functions: state rows in place, its outcome row written (the caller advances its period)."""
+    functions and :func:`ship`'s ``across_products``: state rows in place, its outcome row written (the caller
+    advances its period)."""
 
     @inline
     def transition_one(on_hand, dock, pipeline, due, last_due, backlog, last_demand, received,
@@ -662,7 +664,7 @@ def transitions(fulfil_stage, costs_stage):
                        node_product, node, volume, speed, penalty, flags, child_start, child_node,
                        arc_start, arc_node, arc_cost):
         receive(on_hand, dock, pipeline, due, received, scratch, node, flags)
-        ship(on_hand, order, shipped, scratch, child_start, child_node)
+        ship(on_hand, order, shipped, scratch, child_start, child_node, across_products)
         advance_pipeline(pipeline, due, last_due, shipped, lead_time, flags)
         fulfil_stage(on_hand, backlog, demand, cutoff_uniform, spill_uniform, outcome, served_units, work,
                      speed, penalty, flags, arc_start, arc_node, arc_cost)
@@ -672,9 +674,9 @@ def transitions(fulfil_stage, costs_stage):
     return transition_one
 
 
-transition_summing = transitions(fulfil, costs)
+transition_summing = transitions(fulfil, costs, True)
 """Several products: fulfilment and costs are the reassociated functions, whose sums over products vectorize."""
-transition_in_order = transitions(fulfil_in_order, costs_in_order)
+transition_in_order = transitions(fulfil_in_order, costs_in_order, False)
 """One product: fulfilment and costs inlined with their sums in order (a call would cost more than they do)."""
 
 

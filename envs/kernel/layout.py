@@ -70,7 +70,7 @@ class KernelParams(NamedTuple):
     pipeline_scale: np.ndarray  # (N, A, P) float64: 1 / max_order of the node and product, for every age
 
     def transition_args(self) -> tuple:
-        """The fields :func:`envs.kernel.compiled.transition_batch` takes, in its order."""
+        """The fields ``transition_batch`` (:func:`envs.kernel.compiled.batch_functions`) takes, in its order."""
         return (self.node_product, self.node, self.volume, self.speed, self.penalty, self.flags, self.child_start,
                 self.child_node, self.arc_start, self.arc_node, self.arc_cost)
 
@@ -105,7 +105,8 @@ def separate_arrays(*specs: tuple[tuple[int, ...], type]) -> list[np.ndarray]:
 
 
 class ThreadBuffers(NamedTuple):
-    """One thread's working arrays for :func:`envs.kernel.compiled.step_batch`, in its argument order."""
+    """One thread's working arrays for ``step_batch`` (:func:`envs.kernel.compiled.batch_functions`), in its
+    argument order."""
 
     demand: np.ndarray  # (1, R, S, P), or (B, R, S, P) when the caller gives the noise per replica
     cutoff_uniform: np.ndarray  # like demand, float32
