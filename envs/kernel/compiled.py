@@ -32,6 +32,7 @@ from typing import NamedTuple
 import numba
 import numpy as np
 from numba.core import cgutils, types
+from numba.core.compiler_lock import global_compiler_lock
 from numba.extending import intrinsic
 from numba.np.arrayobj import make_array
 
@@ -96,8 +97,9 @@ def cache_directory() -> str:
 _CACHE_DIRECTORY = cache_directory()
 
 
-def _compiled(**options):
-    """``numba.njit(**options)`` with its on-disk cache in :data:`_CACHE_DIRECTORY`."""
+def _compiled(loop_vectorize: bool = True, **options):
+    """``numba.njit(**options)`` with its on-disk cache in :data:`_CACHE_DIRECTORY`; without LLVM's loop
+    vectorizer unless ``loop_vectorize``."""
 
     def decorate(function):
         dispatcher = numba.njit(**options)(function)
@@ -107,12 +109,34 @@ def _compiled(**options):
             dispatcher.enable_caching()
         finally:
             numba.config.CACHE_DIR = user_directory
+        if not loop_vectorize:
+            dispatcher.compile = _without_loop_vectorizer(dispatcher.compile)
         return dispatcher
 
     return decorate
 
 
+def _without_loop_vectorizer(compile_signature):
+    """``compile_signature`` (a dispatcher's ``compile``) with numba's ``LOOP_VECTORIZE`` off while it runs: numba
+    reads it when it builds the module passes, during the compilation. Holding numba's compiler lock, so that no
+    other thread compiles meanwhile."""
+
+    def compile_without(signature):
+        with global_compiler_lock:
+            vectorize = numba.config.LOOP_VECTORIZE
+            numba.config.LOOP_VECTORIZE = False
+            try:
+                return compile_signature(signature)
+            finally:
+                numba.config.LOOP_VECTORIZE = vectorize
+
+    return compile_without
+
+
 jit = _compiled(nogil=True)
+scalar_jit = _compiled(loop_vectorize=False, nogil=True)
+"""For the one-product step: its loops over one product gain nothing from LLVM's loop vectorizer, whose
+run-time checks on entering each loop cost time there, and compiling it without takes less time."""
 inline = _compiled(nogil=True, inline="always")
 summing = _compiled(nogil=True, fastmath={"reassoc"})
 """For functions whose only floating-point chains are sums (reviewed one by one): reassociating them lets
@@ -787,9 +811,11 @@ class BatchFunctions(NamedTuple):
 def batch_functions_of(summing: bool) -> BatchFunctions:
     """:class:`BatchFunctions` with :func:`transition_summing` (``summing``) or :func:`transition_in_order`.
     ``summing`` is a constant of the closures (part of their cache key), so each compiles one of the two and a
-    process compiles only the pair its scenarios use."""
+    process compiles only the pair its scenarios use. The one-product pair compiles without the loop
+    vectorizer (:data:`scalar_jit`)."""
+    batch_jit = jit if summing else scalar_jit
 
-    @jit
+    @batch_jit
     def step_batch(rows, first, last, actions, mode, noise_given, warmup, key_low, key_high,
                    on_hand, dock, pipeline, due, last_due, backlog, last_demand, received, period,
                    demand, cutoff_uniform, spill_uniform, lead_time, mix, order, work, scratch,
@@ -856,7 +882,7 @@ def batch_functions_of(summing: bool) -> BatchFunctions:
                         observations[b], node_product, node, volume, region_product, seasonality, season_table, scalars,
                         pipeline_scale)
 
-    @jit
+    @batch_jit
     def transition_batch(rows, on_hand, dock, pipeline, due, last_due, backlog, last_demand, received, period,
                          order, demand, cutoff_uniform, spill_uniform, lead_time, work, scratch,
                          outcome, shipped, purchased, served_units,
