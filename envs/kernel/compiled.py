@@ -136,7 +136,7 @@ def _without_loop_vectorizer(compile_signature):
 jit = _compiled(nogil=True)
 scalar_jit = _compiled(loop_vectorize=False, nogil=True)
 """For the one-product step: its loops over one product gain nothing from LLVM's loop vectorizer, whose
-run-time checks on entering each loop cost time there, and compiling it without takes less time."""
+run-time checks on entering each loop cost time there."""
 inline = _compiled(nogil=True, inline="always")
 summing = _compiled(nogil=True, fastmath={"reassoc"})
 """For functions whose only floating-point chains are sums (reviewed one by one): reassociating them lets
