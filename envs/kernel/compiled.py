@@ -18,7 +18,8 @@ taking rows and passing them on counts no references. Entry points take the arra
 :class:`~envs.kernel.layout.KernelParams` in the order :mod:`envs.simulator` passes them:
 ``step_batch`` (a whole env step or reset per replica) and, for the tests, :func:`noise_batch`,
 ``transition_batch`` and :func:`observe_batch`. The first two exist twice (:func:`batch_functions`): a process
-compiles the pair its scenarios need, one product or several.
+compiles the pair its scenarios need, one product or several. In the one-product pair the product count is a
+constant (:func:`num_products_of`), so the compiler removes the loops over products altogether.
 """
 
 from __future__ import annotations
@@ -148,6 +149,14 @@ array; with one product there is nothing to vectorize, and the ``*_in_order`` co
 philox = inline(philox4x32)
 
 
+@inline
+def num_products_of(array, one_product):
+    """The product count of ``array`` (products on its last axis). ``one_product`` is a constant of the caller:
+    True in the one-product step, whose loops over products the compiler then folds away (with the count read
+    from a shape they stay loops of unknown length), False elsewhere."""
+    return 1 if one_product else array.shape[-1]
+
+
 @intrinsic
 def borrowed(typing_context, values):
     """The tuple ``values`` with every array borrowed: the same array, its reference count detached.
@@ -245,7 +254,7 @@ def uniform24(word):
 
 
 @inline
-def lead_times(key_low, key_high, t, lead_time, uniforms, lead_time_cdf, fixed_lead_time):
+def lead_times(key_low, key_high, t, lead_time, uniforms, lead_time_cdf, fixed_lead_time, one_product):
     """Lead times (N, P) in period word ``t`` (:mod:`envs.noise`). Nodes come in groups of
     :data:`~envs.noise.LEAD_TIME_WORDS` that share one Philox call per product, a word each: the call is made
     once per group into ``uniforms`` (>= LEAD_TIME_WORDS, >= P), and not at all where every lead time of the
@@ -255,7 +264,7 @@ def lead_times(key_low, key_high, t, lead_time, uniforms, lead_time_cdf, fixed_l
     the loops' fixed cost is most of the work), its deterministic nodes by their cdf too, which steps from 0
     to 1 and so gives their lead time for any uniform; a group without a random lead time, and a short last
     group, node by node."""
-    num_nodes, num_products = lead_time.shape
+    num_nodes, num_products = lead_time.shape[0], num_products_of(lead_time, one_product)
     num_ages = lead_time_cdf.shape[1]
     groups = (num_nodes + LEAD_TIME_WORDS - 1) // LEAD_TIME_WORDS
     for group in range(groups):
@@ -296,11 +305,11 @@ def lead_times(key_low, key_high, t, lead_time, uniforms, lead_time_cdf, fixed_l
 @inline
 def noise_one(key_low, key_high, period, demand, cutoff_uniform, spill_uniform, lead_time, mix, scratch,
               seasonality, scalars, flags, lead_time_cdf, fixed_lead_time, table_cdf, table_offset, table_guide,
-              table_head, trace):
+              table_head, trace, one_product):
     """The noise of one replica with episode key words ``key_low, key_high`` in ``period`` (:mod:`envs.noise`):
     demand, cutoff and spill uniforms (R, S, P) and lead times (N, P). ``mix`` (R, S, P) float32 and
     ``scratch`` (:data:`~envs.kernel.layout.SCRATCH_ROWS`, >= P) are scratch."""
-    num_regions, num_speeds, num_products = demand.shape
+    num_regions, num_speeds, num_products = demand.shape[0], demand.shape[1], num_products_of(demand, one_product)
     common = scratch[0]
     t = np.uint32(np.uint64(period) & np.uint64(0xFFFFFFFF))
     threshold = scalars[MIX_THRESHOLD]
@@ -334,7 +343,7 @@ def noise_one(key_low, key_high, period, demand, cutoff_uniform, spill_uniform, 
                             demand[r, s, p] = common[p]
         row = (period % seasonality.shape[0]) * flat_demand.shape[0]
         demand_quantiles(flat_demand, flat_mix, row, table_cdf, table_offset, table_guide, table_head)
-    lead_times(key_low, key_high, t, lead_time, scratch, lead_time_cdf, fixed_lead_time)
+    lead_times(key_low, key_high, t, lead_time, scratch, lead_time_cdf, fixed_lead_time, one_product)
 
 
 # Transition (envs.dynamics) ---------------------------------------------------------------------------------
@@ -381,9 +390,9 @@ def apportion(share, units, remainder):
 
 
 @inline
-def receive(on_hand, dock, pipeline, due, received, scratch, node, flags):
+def receive(on_hand, dock, pipeline, due, received, scratch, node, flags, one_product):
     """Step 1: arrivals join the dock; each node receives up to its inbound capacity. ``scratch`` (3, >= P)."""
-    num_nodes, num_ages, num_products = pipeline.shape
+    num_nodes, num_ages, num_products = pipeline.shape[0], pipeline.shape[1], num_products_of(pipeline, one_product)
     capped = flags[HAS_INBOUND_CAPACITY] != 0
     arriving, taken, remainder = scratch[0, :num_products], scratch[1, :num_products], scratch[2, :num_products]
     for n in range(num_nodes):
@@ -443,15 +452,15 @@ def ration_product(on_hand, order, shipped, scratch, child_node, supplier, first
 
 
 @inline
-def ship(on_hand, order, shipped, scratch, child_start, child_node, across_products):
+def ship(on_hand, order, shipped, scratch, child_start, child_node, one_product):
     """Step 2 (shipping): vendors ship in full; a stocking supplier ships min(on hand, requests), rationed
     among its children in proportion to their requests (largest remainder, as :func:`envs.dynamics._apportion`).
-    With :data:`SHIP_ACROSS_PRODUCTS` or more products and ``across_products`` (a constant of the caller, False
-    where there is one product, so that this path is not compiled), a supplier short of any product apportions
+    With :data:`SHIP_ACROSS_PRODUCTS` or more products (never in the one-product step, which does not compile
+    this path), a supplier short of any product apportions
     every product at once, over products in the inner loops: a product not short gets its requests back exactly
     (its fraction is 1.0), and a child's rank among the remainders is counted branch-free. ``scratch``
     (:data:`~envs.kernel.layout.SCRATCH_ROWS` + children, >= max(N, P))."""
-    num_nodes, num_products = on_hand.shape
+    num_nodes, num_products = on_hand.shape[0], num_products_of(on_hand, one_product)
     requested, fraction, leftover, rank = (scratch[0, :num_products], scratch[1, :num_products],
                                            scratch[2, :num_products], scratch[3, :num_products])
     remainder = scratch[SCRATCH_ROWS:]
@@ -462,7 +471,7 @@ def ship(on_hand, order, shipped, scratch, child_start, child_node, across_produ
         first, last = child_start[supplier], child_start[supplier + 1]
         if first == last:
             continue
-        if not across_products or num_products < SHIP_ACROSS_PRODUCTS:
+        if one_product or num_products < SHIP_ACROSS_PRODUCTS:
             for p in range(num_products):
                 ration_product(on_hand, order, shipped, scratch, child_node, supplier, first, last, p)
             continue
@@ -510,10 +519,10 @@ def ship(on_hand, order, shipped, scratch, child_start, child_node, across_produ
 
 
 @inline
-def advance_pipeline(pipeline, due, last_due, shipped, lead_time, flags):
+def advance_pipeline(pipeline, due, last_due, shipped, lead_time, flags, one_product):
     """Step 2 (transit): shipments enter the pipeline at age 0, due ``L - 1`` periods after the next start
     (never before an earlier shipment under sequential lead times); older ones age by one period."""
-    num_nodes, num_ages, num_products = pipeline.shape
+    num_nodes, num_ages, num_products = pipeline.shape[0], pipeline.shape[1], num_products_of(pipeline, one_product)
     sequential = flags[SEQUENTIAL] != 0
     for n in range(num_nodes):
         for a in range(num_ages - 1, 0, -1):
@@ -534,12 +543,12 @@ def advance_pipeline(pipeline, due, last_due, shipped, lead_time, flags):
 
 @summing
 def fulfil(on_hand, backlog, demand, cutoff_uniform, spill_uniform, outcome, served_units, work,
-           speed, penalty, flags, arc_start, arc_node, arc_cost):
+           speed, penalty, flags, arc_start, arc_node, arc_cost, one_product):
     """Step 3: serve orders speed by speed (fastest first); on-time orders of every region before late ones;
     each stream along its eligible nodes in the fulfillment policy's order; spill a share of the unmet
     orders to the next slower speed; lose or backorder the rest. Fills the speed columns of ``outcome``;
     ``work`` (4, R, P) is scratch."""
-    num_regions, num_speeds, num_products = demand.shape
+    num_regions, num_speeds, num_products = demand.shape[0], demand.shape[1], num_products_of(demand, one_product)
     open_orders, remaining, carry, late = work[0], work[1], work[2], work[3]
     backorders = flags[BACKORDERS] != 0
     shipping = 0.0
@@ -621,9 +630,9 @@ def fulfil(on_hand, backlog, demand, cutoff_uniform, spill_uniform, outcome, ser
 
 @summing
 def costs(on_hand, dock, pipeline, shipped, demand, last_demand, received, outcome, purchased,
-          node_product, node, volume):
+          node_product, node, volume, one_product):
     """Step 4: costs and per-period totals on the end-of-period state."""
-    num_nodes, num_ages, num_products = pipeline.shape
+    num_nodes, num_ages, num_products = pipeline.shape[0], pipeline.shape[1], num_products_of(pipeline, one_product)
     num_regions, num_speeds = demand.shape[0], demand.shape[1]
     holding = purchase = transport = overflow_cost = 0.0
     for p in range(num_products):
@@ -676,10 +685,13 @@ def costs(on_hand, dock, pipeline, shipped, demand, last_demand, received, outco
 fulfil_in_order, costs_in_order = inline(fulfil.py_func), inline(costs.py_func)
 
 
-def transitions(fulfil_stage, costs_stage, across_products):
-    """One period of one replica (:func:`envs.dynamics.transition`) with the given fulfilment and costs
-    functions and :func:`ship`'s ``across_products``: state rows in place, its outcome row written (the caller
-    advances its period)."""
+def transitions(one_product):
+    """One period of one replica (:func:`envs.dynamics.transition`): state rows in place, its outcome row written
+    (the caller advances its period). ``one_product`` (a constant of the closure) chooses the one-product
+    transition, with fulfilment and costs inlined with their sums in order (a call would cost more than they
+    do) and its loops over products folded away; else the reassociated fulfilment and costs, whose sums over
+    products vectorize."""
+    fulfil_stage, costs_stage = (fulfil_in_order, costs_in_order) if one_product else (fulfil, costs)
 
     @inline
     def transition_one(on_hand, dock, pipeline, due, last_due, backlog, last_demand, received,
@@ -687,21 +699,18 @@ def transitions(fulfil_stage, costs_stage, across_products):
                        outcome, shipped, purchased, served_units, work, scratch,
                        node_product, node, volume, speed, penalty, flags, child_start, child_node,
                        arc_start, arc_node, arc_cost):
-        receive(on_hand, dock, pipeline, due, received, scratch, node, flags)
-        ship(on_hand, order, shipped, scratch, child_start, child_node, across_products)
-        advance_pipeline(pipeline, due, last_due, shipped, lead_time, flags)
+        receive(on_hand, dock, pipeline, due, received, scratch, node, flags, one_product)
+        ship(on_hand, order, shipped, scratch, child_start, child_node, one_product)
+        advance_pipeline(pipeline, due, last_due, shipped, lead_time, flags, one_product)
         fulfil_stage(on_hand, backlog, demand, cutoff_uniform, spill_uniform, outcome, served_units, work,
-                     speed, penalty, flags, arc_start, arc_node, arc_cost)
+                     speed, penalty, flags, arc_start, arc_node, arc_cost, one_product)
         costs_stage(on_hand, dock, pipeline, shipped, demand, last_demand, received, outcome, purchased,
-                    node_product, node, volume)
+                    node_product, node, volume, one_product)
 
     return transition_one
 
 
-transition_summing = transitions(fulfil, costs, True)
-"""Several products: fulfilment and costs are the reassociated functions, whose sums over products vectorize."""
-transition_in_order = transitions(fulfil_in_order, costs_in_order, False)
-"""One product: fulfilment and costs inlined with their sums in order (a call would cost more than they do)."""
+several_products_transition, one_product_transition = transitions(False), transitions(True)
 
 
 # Env step: actions, observations, batches -------------------------------------------------------------------
@@ -719,9 +728,9 @@ def actions_valid(actions):
 
 
 @inline
-def decode_one(action, mode, on_hand, dock, pipeline, backlog, order, node_product, flags, backlog_node):
+def decode_one(action, mode, on_hand, dock, pipeline, backlog, order, node_product, flags, backlog_node, one_product):
     """Order quantities (N, P) of one replica from its normalized action (N * P,) (:mod:`envs.actions`)."""
-    num_nodes, num_ages, num_products = pipeline.shape
+    num_nodes, num_ages, num_products = pipeline.shape[0], pipeline.shape[1], num_products_of(pipeline, one_product)
     for n in range(num_nodes):
         for p in range(num_products):
             value = min(max(action[n * num_products + p], -1.0), 1.0)
@@ -749,9 +758,10 @@ def decode_one(action, mode, on_hand, dock, pipeline, backlog, order, node_produ
 
 @inline
 def observe_one(on_hand, dock, pipeline, backlog, last_demand, received, period, observation,
-                node_product, node, volume, region_product, seasonality, season_table, scalars, pipeline_scale):
+                node_product, node, volume, region_product, seasonality, season_table, scalars, pipeline_scale,
+                one_product):
     """One replica's observation (:func:`envs.observation.observe`) into ``observation`` (O,)."""
-    num_nodes, num_ages, num_products = pipeline.shape
+    num_nodes, num_ages, num_products = pipeline.shape[0], pipeline.shape[1], num_products_of(pipeline, one_product)
     num_regions, num_speeds = backlog.shape[0], backlog.shape[1]
     cells = num_nodes * num_products
     for n in range(num_nodes):
@@ -808,12 +818,14 @@ class BatchFunctions(NamedTuple):
     transition_batch: Callable
 
 
-def batch_functions_of(summing: bool) -> BatchFunctions:
-    """:class:`BatchFunctions` with :func:`transition_summing` (``summing``) or :func:`transition_in_order`.
-    ``summing`` is a constant of the closures (part of their cache key), so each compiles one of the two and a
-    process compiles only the pair its scenarios use. The one-product pair compiles without the loop
-    vectorizer (:data:`scalar_jit`)."""
-    batch_jit = jit if summing else scalar_jit
+def batch_functions_of(one_product: bool) -> BatchFunctions:
+    """:class:`BatchFunctions` for one product (``one_product``: :data:`one_product_transition`, and the noise,
+    decoding and observation with their loops over products folded away) or for several
+    (:data:`several_products_transition`). ``one_product`` is a constant of the closures (part of their cache
+    key), so each compiles one of the two transitions and a process compiles only the pair its scenarios use.
+    The one-product pair compiles without the loop vectorizer (:data:`scalar_jit`) and refuses arrays with
+    several products."""
+    batch_jit = scalar_jit if one_product else jit
 
     @batch_jit
     def step_batch(rows, first, last, actions, mode, noise_given, warmup, key_low, key_high,
@@ -844,6 +856,8 @@ def batch_functions_of(summing: bool) -> BatchFunctions:
             (child_start, child_node, backlog_node, arc_start, arc_node, arc_cost))
         lead_time_cdf, fixed_lead_time, table_cdf, table_offset, table_guide, table_head, trace = borrowed(
             (lead_time_cdf, fixed_lead_time, table_cdf, table_offset, table_guide, table_head, trace))
+        if one_product and on_hand.shape[2] != 1:
+            raise ValueError("the one-product step_batch was given several products")
         for b in range(first, last):
             if not rows[b]:
                 continue
@@ -859,28 +873,28 @@ def batch_functions_of(summing: bool) -> BatchFunctions:
                     order[:] = node_product[WARMUP_ORDER]
                 else:
                     decode_one(actions[b], mode, on_hand[b], dock[b], pipeline[b], backlog[b], order, node_product,
-                               flags, backlog_node)
+                               flags, backlog_node, one_product)
                 if not noise_given:
                     noise_one(key_low[b], key_high[b], period[b], demand[0], cutoff_uniform[0], spill_uniform[0],
                               lead_time[0], mix, scratch, seasonality, scalars, flags, lead_time_cdf, fixed_lead_time,
-                              table_cdf, table_offset, table_guide, table_head, trace)
-                if summing:  # a constant of the closure: numba prunes the other branch before compiling it
-                    transition_summing(on_hand[b], dock[b], pipeline[b], due[b], last_due[b], backlog[b],
-                                       last_demand[b], received[b], order, demand[slot], cutoff_uniform[slot],
-                                       spill_uniform[slot], lead_time[slot], outcome[b], shipped, purchased,
-                                       served_units, work, scratch, node_product, node, volume, speed, penalty, flags,
-                                       child_start, child_node, arc_start, arc_node, arc_cost)
+                              table_cdf, table_offset, table_guide, table_head, trace, one_product)
+                if one_product:  # a constant of the closure: numba prunes the other branch before compiling it
+                    one_product_transition(on_hand[b], dock[b], pipeline[b], due[b], last_due[b], backlog[b],
+                                           last_demand[b], received[b], order, demand[slot], cutoff_uniform[slot],
+                                           spill_uniform[slot], lead_time[slot], outcome[b], shipped, purchased,
+                                           served_units, work, scratch, node_product, node, volume, speed, penalty,
+                                           flags, child_start, child_node, arc_start, arc_node, arc_cost)
                 else:
-                    transition_in_order(on_hand[b], dock[b], pipeline[b], due[b], last_due[b], backlog[b],
-                                        last_demand[b], received[b], order, demand[slot], cutoff_uniform[slot],
-                                        spill_uniform[slot], lead_time[slot], outcome[b], shipped, purchased,
-                                        served_units, work, scratch, node_product, node, volume, speed, penalty, flags,
-                                        child_start, child_node, arc_start, arc_node, arc_cost)
+                    several_products_transition(on_hand[b], dock[b], pipeline[b], due[b], last_due[b], backlog[b],
+                                                last_demand[b], received[b], order, demand[slot], cutoff_uniform[slot],
+                                                spill_uniform[slot], lead_time[slot], outcome[b], shipped, purchased,
+                                                served_units, work, scratch, node_product, node, volume, speed,
+                                                penalty, flags, child_start, child_node, arc_start, arc_node, arc_cost)
                 period[b] += 1
                 rewards[b] = -outcome[b, COST_TOTAL] / scalars[COST_SCALE]
             observe_one(on_hand[b], dock[b], pipeline[b], backlog[b], last_demand[b], received[b], period[b],
                         observations[b], node_product, node, volume, region_product, seasonality, season_table, scalars,
-                        pipeline_scale)
+                        pipeline_scale, one_product)
 
     @batch_jit
     def transition_batch(rows, on_hand, dock, pipeline, due, last_due, backlog, last_demand, received, period,
@@ -899,31 +913,34 @@ def batch_functions_of(summing: bool) -> BatchFunctions:
             (node_product, node, volume, speed, penalty, flags))
         child_start, child_node, arc_start, arc_node, arc_cost = borrowed(
             (child_start, child_node, arc_start, arc_node, arc_cost))
+        if one_product and on_hand.shape[2] != 1:
+            raise ValueError("the one-product transition_batch was given several products")
         for b in range(rows.shape[0]):
             if rows[b]:
-                if summing:  # a constant of the closure: numba prunes the other branch before compiling it
-                    transition_summing(on_hand[b], dock[b], pipeline[b], due[b], last_due[b], backlog[b],
-                                       last_demand[b], received[b], order[b], demand[b], cutoff_uniform[b],
-                                       spill_uniform[b], lead_time[b], outcome[b], shipped[b], purchased[b],
-                                       served_units[b], work, scratch, node_product, node, volume, speed, penalty,
-                                       flags, child_start, child_node, arc_start, arc_node, arc_cost)
+                if one_product:  # a constant of the closure: numba prunes the other branch before compiling it
+                    one_product_transition(on_hand[b], dock[b], pipeline[b], due[b], last_due[b], backlog[b],
+                                           last_demand[b], received[b], order[b], demand[b], cutoff_uniform[b],
+                                           spill_uniform[b], lead_time[b], outcome[b], shipped[b], purchased[b],
+                                           served_units[b], work, scratch, node_product, node, volume, speed,
+                                           penalty, flags, child_start, child_node, arc_start, arc_node, arc_cost)
                 else:
-                    transition_in_order(on_hand[b], dock[b], pipeline[b], due[b], last_due[b], backlog[b],
-                                        last_demand[b], received[b], order[b], demand[b], cutoff_uniform[b],
-                                        spill_uniform[b], lead_time[b], outcome[b], shipped[b], purchased[b],
-                                        served_units[b], work, scratch, node_product, node, volume, speed, penalty,
-                                        flags, child_start, child_node, arc_start, arc_node, arc_cost)
+                    several_products_transition(on_hand[b], dock[b], pipeline[b], due[b], last_due[b], backlog[b],
+                                                last_demand[b], received[b], order[b], demand[b], cutoff_uniform[b],
+                                                spill_uniform[b], lead_time[b], outcome[b], shipped[b], purchased[b],
+                                                served_units[b], work, scratch, node_product, node, volume, speed,
+                                                penalty, flags, child_start, child_node, arc_start, arc_node, arc_cost)
                 period[b] += 1
 
     return BatchFunctions(step_batch, transition_batch)
 
 
-SUMMING, IN_ORDER = batch_functions_of(True), batch_functions_of(False)
+SEVERAL_PRODUCTS, ONE_PRODUCT = batch_functions_of(False), batch_functions_of(True)
 
 
 def batch_functions(num_products: int) -> BatchFunctions:
-    """The batch functions for scenarios with ``num_products`` products (:data:`SUMMING` or :data:`IN_ORDER`)."""
-    return SUMMING if num_products > 1 else IN_ORDER
+    """The batch functions for scenarios with ``num_products`` products (:data:`ONE_PRODUCT` or
+    :data:`SEVERAL_PRODUCTS`)."""
+    return ONE_PRODUCT if num_products == 1 else SEVERAL_PRODUCTS
 
 
 @jit
@@ -942,7 +959,7 @@ def noise_batch(rows, key_low, key_high, period, demand, cutoff_uniform, spill_u
         if rows[b]:
             noise_one(key_low[b], key_high[b], period[b], demand[b], cutoff_uniform[b], spill_uniform[b],
                       lead_time[b], mix, scratch, seasonality, scalars, flags, lead_time_cdf, fixed_lead_time,
-                      table_cdf, table_offset, table_guide, table_head, trace)
+                      table_cdf, table_offset, table_guide, table_head, trace, False)
 
 
 @jit
@@ -957,4 +974,4 @@ def observe_batch(rows, on_hand, dock, pipeline, backlog, last_demand, received,
         if rows[b]:
             observe_one(on_hand[b], dock[b], pipeline[b], backlog[b], last_demand[b], received[b], period[b],
                         observations[b], node_product, node, volume, region_product, seasonality, season_table,
-                        scalars, pipeline_scale)
+                        scalars, pipeline_scale, False)

@@ -204,6 +204,25 @@ def test_transition_matches_the_reference_for_100_periods(scenario, data):
         np.testing.assert_allclose(matrix, outcome_matrix(expected, params), rtol=COST_RTOL, atol=1e-12)
 
 
+def test_the_one_product_functions_refuse_several_products():
+    """The one-product pair takes the product count as a constant and would read the first product only, so
+    it must refuse arrays with several."""
+    params = compile_scenario(resolve_scenario(ENV_IDS["echelon/Network-v1"][0]))
+    n, p = params.num_nodes, params.num_products
+    sim = Simulator(params, 1, "order_up_to", 0, "compiled")
+    sim._batch_functions = kernel.ONE_PRODUCT
+    observations = sim.new_observations()
+    with pytest.raises(ValueError, match="one-product step_batch was given several products"):
+        sim.reset(np.ones(1, bool), np.zeros(1, np.uint64), observations)
+    state, buffers, drawn = sim.state, ThreadBuffers.allocate(params), noise(sim.keys, sim.state.period, params)
+    with pytest.raises(ValueError, match="one-product transition_batch was given several products"):
+        kernel.ONE_PRODUCT.transition_batch(
+            np.ones(1, bool), *state_arrays(state), np.zeros((1, n, p)), drawn.demand, drawn.cutoff_uniform,
+            drawn.spill_uniform, drawn.lead_time, buffers.work, buffers.scratch,
+            np.zeros((1, outcome_matrix_width(params))), np.zeros((1, n, p)), np.zeros((1, p)), np.zeros((1, p)),
+            *kernel_params(params).transition_args())
+
+
 def outcome_matrix_width(params) -> int:
     return len(COST_PARTS) + len(SPEED_GROUPS) * params.num_speeds + len(NODE_GROUPS) * params.num_nodes
 
@@ -440,7 +459,7 @@ def test_single_product_stages_agree_bit_for_bit_in_either_compilation(scenario,
     for reassociated, in_order, inputs in ((kernel.fulfil, kernel.fulfil_in_order, fulfil_inputs),
                                            (kernel.costs, kernel.costs_in_order, costs_inputs)):
         copies = [tuple(np.copy(a) for a in inputs) for _ in range(2)]
-        reassociated(*copies[0])
-        in_order(*copies[1])
+        reassociated(*copies[0], False)
+        in_order(*copies[1], True)
         for name, a, b in zip(reassociated.py_func.__code__.co_varnames, *copies, strict=False):
             assert a.tobytes() == b.tobytes(), f"{reassociated.py_func.__name__}: {name}"
