@@ -34,8 +34,9 @@ import numba
 import numpy as np
 from numba.core import cgutils, types
 from numba.core.compiler_lock import global_compiler_lock
+from numba.core.imputils import impl_ret_borrowed
 from numba.extending import intrinsic
-from numba.np.arrayobj import make_array
+from numba.np.arrayobj import make_array, populate_array
 
 from envs import demand_table, info, noise
 from envs import philox as philox_module
@@ -184,6 +185,28 @@ def borrowed(typing_context, values):
     return values(values), codegen
 
 
+@intrinsic
+def flat(typing_context, array):
+    """A C-contiguous ``array`` as one axis: the same data, one view (what ``array.ravel()`` gives, without the
+    call into numba's helper library that ravel makes to check for a copy-free reshape, which a C-contiguous
+    array never needs)."""
+    if not isinstance(array, types.Array) or array.layout != "C":
+        return None
+    result = array.copy(ndim=1)
+
+    def codegen(context, builder, signature, args):
+        source = make_array(array)(context, builder, value=args[0])
+        view = make_array(result)(context, builder)
+        size = context.get_constant(types.intp, 1)
+        for extent in cgutils.unpack_tuple(builder, source.shape, array.ndim):
+            size = builder.mul(size, extent)
+        populate_array(view, data=source.data, shape=[size], strides=[source.itemsize], itemsize=source.itemsize,
+                       meminfo=source.meminfo, parent=source.parent)
+        return impl_ret_borrowed(context, builder, result, view._getvalue())
+
+    return result(array), codegen
+
+
 COST_TOTAL, COST_HOLDING, COST_PURCHASE, COST_TRANSPORT, COST_SHIPPING, COST_OVERFLOW = range(len(COST_PARTS))
 PENALTY, FILL_RATE, REQUESTED, SERVED, LOST, NEW_ORDERS = range(len(SPEED_GROUPS))
 STORAGE_USE, INBOUND_USE, STORAGE_USED, RECEIVED = range(len(NODE_GROUPS))
@@ -314,8 +337,8 @@ def noise_one(key_low, key_high, period, demand, cutoff_uniform, spill_uniform, 
     t = np.uint32(np.uint64(period) & np.uint64(0xFFFFFFFF))
     threshold = scalars[MIX_THRESHOLD]
     traced = flags[DEMAND_SOURCE] == DEMAND_TRACE
-    flat_demand, flat_mix = demand.ravel(), mix.ravel()
-    flat_cutoff, flat_spill = cutoff_uniform.ravel(), spill_uniform.ravel()
+    flat_demand, flat_mix = flat(demand), flat(mix)
+    flat_cutoff, flat_spill = flat(cutoff_uniform), flat(spill_uniform)
     for j in range(flat_demand.shape[0]):  # every stream's bits: one flat, branch-free, vectorized loop
         w0, w1, w2, w3 = philox(np.uint32(j), t, np.uint32(STREAMS), np.uint32(0), key_low, key_high)
         x = (np.uint64(w0) << np.uint64(32)) | np.uint64(w1)
