@@ -755,15 +755,18 @@ def decode_one(action, mode, on_hand, dock, pipeline, backlog, order, node_produ
     """Order quantities (N, P) of one replica from its normalized action (N * P,) (:mod:`envs.actions`)."""
     num_nodes, num_ages, num_products = pipeline.shape[0], pipeline.shape[1], num_products_of(pipeline, one_product)
     for n in range(num_nodes):
+        if mode == 0:  # the inventory position into the order row, ages outermost: products are added side by side
+            for p in range(num_products):
+                order[n, p] = on_hand[n, p] + dock[n, p]
+            for a in range(num_ages):
+                for p in range(num_products):
+                    order[n, p] += pipeline[n, a, p]
         for p in range(num_products):
             value = min(max(action[n * num_products + p], -1.0), 1.0)
             fraction = (value + 1.0) / 2.0
             if mode == 0:
                 level = np.rint(fraction * node_product[MAX_LEVEL, n, p])
-                position = on_hand[n, p] + dock[n, p]
-                for a in range(num_ages):
-                    position += pipeline[n, a, p]
-                order[n, p] = level - position
+                order[n, p] = level - order[n, p]
             else:
                 order[n, p] = np.rint(fraction * node_product[MAX_ORDER, n, p])
     if mode == 0:
