@@ -158,6 +158,14 @@ def num_products_of(array, one_product):
     return 1 if one_product else array.shape[-1]
 
 
+@inline
+def span(values, start, length):
+    """``values[start:start + length]`` (``start >= 0``) as a view: loops indexing it from 0 store contiguously. Indexed
+    ``values[start + i]`` instead, the compiler cannot tell that the index is never negative, keeps numba's
+    wrap-around of negative indices, and stores element by element (with 512-bit vectors, as scatters)."""
+    return values[start : start + length]
+
+
 @intrinsic
 def borrowed(typing_context, values):
     """The tuple ``values`` with every array borrowed: the same array, its reference count detached.
@@ -761,8 +769,9 @@ def decode_one(action, mode, on_hand, dock, pipeline, backlog, order, node_produ
             for a in range(num_ages):
                 for p in range(num_products):
                     order[n, p] += pipeline[n, a, p]
+        node_action = span(action, n * num_products, num_products)
         for p in range(num_products):
-            value = min(max(action[n * num_products + p], -1.0), 1.0)
+            value = min(max(node_action[p], -1.0), 1.0)
             fraction = (value + 1.0) / 2.0
             if mode == 0:
                 level = np.rint(fraction * node_product[MAX_LEVEL, n, p])
@@ -791,27 +800,31 @@ def observe_one(on_hand, dock, pipeline, backlog, last_demand, received, period,
     num_regions, num_speeds = backlog.shape[0], backlog.shape[1]
     cells = num_nodes * num_products
     for n in range(num_nodes):
-        column = n * num_products
+        stock = span(observation, n * num_products, num_products)
+        inbound = span(observation, cells + n * num_products, num_products)
         for p in range(num_products):
             scale = node_product[INV_MAX_LEVEL, n, p]
-            observation[column + p] = np.float32(on_hand[n, p] * scale)
-            observation[cells + column + p] = np.float32(dock[n, p] * scale)
+            stock[p] = np.float32(on_hand[n, p] * scale)
+            inbound[p] = np.float32(dock[n, p] * scale)
     column = 2 * cells
     for n in range(num_nodes):
         for a in range(num_ages):
+            out = span(observation, column, num_products)
             for p in range(num_products):
-                observation[column + p] = np.float32(pipeline[n, a, p] * pipeline_scale[n, a, p])
+                out[p] = np.float32(pipeline[n, a, p] * pipeline_scale[n, a, p])
             column += num_products
     for r in range(num_regions):
+        out = span(observation, column, num_products)
         for p in range(num_products):
             owed = 0.0
             for s in range(num_speeds):
                 owed += backlog[r, s, p]
-            observation[column + p] = np.float32(owed * region_product[INV_DEMAND_SCALE, r, p])
+            out[p] = np.float32(owed * region_product[INV_DEMAND_SCALE, r, p])
         column += num_products
     for r in range(num_regions):
+        out = span(observation, column, num_products)
         for p in range(num_products):
-            observation[column + p] = np.float32(last_demand[r, p] * region_product[INV_DEMAND_SCALE, r, p])
+            out[p] = np.float32(last_demand[r, p] * region_product[INV_DEMAND_SCALE, r, p])
         column += num_products
     phase = period % seasonality.shape[0]
     factor = seasonality[phase]
@@ -820,21 +833,24 @@ def observe_one(on_hand, dock, pipeline, backlog, last_demand, received, period,
     else:
         factor = factor * 1.0
     for r in range(num_regions):
+        out = span(observation, column, num_products)
         for p in range(num_products):
             forecast = factor * region_product[BASE_TOTAL, r, p]
-            observation[column + p] = np.float32(forecast * region_product[INV_DEMAND_SCALE, r, p])
+            out[p] = np.float32(forecast * region_product[INV_DEMAND_SCALE, r, p])
         column += num_products
     observation[column] = np.float32(season_table[phase, 0])
     observation[column + 1] = np.float32(season_table[phase, 1])
     column += 2
+    out = span(observation, column, num_nodes)
     for n in range(num_nodes):
         volume_used = 0.0
         for p in range(num_products):
             volume_used += on_hand[n, p] * volume[p]
-        observation[column + n] = np.float32(volume_used * node[INV_STORAGE, n])
+        out[n] = np.float32(volume_used * node[INV_STORAGE, n])
     column += num_nodes
+    out = span(observation, column, num_nodes)
     for n in range(num_nodes):
-        observation[column + n] = np.float32(received[n] * node[INV_INBOUND, n])
+        out[n] = np.float32(received[n] * node[INV_INBOUND, n])
 
 
 class BatchFunctions(NamedTuple):
