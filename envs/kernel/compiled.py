@@ -487,10 +487,10 @@ def ship(on_hand, order, shipped, scratch, child_start, child_node, one_product)
     """Step 2 (shipping): vendors ship in full; a stocking supplier ships min(on hand, requests), rationed
     among its children in proportion to their requests (largest remainder, as :func:`envs.dynamics._apportion`).
     With :data:`SHIP_ACROSS_PRODUCTS` or more products (never in the one-product step, which does not compile
-    this path), a supplier short of any product apportions
-    every product at once, over products in the inner loops: a product not short gets its requests back exactly
-    (its fraction is 1.0), and a child's rank among the remainders is counted branch-free. ``scratch``
-    (:data:`~envs.kernel.layout.SCRATCH_ROWS` + children, >= max(N, P))."""
+    this path), a supplier short of any product apportions every product at once, over products in the inner
+    loops: a product not short gets its requests back exactly (its fraction is 1.0), and a child's rank among the
+    remainders is counted branch-free. ``scratch`` (:data:`~envs.kernel.layout.SCRATCH_ROWS` + children,
+    >= max(N, P))."""
     num_nodes, num_products = on_hand.shape[0], num_products_of(on_hand, one_product)
     requested, fraction, leftover, rank = (scratch[0, :num_products], scratch[1, :num_products],
                                            scratch[2, :num_products], scratch[3, :num_products])
