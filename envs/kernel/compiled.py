@@ -854,7 +854,7 @@ def observe_one(on_hand, dock, pipeline, backlog, last_demand, received, period,
 
 
 class BatchFunctions(NamedTuple):
-    """The batch functions that run the transition, compiled around one choice of fulfilment and costs."""
+    """The batch functions that run the transition, compiled for one product count (:func:`batch_functions_of`)."""
 
     step_batch: Callable
     transition_batch: Callable
